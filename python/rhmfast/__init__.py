@@ -1,0 +1,22 @@
+"""rhmfast: exact, fast tools for studying memorization in diffusion models.
+
+The grammar (:class:`RHM`), exact substring statistics and the training-set suffix
+index need numpy only. The torch trainer lives in :mod:`rhmfast.diffusion` (extra
+``rhmfast[train]``) and is imported lazily.
+
+>>> import rhmfast
+>>> g = rhmfast.RHM(v=6, n=6, m=4, s=2, L=4, seed=0)
+>>> x = g.sample(8, seed=1)
+>>> bool(g.parse(x).valid.all())
+True
+"""
+
+from __future__ import annotations
+
+from rhmfast._rhmfast import __version__
+
+# --- grammar (issue: grammar core) ---
+# --- index and frequencies (issue: suffix index) ---
+# --- reports ---
+
+__all__ = ["__version__"]

@@ -1,0 +1,3 @@
+from rhmfast.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+//! Exact substring frequencies in a set of equal-length token strings.

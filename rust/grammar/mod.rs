@@ -1,0 +1,2 @@
+//! The Random Hierarchy Model grammar: rules, sampling, parsing, probabilities,
+//! enumeration and exact expected frequencies.

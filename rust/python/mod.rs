@@ -1,0 +1,18 @@
+//! The binding layer: converts Python arguments, releases the GIL, calls the
+//! core, converts results. No algorithm lives here.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod grammar;
+mod index;
+mod counting;
+
+#[pymodule]
+fn _rhmfast(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    grammar::register(m)?;
+    index::register(m)?;
+    counting::register(m)?;
+    Ok(())
+}
