@@ -54,7 +54,7 @@ pub fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
         for &k in keys.iter() {
             hist[((k >> shift) & ((1 << D) - 1)) as usize] += 1;
         }
-        if hist.iter().any(|&c| c == n) {
+        if hist.contains(&n) {
             shift += D;
             continue; // every key has the same digit here
         }
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn radix_sort_sorts() {
         let mut v: Vec<u64> = (0..5000u64)
-            .map(|i| (i * 2654435761) % 1_000_003 ^ (i << 40))
+            .map(|i| ((i * 2654435761) % 1_000_003) ^ (i << 40))
             .collect();
         let mut w = v.clone();
         w.sort_unstable();

@@ -117,7 +117,7 @@ fn check_all(x: &[u32], rows: usize, d: usize) {
 fn small_alphabet_matches_brute_force() {
     check_all(&data(60, 6, 3, 1), 60, 6);
     check_all(&data(1, 1, 2, 2), 1, 1);
-    check_all(&vec![1; 50], 10, 5);
+    check_all(&[1; 50], 10, 5);
 }
 
 #[test]

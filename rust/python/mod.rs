@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod counting;
+mod tokens;
 mod errors;
 mod grammar;
 mod index;
