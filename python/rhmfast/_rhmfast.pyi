@@ -1,6 +1,5 @@
 # Type stubs for the private native module, checked by `python -m mypy.stubtest rhmfast._rhmfast`.
 __version__: str
-__all__: list[str]
 
 # --- grammar ---
 
