@@ -17,6 +17,11 @@ from rhmfast._rhmfast import __version__
 
 # --- grammar (issue: grammar core) ---
 # --- index and frequencies (issue: suffix index) ---
+from rhmfast.frequencies import block_counts, kgram_counts, kgram_counts_all
+from rhmfast.index import TrainingIndex, memorized
+
 # --- reports ---
 
 __all__ = ["__version__"]
+# index and frequencies
+__all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]
