@@ -110,14 +110,7 @@ class TrainingIndex:
         elif isinstance(patterns, np.ndarray) or not isinstance(patterns, Sequence):
             raise TypeError("patterns: expected a 2-D array or a sequence of 1-D arrays")
         else:
-            parts = [query_tokens(p, f"patterns[{i}]", ndim=1) for i, p in enumerate(patterns)]
-            offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-            np.cumsum([len(p) for p in parts], out=offsets[1:])
-            flat = (
-                query_tokens(np.concatenate(parts), "patterns", ndim=1)
-                if parts
-                else np.zeros(0, dtype=np.int64)
-            )
+            flat, offsets = _concatenate(patterns)
         return self._native.count(flat, offsets)
 
     def kgram_counts(self, max_k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -140,8 +133,46 @@ class TrainingIndex:
         return f"TrainingIndex(num_strings={self.num_strings}, length={self.length})"
 
 
+def _concatenate(patterns: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat tokens and offsets of a sequence of 1-D patterns."""
+    offsets = np.zeros(len(patterns) + 1, dtype=np.int64)
+    if not patterns:
+        return np.zeros(0, dtype=np.int64), offsets
+    try:  # fast path: one concatenate of 1-D integer arrays or lists
+        flat = np.concatenate(patterns)
+        np.cumsum(np.fromiter(map(len, patterns), dtype=np.int64, count=len(patterns)), out=offsets[1:])
+        if flat.ndim == 1 and flat.dtype.kind in "iu" and offsets[-1] == flat.size:
+            return query_tokens(flat, "patterns", ndim=1), offsets
+    except (ValueError, TypeError):
+        pass
+    # slow path: validate each pattern for a precise error (or mixed dtypes / empty ones)
+    parts = [query_tokens(p, f"patterns[{i}]", ndim=1) for i, p in enumerate(patterns)]
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    flat = np.concatenate([p.astype(np.int64, copy=False) for p in parts])
+    return flat, offsets
+
+
 @overload
 def memorized(samples: Any, train_or_index: Any, *, return_index: Literal[False] = ...) -> np.ndarray: ...
+def _concatenate(patterns: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat tokens and offsets of a sequence of 1-D patterns."""
+    offsets = np.zeros(len(patterns) + 1, dtype=np.int64)
+    if not patterns:
+        return np.zeros(0, dtype=np.int64), offsets
+    try:  # fast path: one concatenate of 1-D integer arrays or lists
+        flat = np.concatenate(patterns)
+        np.cumsum(np.fromiter(map(len, patterns), dtype=np.int64, count=len(patterns)), out=offsets[1:])
+        if flat.ndim == 1 and flat.dtype.kind in "iu" and offsets[-1] == flat.size:
+            return query_tokens(flat, "patterns", ndim=1), offsets
+    except (ValueError, TypeError):
+        pass
+    # slow path: validate each pattern for a precise error (or mixed dtypes / empty ones)
+    parts = [query_tokens(p, f"patterns[{i}]", ndim=1) for i, p in enumerate(patterns)]
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    flat = np.concatenate([p.astype(np.int64, copy=False) for p in parts])
+    return flat, offsets
+
+
 @overload
 def memorized(
     samples: Any, train_or_index: Any, *, return_index: Literal[True]

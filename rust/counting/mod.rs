@@ -16,11 +16,21 @@ use crate::index::{check_shape, token_range, Token, TrainingIndex};
 
 /// Distinct windows (row-major tokens, sorted by position then tokens), their counts,
 /// and their block position when counted per position.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Counts {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts<X> {
     pub positions: Vec<i64>,
-    pub windows: Vec<u32>,
+    pub windows: Vec<X>,
     pub counts: Vec<i64>,
+}
+
+impl<X> Default for Counts<X> {
+    fn default() -> Self {
+        Counts {
+            positions: Vec::new(),
+            windows: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
 }
 
 fn bits_for(max_value: u64) -> u32 {
@@ -40,18 +50,21 @@ fn max_token<X: Token>(param: &str, x: &[X]) -> CoreResult<u64> {
     Ok(hi.max(0) as u64)
 }
 
-/// LSD radix sort of `keys` whose values are below `2**bits`.
-pub fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
-    const D: u32 = 11;
+/// LSD radix sort of `keys` (values below `2**bits`) in place; `scratch` has the same length.
+fn lsd(keys: &mut [u64], scratch: &mut [u64], bits: u32, hist: &mut Vec<usize>) {
+    const D: u32 = 8;
     let n = keys.len();
-    if n < 2 {
-        return;
-    }
-    let mut buf = vec![0u64; n];
+    let mut in_keys = true;
     let mut shift = 0;
     while shift < bits {
-        let mut hist = vec![0usize; 1 << D];
-        for &k in keys.iter() {
+        let (src, dst): (&mut [u64], &mut [u64]) = if in_keys {
+            (&mut *keys, &mut *scratch)
+        } else {
+            (&mut *scratch, &mut *keys)
+        };
+        hist.clear();
+        hist.resize(1 << D, 0);
+        for &k in src.iter() {
             hist[((k >> shift) & ((1 << D) - 1)) as usize] += 1;
         }
         if hist.contains(&n) {
@@ -64,14 +77,62 @@ pub fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
             *h = acc;
             acc += c;
         }
-        for &k in keys.iter() {
+        for &k in src.iter() {
             let b = ((k >> shift) & ((1 << D) - 1)) as usize;
-            buf[hist[b]] = k;
+            dst[hist[b]] = k;
             hist[b] += 1;
         }
-        std::mem::swap(keys, &mut buf);
+        in_keys = !in_keys;
         shift += D;
     }
+    if !in_keys {
+        keys.copy_from_slice(scratch);
+    }
+}
+
+/// Radix sort of `keys` whose values are below `2**bits`: one MSD pass on the top
+/// 11 bits, then an in-cache LSD sort of each bucket, buckets in parallel.
+pub fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
+    const TOP: u32 = 11;
+    let n = keys.len();
+    let mut scratch = vec![0u64; n];
+    if n < (1 << 15) || bits <= TOP {
+        lsd(keys, &mut scratch, bits, &mut Vec::new());
+        return;
+    }
+    let shift = bits - TOP;
+    let mut hist = vec![0usize; 1 << TOP];
+    for &k in keys.iter() {
+        hist[(k >> shift) as usize] += 1;
+    }
+    let sizes = hist.clone();
+    let mut acc = 0;
+    for h in hist.iter_mut() {
+        let c = *h;
+        *h = acc;
+        acc += c;
+    }
+    for &k in keys.iter() {
+        let b = (k >> shift) as usize;
+        scratch[hist[b]] = k;
+        hist[b] += 1;
+    }
+    // scratch holds the buckets; sort each, using the matching part of `keys` as scratch
+    let mut parts = Vec::with_capacity(sizes.len());
+    let (mut a, mut b): (&mut [u64], &mut [u64]) = (&mut scratch[..], &mut keys[..]);
+    for &size in &sizes {
+        let (x, rest_a) = a.split_at_mut(size);
+        let (y, rest_b) = b.split_at_mut(size);
+        if size > 1 {
+            parts.push((x, y));
+        }
+        a = rest_a;
+        b = rest_b;
+    }
+    parts
+        .into_par_iter()
+        .for_each_init(Vec::new, |hist, (x, y)| lsd(x, y, shift, hist));
+    std::mem::swap(keys, &mut scratch);
 }
 
 /// Count the windows of width `w` at `offsets` (within each row) of `rows` rows of `d`.
@@ -84,7 +145,7 @@ fn count_windows<X: Token>(
     offsets: &[usize],
     positional: bool,
     max_tok: u64,
-) -> Counts {
+) -> Counts<X> {
     let bits = bits_for(max_tok + 1);
     let pos_bits = if positional {
         bits_for(offsets.len().saturating_sub(1) as u64)
@@ -100,7 +161,8 @@ fn count_windows<X: Token>(
             .for_each(|(r, out)| {
                 let row = &x[r * d..(r + 1) * d];
                 for (oi, (k, &o)) in out.iter_mut().zip(offsets).enumerate() {
-                    let mut key = if positional { (oi as u64) << wb } else { 0 };
+                    // pos_bits > 0 implies wb < 64
+                    let mut key = if pos_bits > 0 { (oi as u64) << wb } else { 0 };
                     let mut sh = wb;
                     for t in &row[o..o + w] {
                         sh -= bits;
@@ -124,11 +186,12 @@ fn count_windows<X: Token>(
                 j += 1;
             }
             if positional {
-                out.positions.push((key >> wb) as i64);
+                out.positions.push(key.checked_shr(wb).unwrap_or(0) as i64);
             }
             for m in (0..w).rev() {
-                out.windows
-                    .push((((key >> (m as u32 * bits)) & mask) - 1) as u32);
+                out.windows.push(X::from_i64(
+                    (((key >> (m as u32 * bits)) & mask) - 1) as i64,
+                ));
             }
             out.counts.push((j - i) as i64);
             i = j;
@@ -167,8 +230,7 @@ fn count_windows<X: Token>(
             if positional {
                 out.positions.push(p as i64);
             }
-            out.windows
-                .extend(x[s..s + w].iter().map(|t| t.to_i64() as u32));
+            out.windows.extend_from_slice(&x[s..s + w]);
             out.counts.push((j - i) as i64);
             i = j;
         }
@@ -195,7 +257,7 @@ fn check_set<X: Token>(x: &[X], rows: usize, d: usize) -> CoreResult<u64> {
 }
 
 /// Every distinct k-gram of the set (never crossing a string boundary) with its count.
-pub fn kgram_counts<X: Token>(x: &[X], rows: usize, d: usize, k: usize) -> CoreResult<Counts> {
+pub fn kgram_counts<X: Token>(x: &[X], rows: usize, d: usize, k: usize) -> CoreResult<Counts<X>> {
     let max_tok = check_set(x, rows, d)?;
     check_k(k, d, "k")?;
     let offsets: Vec<usize> = (0..=d - k).collect();
@@ -208,7 +270,7 @@ pub fn kgram_counts_all<X: Token>(
     rows: usize,
     d: usize,
     max_k: usize,
-) -> CoreResult<Vec<Counts>> {
+) -> CoreResult<Vec<Counts<X>>> {
     let max_tok = check_set(x, rows, d)?;
     check_k(max_k, d, "max_k")?;
     let bits = bits_for(max_tok + 1);
@@ -220,7 +282,11 @@ pub fn kgram_counts_all<X: Token>(
             .into_iter()
             .map(|c| Counts {
                 positions: Vec::new(),
-                windows: c.kgrams,
+                windows: c
+                    .kgrams
+                    .into_iter()
+                    .map(|t| X::from_i64(t as i64))
+                    .collect(),
                 counts: c.counts,
             })
             .collect());
@@ -261,7 +327,7 @@ pub fn kgram_counts_all<X: Token>(
                 } else {
                     for m in (0..k).rev() {
                         c.windows
-                            .push((((p >> (m as u32 * bits)) & mask) - 1) as u32);
+                            .push(X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64));
                     }
                     c.counts.push(1);
                     last = p;
@@ -282,7 +348,7 @@ pub fn block_counts<X: Token>(
     s: usize,
     level: usize,
     positional: bool,
-) -> CoreResult<Counts> {
+) -> CoreResult<Counts<X>> {
     let max_tok = check_set(x, rows, d)?;
     if s < 2 {
         return Err(CoreError::value("s", format!("{s} must be at least 2")));
@@ -325,7 +391,7 @@ mod tests {
         m
     }
 
-    fn as_map(c: &Counts, k: usize) -> BTreeMap<Vec<u32>, i64> {
+    fn as_map(c: &Counts<u32>, k: usize) -> BTreeMap<Vec<u32>, i64> {
         c.windows
             .chunks(k)
             .map(|w| w.to_vec())

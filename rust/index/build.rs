@@ -214,9 +214,9 @@ pub(super) fn assemble(
         TextBuf::I32(t) => Buckets::build(t, sigma, d),
     };
     let strings = match &text {
-        TextBuf::U8(t) => StringTable::build(t, num_strings, d),
-        TextBuf::U16(t) => StringTable::build(t, num_strings, d),
-        TextBuf::I32(t) => StringTable::build(t, num_strings, d),
+        TextBuf::U8(t) => StringTable::build(t, num_strings, d, &alphabet),
+        TextBuf::U16(t) => StringTable::build(t, num_strings, d, &alphabet),
+        TextBuf::I32(t) => StringTable::build(t, num_strings, d, &alphabet),
     };
     debug_assert_eq!(buckets.total(), n);
     TrainingIndex {

@@ -62,11 +62,17 @@ impl SaIdx for i64 {
 /// A token type accepted from callers (training data or queries).
 pub trait Token: Copy + Send + Sync + 'static {
     fn to_i64(self) -> i64;
+    /// The token of value `v` (callers pass values that came from this type).
+    fn from_i64(v: i64) -> Self;
 }
 impl Token for u8 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         self as i64
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v as u8
     }
 }
 impl Token for u16 {
@@ -74,17 +80,29 @@ impl Token for u16 {
     fn to_i64(self) -> i64 {
         self as i64
     }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v as u16
+    }
 }
 impl Token for u32 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         self as i64
     }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v as u32
+    }
 }
 impl Token for i64 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         self
+    }
+    #[inline(always)]
+    fn from_i64(v: i64) -> Self {
+        v
     }
 }
 

@@ -89,6 +89,7 @@ macro_rules! with_text {
         }
     };
 }
+pub(crate) use with_text;
 
 impl TrainingIndex {
     /// Index `num_strings` strings of `length` tokens each, stored row-major in `data`.

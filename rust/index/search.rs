@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::codes::{Code, SaIdx, Token, NO_CODE};
-use super::{check_shape, with_text_sa, SaBuf, TextBuf, TrainingIndex};
+use super::{check_shape, with_text, with_text_sa, SaBuf, TextBuf, TrainingIndex};
 use crate::error::{CoreError, CoreResult};
 
 /// `start[c]..start[c+1]` is the suffix-array range of suffixes whose first `q` symbols
@@ -37,8 +37,8 @@ impl Buckets {
     pub fn build<T: Code>(text: &[T], sigma: u32, d: usize) -> Self {
         let n = text.len();
         let radix = sigma as u64 + 1;
-        // About 8 suffixes per bucket at most, and a table that stays cache-sized.
-        let limit = ((n / 8) as u64).clamp(256, 1 << 20);
+        // About 2 suffixes per bucket or more, and a table of at most 32 MiB.
+        let limit = ((n / 2) as u64).clamp(256, 1 << 22);
         let (mut q, mut size) = (0usize, 1u64);
         while q < d && size.saturating_mul(radix) <= limit {
             size *= radix;
@@ -261,13 +261,25 @@ impl TrainingIndex {
         if width != self.length {
             return Ok((vec![-1; rows], vec![0; rows]));
         }
-        let out: Vec<(i64, i64)> = with_text_sa!(self, t, _s => {
-            map_rows(self, q, rows, width, |c| match self.strings.find(t, self.length, c) {
-                Some((i, k)) => (i as i64, k as i64),
-                None => (-1, 0),
-            })
+        let mut which = vec![-1i64; rows];
+        let mut count = vec![0i64; rows];
+        let d = self.length;
+        with_text!(self, t => {
+            which
+                .par_chunks_mut(256)
+                .zip(count.par_chunks_mut(256))
+                .enumerate()
+                .for_each(|(c, (w, k))| {
+                    for (r, (w, k)) in w.iter_mut().zip(k.iter_mut()).enumerate() {
+                        let row = c * 256 + r;
+                        if let Some((i, m)) = self.strings.find(t, d, &self.alphabet, &q[row * d..(row + 1) * d]) {
+                            *w = i as i64;
+                            *k = m as i64;
+                        }
+                    }
+                })
         });
-        Ok(out.into_iter().unzip())
+        Ok((which, count))
     }
 
     /// For each query string: length of its longest substring occurring in a training

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::codes::Code;
+use super::codes::{Alphabet, Code, Token};
 
 #[derive(Debug)]
 pub struct StringTable {
@@ -15,12 +15,11 @@ pub struct StringTable {
 }
 
 #[inline(always)]
-fn hash_codes(it: impl Iterator<Item = u32>) -> u64 {
+fn hash_tokens(it: impl Iterator<Item = i64>) -> u64 {
+    // Hashes token values (not codes), so queries of any dtype hash without encoding.
     let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
-    for c in it {
-        h = (h ^ c as u64)
-            .wrapping_mul(0x0000_0100_0000_01B3)
-            .rotate_left(29);
+    for t in it {
+        h = (h.rotate_left(23) ^ t as u64).wrapping_mul(0x0000_0100_0000_01B3);
     }
     // splitmix64 finalizer
     h ^= h >> 30;
@@ -31,12 +30,12 @@ fn hash_codes(it: impl Iterator<Item = u32>) -> u64 {
 }
 
 impl StringTable {
-    pub fn build<T: Code>(text: &[T], num_strings: usize, d: usize) -> Self {
+    pub fn build<T: Code>(text: &[T], num_strings: usize, d: usize, alphabet: &Alphabet) -> Self {
         let size = (2 * num_strings).next_power_of_two().max(16);
         let mask = size - 1;
         let hashes: Vec<u64> = text
             .par_chunks(d + 1)
-            .map(|row| hash_codes(row[..d].iter().map(|c| c.get())))
+            .map(|row| hash_tokens(row[..d].iter().map(|c| alphabet.decode(c.get()) as i64)))
             .collect();
         let mut slots = vec![0u64; size];
         let mut counts = vec![0u32; size];
@@ -73,10 +72,16 @@ impl StringTable {
         12 * self.slots.len()
     }
 
-    /// (smallest index, multiplicity) of the training string equal to `c`, if any.
+    /// (smallest index, multiplicity) of the training string equal to `q`, if any.
     #[inline]
-    pub fn find<T: Code>(&self, text: &[T], d: usize, c: &[u32]) -> Option<(usize, u32)> {
-        let h = hash_codes(c.iter().copied());
+    pub fn find<T: Code, Q: Token>(
+        &self,
+        text: &[T],
+        d: usize,
+        alphabet: &Alphabet,
+        q: &[Q],
+    ) -> Option<(usize, u32)> {
+        let h = hash_tokens(q.iter().map(|t| t.to_i64()));
         let fp = h >> 32;
         let mut k = h as usize & self.mask;
         loop {
@@ -87,7 +92,11 @@ impl StringTable {
             if e >> 32 == fp {
                 let j = (e & 0xFFFF_FFFF) as usize - 1;
                 let row = &text[j * (d + 1)..j * (d + 1) + d];
-                if row.iter().zip(c).all(|(a, &b)| a.get() == b) {
+                if row
+                    .iter()
+                    .zip(q)
+                    .all(|(a, b)| a.get() == alphabet.encode(b.to_i64()))
+                {
                     return Some((j, self.counts[k]));
                 }
             }

@@ -17,7 +17,10 @@ pub struct PyTrainingIndex {
 type I64s<'py> = Bound<'py, PyArray1<i64>>;
 
 /// A zero-copy read-only numpy view of `v`, kept alive by `owner`.
-fn view<'py, T: numpy::Element>(v: &[T], owner: &Bound<'py, PyTrainingIndex>) -> PyResult<Bound<'py, PyAny>> {
+fn view<'py, T: numpy::Element>(
+    v: &[T],
+    owner: &Bound<'py, PyTrainingIndex>,
+) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: the index is frozen and never mutates or reallocates its arrays; `owner`
     // becomes the array's base object and keeps the memory alive.
     let a = unsafe { PyArray1::borrow_from_array(&ArrayView1::from(v), owner.clone().into_any()) };
@@ -34,7 +37,11 @@ impl PyTrainingIndex {
         Ok(PyTrainingIndex { inner })
     }
 
-    fn lookup<'py>(&self, py: Python<'py>, samples: &Bound<'py, PyAny>) -> PyResult<(I64s<'py>, I64s<'py>)> {
+    fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        samples: &Bound<'py, PyAny>,
+    ) -> PyResult<(I64s<'py>, I64s<'py>)> {
         let (t, rows, w) = tokens2(samples, "samples")?;
         let (a, b) = with_slice!(t, Tokens2, s => py.detach(|| self.inner.lookup(s, rows, w))?);
         Ok((a.into_pyarray(py), b.into_pyarray(py)))
@@ -46,7 +53,8 @@ impl PyTrainingIndex {
         samples: &Bound<'py, PyAny>,
     ) -> PyResult<(I64s<'py>, I64s<'py>, I64s<'py>)> {
         let (t, rows, w) = tokens2(samples, "samples")?;
-        let (a, b, c) = with_slice!(t, Tokens2, s => py.detach(|| self.inner.longest_match(s, rows, w))?);
+        let (a, b, c) =
+            with_slice!(t, Tokens2, s => py.detach(|| self.inner.longest_match(s, rows, w))?);
         Ok((a.into_pyarray(py), b.into_pyarray(py), c.into_pyarray(py)))
     }
 
@@ -69,7 +77,9 @@ impl PyTrainingIndex {
     ) -> PyResult<Vec<(Bound<'py, PyArray2<u32>>, I64s<'py>)>> {
         let d = self.inner.length();
         if max_k < 1 || max_k > d {
-            return Err(crate::CoreError::value("max_k", format!("{max_k} is not in [1, d={d}]")).into());
+            return Err(
+                crate::CoreError::value("max_k", format!("{max_k} is not in [1, d={d}]")).into(),
+            );
         }
         let ks: Vec<usize> = (1..=max_k).collect();
         let all = py.detach(|| self.inner.kgram_counts(&ks));
@@ -77,7 +87,10 @@ impl PyTrainingIndex {
             .zip(ks)
             .map(|(c, k)| {
                 let rows = c.counts.len();
-                Ok((c.kgrams.into_pyarray(py).reshape([rows, k])?, c.counts.into_pyarray(py)))
+                Ok((
+                    c.kgrams.into_pyarray(py).reshape([rows, k])?,
+                    c.counts.into_pyarray(py),
+                ))
             })
             .collect()
     }

@@ -4,10 +4,10 @@
 use pyo3::prelude::*;
 
 mod counting;
-mod tokens;
 mod errors;
 mod grammar;
 mod index;
+mod tokens;
 
 #[pymodule]
 fn _rhmfast(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -25,7 +25,10 @@ fn type_err(param: &str, what: &str) -> PyErr {
     ))
 }
 
-pub fn tokens2<'py>(obj: &Bound<'py, PyAny>, param: &str) -> PyResult<(Tokens2<'py>, usize, usize)> {
+pub fn tokens2<'py>(
+    obj: &Bound<'py, PyAny>,
+    param: &str,
+) -> PyResult<(Tokens2<'py>, usize, usize)> {
     let t = if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, u8>>() {
         Tokens2::U8(a)
     } else if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, u16>>() {
