@@ -13,6 +13,7 @@ import resource
 import time
 
 import numpy as np
+
 from rhmfast import RHM, zipf
 
 
@@ -129,7 +130,6 @@ def main(smoke: bool) -> None:
     xb = big.sample(bnum, seed=0)
     ours = best_of(lambda: big.check(xb), repeat)
     row(f"check d=1024 v=65536, {bnum} strings", ours, None, "str", bnum)
-    del xb
 
     many = 100_000 if smoke else 10_000_000
     t0 = time.perf_counter()

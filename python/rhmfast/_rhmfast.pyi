@@ -81,7 +81,6 @@ import os as os
 from typing import Any as _Any
 from typing import final as _final
 
-import numpy as np
 from numpy.typing import NDArray as _NDArray
 
 _I64 = _NDArray[np.int64]
