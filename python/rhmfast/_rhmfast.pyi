@@ -77,6 +77,8 @@ class Grammar:
     ) -> npt.NDArray[np.float64]: ...
 
 # --- index ---
+__all__ += ["TrainingIndex", "block_counts", "kgram_counts", "kgram_counts_all"]
+
 import os as os
 from typing import Any as _Any
 from typing import final as _final
