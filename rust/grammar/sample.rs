@@ -1,0 +1,453 @@
+//! Sampling strings (and optionally their derivations) from a grammar.
+//!
+//! Determinism: strings are drawn in fixed chunks of `CHUNK` rows; chunk `c` uses
+//! the ChaCha8 stream `c` of the key derived from the seed, so the output does not
+//! depend on how rayon schedules the chunks.
+
+use std::collections::{HashMap, HashSet};
+
+use num_bigint::BigUint;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::enumerate::Index;
+use super::rules::{level_sampler, LevelSampler};
+use super::{Grammar, Token};
+use crate::error::{CoreError, CoreResult};
+
+/// Rows per RNG stream.
+pub(crate) const CHUNK: usize = 1024;
+/// Stream of the index draws of unique sampling (chunks use streams 0, 1, ...).
+const UNIQUE_STREAM: u64 = u64::MAX - 1;
+
+/// A bit reservoir over a ChaCha8 stream: uniform power-of-two choices take only
+/// the bits they need.
+pub(crate) struct Bits {
+    rng: ChaCha8Rng,
+    buf: u64,
+    left: u32,
+}
+
+impl Bits {
+    pub(crate) fn new(seed: u64, stream: u64) -> Bits {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        Bits {
+            rng,
+            buf: 0,
+            left: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn take(&mut self, b: u32) -> u32 {
+        if b == 0 {
+            return 0;
+        }
+        if self.left < b {
+            self.buf = self.rng.next_u64();
+            self.left = 64;
+        }
+        let r = (self.buf & ((1u64 << b) - 1)) as u32;
+        self.buf >>= b;
+        self.left -= b;
+        r
+    }
+
+    #[inline(always)]
+    fn draw(&mut self, sampler: &LevelSampler, sym: usize, k: usize) -> u32 {
+        match sampler {
+            LevelSampler::Bits { bits } => self.take(*bits),
+            LevelSampler::Alias { threshold, alias } => {
+                let r = self.rng.next_u64();
+                let col = (((r >> 32) * k as u64) >> 32) as usize;
+                let idx = sym * k + col;
+                if (r & 0xFFFF_FFFF) < threshold[idx] {
+                    col as u32
+                } else {
+                    alias[idx]
+                }
+            }
+        }
+    }
+}
+
+/// Largest bottom-subtree table (token entries) and outcome count per symbol.
+const BOTTOM_MAX_ENTRIES: usize = 1 << 18;
+const BOTTOM_MAX_OUTCOMES: usize = 1 << 16;
+
+/// The bottom `levels` levels of the tree merged: every level-`(L-levels)` symbol
+/// has `outcomes = m**K_B` possible subtrees (`K_B` internal nodes), each a block of
+/// `width = s**levels` tokens, drawn in one step from their exact product
+/// distribution. This replaces `K_B` rule draws and copies by one draw and one copy.
+#[derive(Debug, Clone)]
+pub(crate) struct BottomTable {
+    pub(crate) levels: usize,
+    width: usize,
+    outcomes: usize,
+    tokens: Vec<u32>,
+    sampler: LevelSampler,
+}
+
+impl BottomTable {
+    pub(crate) fn build(g: &Grammar) -> Option<BottomTable> {
+        let (m, s, nl) = (g.m as usize, g.s as usize, g.levels as usize);
+        let mut best = None;
+        for b in 2..=nl {
+            let width = s.checked_pow(b as u32)?;
+            let kb = (width - 1) / (s - 1);
+            let outcomes = match m.checked_pow(kb as u32) {
+                Some(o) if o <= BOTTOM_MAX_OUTCOMES => o,
+                _ => break,
+            };
+            let top = nl - b;
+            let entries = g.symbols_at(top) * outcomes * width;
+            if entries > BOTTOM_MAX_ENTRIES {
+                break;
+            }
+            best = Some((b, width, kb, outcomes));
+        }
+        let (b, width, kb, outcomes) = best?;
+        let top = nl - b;
+        let syms = g.symbols_at(top);
+        let mut tokens = vec![0u32; syms * outcomes * width];
+        let mut probs = vec![0.0f64; syms * outcomes];
+        let mut digits = vec![0usize; kb];
+        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        for a in 0..syms {
+            for o in 0..outcomes {
+                // Digits of o in node order, first node most significant.
+                let mut x = o;
+                for dgt in digits.iter_mut().rev() {
+                    *dgt = x % m;
+                    x /= m;
+                }
+                cur.clear();
+                cur.push(a as u32);
+                let mut p = 1.0f64;
+                let mut t = 0;
+                for l in top..nl {
+                    next.clear();
+                    for &sym in cur.iter() {
+                        let id = sym as usize * m + digits[t];
+                        t += 1;
+                        p *= g.rule_probs[l][id];
+                        next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
+                    }
+                    std::mem::swap(&mut cur, &mut next);
+                }
+                let start = (a * outcomes + o) * width;
+                tokens[start..start + width].copy_from_slice(&cur);
+                probs[a * outcomes + o] = p;
+            }
+        }
+        let uniform = (top..nl).all(|l| {
+            g.rule_probs[l]
+                .chunks(m)
+                .all(|row| row.iter().all(|&x| x == row[0]))
+        });
+        let sampler = if uniform && outcomes.is_power_of_two() {
+            LevelSampler::Bits {
+                bits: outcomes.trailing_zeros(),
+            }
+        } else {
+            level_sampler(&probs, outcomes)
+        };
+        Some(BottomTable {
+            levels: b,
+            width,
+            outcomes,
+            tokens,
+            sampler,
+        })
+    }
+}
+
+impl Grammar {
+    /// Draws one string into `row` rule by rule, using `scratch` (`d/s` entries).
+    #[inline]
+    fn sample_row<T: Token>(&self, bits: &mut Bits, row: &mut [T], scratch: &mut [u32]) {
+        let (m, s) = (self.m as usize, self.s as usize);
+        scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
+        let mut width = 1usize;
+        let nl = self.levels as usize;
+        for l in 0..nl {
+            let rules = &self.rules[l];
+            let sampler = &self.samplers[l];
+            if l + 1 == nl {
+                for i in 0..width {
+                    let a = scratch[i] as usize;
+                    let id = a * m + bits.draw(sampler, a, m) as usize;
+                    for (o, &c) in row[i * s..(i + 1) * s]
+                        .iter_mut()
+                        .zip(&rules[id * s..(id + 1) * s])
+                    {
+                        *o = T::from_u32(c);
+                    }
+                }
+            } else {
+                // In place, right to left: node i's children land at i*s.. >= i.
+                for i in (0..width).rev() {
+                    let a = scratch[i] as usize;
+                    let id = a * m + bits.draw(sampler, a, m) as usize;
+                    scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
+                }
+            }
+            width *= s;
+        }
+    }
+
+    /// Draws one string using the bottom-subtree table (no derivation output).
+    #[inline]
+    fn sample_row_fast<T: Token>(
+        &self,
+        bt: &BottomTable,
+        bits: &mut Bits,
+        row: &mut [T],
+        scratch: &mut [u32],
+    ) {
+        let (m, s) = (self.m as usize, self.s as usize);
+        scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
+        let mut width = 1usize;
+        let top = self.levels as usize - bt.levels;
+        for l in 0..top {
+            let rules = &self.rules[l];
+            let sampler = &self.samplers[l];
+            for i in (0..width).rev() {
+                let a = scratch[i] as usize;
+                let id = a * m + bits.draw(sampler, a, m) as usize;
+                scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
+            }
+            width *= s;
+        }
+        let (w, k) = (bt.width, bt.outcomes);
+        for (i, out) in row.chunks_exact_mut(w).enumerate() {
+            let a = scratch[i] as usize;
+            let o = bits.draw(&bt.sampler, a, k) as usize;
+            let start = (a * k + o) * w;
+            for (x, &c) in out.iter_mut().zip(&bt.tokens[start..start + w]) {
+                *x = T::from_u32(c);
+            }
+        }
+    }
+
+    /// Fills `out` (`rows * d`) with independent strings; chunk `c` of `CHUNK` rows
+    /// uses stream `first_chunk + c`.
+    pub(crate) fn sample_into<T: Token>(&self, out: &mut [T], seed: u64, first_chunk: u64) {
+        let d = self.d;
+        let scratch_len = (d / self.s as usize).max(1);
+        out.par_chunks_mut(CHUNK * d)
+            .enumerate()
+            .for_each(|(c, rows)| {
+                let mut bits = Bits::new(seed, first_chunk + c as u64);
+                let mut scratch = vec![0u32; scratch_len];
+                match &self.bottom {
+                    Some(bt) => rows
+                        .chunks_mut(d)
+                        .for_each(|row| self.sample_row_fast(bt, &mut bits, row, &mut scratch)),
+                    None => rows
+                        .chunks_mut(d)
+                        .for_each(|row| self.sample_row(&mut bits, row, &mut scratch)),
+                }
+            });
+    }
+
+    /// The derivations of valid strings, recovered by parsing (the grammar is
+    /// unambiguous), so a string is the same whether or not its tree is asked for.
+    fn trees<T: Token>(&self, tokens: &[T]) -> CoreResult<(Vec<i64>, Vec<i64>)> {
+        let p = self.parse(tokens, true)?;
+        Ok((p.symbols.unwrap_or_default(), p.rules.unwrap_or_default()))
+    }
+
+    /// `num` strings with replacement (and their derivations if `want_tree`).
+    pub fn sample<T: Token>(
+        &self,
+        num: usize,
+        seed: u64,
+        want_tree: bool,
+    ) -> CoreResult<Sampled<T>> {
+        let total = self.check_num(num, want_tree)?;
+        let mut tokens = vec![T::from_u32(0); total];
+        self.sample_into(&mut tokens, seed, 0);
+        let tree = if want_tree {
+            Some(self.trees(&tokens)?)
+        } else {
+            None
+        };
+        Ok(Sampled { tokens, tree })
+    }
+
+    fn check_num(&self, num: usize, want_tree: bool) -> CoreResult<usize> {
+        let k = if want_tree {
+            2 * 8 * self.internal_nodes()
+        } else {
+            0
+        };
+        let per_row = self.d * 4 + k;
+        if (num as u128) * per_row as u128 > 1u128 << 40 {
+            return Err(CoreError::value(
+                "num",
+                format!(
+                    "num = {num} strings of d = {} tokens are too large to allocate",
+                    self.d
+                ),
+            ));
+        }
+        Ok(num * self.d)
+    }
+
+    /// `num` distinct strings. Uniform grammars: exact sampling without replacement
+    /// (uniform random indices, decoded). Otherwise: draws with replacement and drops
+    /// repeats, which tilts the set toward rarer strings relative to the grammar.
+    pub fn sample_unique<T: Token>(
+        &self,
+        num: usize,
+        seed: u64,
+        want_tree: bool,
+    ) -> CoreResult<Sampled<T>> {
+        self.check_num(num, want_tree)?;
+        if BigUint::from(num) > self.num_strings {
+            return Err(CoreError::value(
+                "num",
+                format!(
+                    "unique=True needs num <= num_strings, got num = {num} > {}",
+                    self.num_strings
+                ),
+            ));
+        }
+        if self.uniform {
+            let index = self.distinct_indices(num, seed);
+            return self.from_index(&index, want_tree);
+        }
+        let support = self.support_size();
+        if num as f64 > support {
+            return Err(CoreError::value(
+                "num",
+                format!("unique=True needs num <= the {support} strings of positive probability, got {num}"),
+            ));
+        }
+        self.sample_unique_rejection(num, seed, want_tree)
+    }
+
+    fn sample_unique_rejection<T: Token>(
+        &self,
+        num: usize,
+        seed: u64,
+        want_tree: bool,
+    ) -> CoreResult<Sampled<T>> {
+        let d = self.d;
+        let mut tokens: Vec<T> = Vec::with_capacity(num * d);
+        let mut seen: HashSet<Box<[T]>> = HashSet::with_capacity(num);
+        let mut next_chunk = 0u64;
+        let mut drawn = 0usize;
+        let budget = num.saturating_mul(1000).saturating_add(1 << 22);
+        while seen.len() < num {
+            if drawn > budget {
+                return Err(CoreError::value(
+                    "num",
+                    format!("drew {drawn} strings without finding {num} distinct ones: the rule probabilities concentrate on too few strings"),
+                ));
+            }
+            let want = num - seen.len();
+            let chunks = (want + want / 4).div_ceil(CHUNK).max(1);
+            let rows = chunks * CHUNK;
+            let mut batch = vec![T::from_u32(0); rows * d];
+            self.sample_into(&mut batch, seed, next_chunk);
+            next_chunk += chunks as u64;
+            drawn += rows;
+            for row in batch.chunks(d) {
+                if seen.len() == num {
+                    break;
+                }
+                if seen.insert(row.into()) {
+                    tokens.extend_from_slice(row);
+                }
+            }
+        }
+        let tree = if want_tree {
+            Some(self.trees(&tokens)?)
+        } else {
+            None
+        };
+        Ok(Sampled { tokens, tree })
+    }
+
+    /// `num` distinct indices drawn uniformly without replacement from
+    /// `[0, num_strings)`, in random order. Requires `num <= num_strings`.
+    pub(crate) fn distinct_indices(&self, num: usize, seed: u64) -> Index {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(UNIQUE_STREAM);
+        if let Some(p) = self.num_strings_u64 {
+            // Sparse Fisher-Yates: position i of a virtual permutation of [0, p).
+            let mut moved: HashMap<u64, u64> = HashMap::with_capacity(num);
+            let mut out = Vec::with_capacity(num);
+            for i in 0..num as u64 {
+                let j = rng.random_range(i..p);
+                let vi = *moved.get(&i).unwrap_or(&i);
+                let vj = *moved.get(&j).unwrap_or(&j);
+                out.push(vj);
+                moved.insert(j, vi);
+            }
+            Index::Small(out)
+        } else {
+            let p = &self.num_strings;
+            let nbits = p.bits();
+            let words = nbits.div_ceil(32) as usize;
+            let top_mask = if nbits % 32 == 0 {
+                u32::MAX
+            } else {
+                (1u32 << (nbits % 32)) - 1
+            };
+            let mut seen: HashSet<BigUint> = HashSet::with_capacity(num);
+            let mut out = Vec::with_capacity(num);
+            while out.len() < num {
+                let mut digits: Vec<u32> = (0..words).map(|_| rng.next_u32()).collect();
+                if let Some(last) = digits.last_mut() {
+                    *last &= top_mask;
+                }
+                let x = BigUint::new(digits);
+                if &x < p && seen.insert(x.clone()) {
+                    out.push(x);
+                }
+            }
+            Index::Big(out)
+        }
+    }
+}
+
+/// Sampled strings (`num * d`) and optionally their derivations (`num * K` symbols
+/// and rule indices, level order).
+pub struct Sampled<T> {
+    pub tokens: Vec<T>,
+    pub tree: Option<(Vec<i64>, Vec<i64>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_output_any_thread_count() {
+        let g = Grammar::random(6, 6, 4, 2, 4, 3, None, None).unwrap();
+        let a = g.sample::<u8>(5000, 9, false).unwrap().tokens;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let b = pool.install(|| g.sample::<u8>(5000, 9, false).unwrap().tokens);
+        assert_eq!(a, b);
+        let c = g.sample::<u8>(5000, 10, false).unwrap().tokens;
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn unique_samples_are_distinct() {
+        let g = Grammar::random(3, 2, 2, 2, 2, 1, None, None).unwrap();
+        let total = g.num_strings_u64.unwrap() as usize; // 2 * 2**3 = 16
+        let x = g.sample_unique::<u8>(total, 0, false).unwrap().tokens;
+        let set: HashSet<&[u8]> = x.chunks(4).collect();
+        assert_eq!(set.len(), total);
+        assert!(g.sample_unique::<u8>(total + 1, 0, false).is_err());
+    }
+}
