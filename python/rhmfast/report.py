@@ -157,10 +157,12 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
         }
         # TV per position: generated blocks' |f - p| plus the mass the reference puts
         # on blocks never generated (1 - its mass on generated ones)
-        tv_g = np.bincount(positions, np.abs(gen_freq - prob), minlength=npos)
-        tv_g += 1.0 - np.bincount(positions, prob, minlength=npos)
-        tv_t = np.bincount(positions, np.abs(gen_freq - train_freq), minlength=npos)
-        tv_t += 1.0 - np.bincount(positions, train_freq, minlength=npos)
+        tv_g = np.bincount(positions, np.abs(gen_freq - prob), minlength=npos) + (
+            1.0 - np.bincount(positions, prob, minlength=npos)
+        )
+        tv_t = np.bincount(positions, np.abs(gen_freq - train_freq), minlength=npos) + (
+            1.0 - np.bincount(positions, train_freq, minlength=npos)
+        )
         tv_grammar.append(float(np.mean(tv_g) / 2))
         tv_train.append(float(np.mean(tv_t) / 2))
         order = np.argsort(-(gen_freq - prob), kind="stable")[:top]
