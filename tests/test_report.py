@@ -99,7 +99,7 @@ def test_memorization_report_matches_python(seed, P, B):
             )
         }
         assert set(got) == set(gen_blocks)
-        for key, (gf, tf, gp) in got.items():
+        for key, (gf, tf, _) in got.items():
             assert gf == pytest.approx(gen_blocks[key] / B)
             assert tf == pytest.approx(train_blocks[key] / P)
         # total variation by full enumeration of every possible block at every position

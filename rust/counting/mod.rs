@@ -312,28 +312,44 @@ pub fn kgram_counts_all<X: Token>(
         .into_par_iter()
         .map(|k| {
             let drop = (max_k - k) as u32 * bits;
-            let mut c = Counts::default();
+            // pass 1: number of distinct k-grams, so the outputs are allocated once
+            let mut groups = 0usize;
             let mut last = 0u64; // prefixes are never 0: the first token code is >= 1
             for &key in &keys {
-                // available length >= k  <=>  the k-th token code is non-zero
-                if (key >> drop) & mask == 0 {
-                    continue;
-                }
                 let p = key >> drop;
-                if p == last {
-                    if let Some(n) = c.counts.last_mut() {
-                        *n += 1;
-                    }
-                } else {
-                    for m in (0..k).rev() {
-                        c.windows
-                            .push(X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64));
-                    }
-                    c.counts.push(1);
+                // available length >= k  <=>  the k-th token code is non-zero
+                if p & mask != 0 && p != last {
+                    groups += 1;
                     last = p;
                 }
             }
-            c
+            let mut windows: Vec<X> = Vec::with_capacity(groups * k);
+            let mut counts: Vec<i64> = Vec::with_capacity(groups);
+            let mut last = 0u64;
+            for &key in &keys {
+                let p = key >> drop;
+                if p & mask == 0 {
+                    continue;
+                }
+                if p == last {
+                    if let Some(n) = counts.last_mut() {
+                        *n += 1;
+                    }
+                } else {
+                    windows.extend(
+                        (0..k)
+                            .rev()
+                            .map(|m| X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64)),
+                    );
+                    counts.push(1);
+                    last = p;
+                }
+            }
+            Counts {
+                positions: Vec::new(),
+                windows,
+                counts,
+            }
         })
         .collect();
     Ok(out)
