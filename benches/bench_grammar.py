@@ -13,6 +13,7 @@ import resource
 import time
 
 import numpy as np
+
 from rhmfast import RHM, zipf
 
 

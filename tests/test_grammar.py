@@ -276,3 +276,21 @@ def test_large_grammar_d1024_v65536():
     assert not g.check(y).valid_levels[:, -1].any()
     assert (g.parse(y).symbols[-1][:, 1:] >= 0).all()
     np.testing.assert_array_equal(g.from_index(g.index(x)), x)
+
+
+@settings(deadline=None, max_examples=20)
+@given(
+    st.sampled_from([(1500, 5, 3, 2, 2), (102, 4, 3, 3, 2), (2**17 + 1, 3, 2, 4, 1), (70000, 2, 4, 2, 1)]),
+    st.integers(0, 2**32),
+    st.data(),
+)
+def test_large_alphabets_use_hashed_tables_and_match_reference(params, seed, data):
+    # v**s > 2**20: parsing goes through the open-addressing tables (exact packed
+    # keys, or hashed keys verified against the rules when s*bits(v) > 64).
+    v, n, m, s, L = params
+    g = RHM(v, n, m, s, L, seed=seed, rule_probs={L - 1: zipf(m, 1.0)})
+    x = data.draw(corrupted_strings(g) if data.draw(st.booleans()) else valid_strings(g))
+    assert_parse_matches_reference(g, x)
+    sampled = g.sample(20, seed=seed)
+    assert g.check(sampled).valid.all()
+    np.testing.assert_array_equal(g.from_index(g.index(sampled)), sampled)

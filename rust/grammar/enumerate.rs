@@ -37,9 +37,17 @@ impl Grammar {
     /// Digits of `idx`: `digits[0]` the root, `digits[1 + t]` the rule of node `t`.
     fn digits_small(&self, mut idx: u64, digits: &mut [u32]) {
         let m = self.m as u64;
-        for dgt in digits[1..].iter_mut().rev() {
-            *dgt = (idx % m) as u32;
-            idx /= m;
+        if m.is_power_of_two() {
+            let (sh, mask) = (m.trailing_zeros(), m - 1);
+            for dgt in digits[1..].iter_mut().rev() {
+                *dgt = (idx & mask) as u32;
+                idx = idx.checked_shr(sh).unwrap_or(0);
+            }
+        } else {
+            for dgt in digits[1..].iter_mut().rev() {
+                *dgt = (idx % m) as u32;
+                idx /= m;
+            }
         }
         digits[0] = idx as u32;
     }

@@ -5,6 +5,7 @@
 //! depend on how rayon schedules the chunks.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use num_bigint::BigUint;
 use rand::{Rng, RngCore, SeedableRng};
@@ -15,6 +16,57 @@ use super::enumerate::Index;
 use super::rules::{level_sampler, LevelSampler};
 use super::{Grammar, Token};
 use crate::error::{CoreError, CoreResult};
+
+/// A fast multiplicative hasher for the de-duplication sets (keys are random
+/// indices or whole strings, not adversarial).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+const FAST_K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(FAST_K);
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u16(&mut self, x: u16) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
 
 /// Rows per RNG stream.
 pub(crate) const CHUNK: usize = 1024;
@@ -59,6 +111,12 @@ impl Bits {
     fn draw(&mut self, sampler: &LevelSampler, sym: usize, k: usize) -> u32 {
         match sampler {
             LevelSampler::Bits { bits } => self.take(*bits),
+            LevelSampler::Uniform { bits, k } => loop {
+                let x = self.take(*bits);
+                if x < *k {
+                    return x;
+                }
+            },
             LevelSampler::Alias { threshold, alias } => {
                 let r = self.rng.next_u64();
                 let col = (((r >> 32) * k as u64) >> 32) as usize;
@@ -147,10 +205,9 @@ impl BottomTable {
                 .chunks(m)
                 .all(|row| row.iter().all(|&x| x == row[0]))
         });
-        let sampler = if uniform && outcomes.is_power_of_two() {
-            LevelSampler::Bits {
-                bits: outcomes.trailing_zeros(),
-            }
+        // Uniform rules give uniform outcomes (Bits/Uniform); otherwise an alias table.
+        let sampler = if uniform {
+            level_sampler(&vec![1.0; outcomes], outcomes)
         } else {
             level_sampler(&probs, outcomes)
         };
@@ -338,7 +395,8 @@ impl Grammar {
     ) -> CoreResult<Sampled<T>> {
         let d = self.d;
         let mut tokens: Vec<T> = Vec::with_capacity(num * d);
-        let mut seen: HashSet<Box<[T]>> = HashSet::with_capacity(num);
+        let mut seen: HashSet<Box<[T]>, FastBuild> =
+            HashSet::with_capacity_and_hasher(num, FastBuild::default());
         let mut next_chunk = 0u64;
         let mut drawn = 0usize;
         let budget = num.saturating_mul(1000).saturating_add(1 << 22);
@@ -380,7 +438,8 @@ impl Grammar {
         rng.set_stream(UNIQUE_STREAM);
         if let Some(p) = self.num_strings_u64 {
             // Sparse Fisher-Yates: position i of a virtual permutation of [0, p).
-            let mut moved: HashMap<u64, u64> = HashMap::with_capacity(num);
+            let mut moved: HashMap<u64, u64, FastBuild> =
+                HashMap::with_capacity_and_hasher(num, FastBuild::default());
             let mut out = Vec::with_capacity(num);
             for i in 0..num as u64 {
                 let j = rng.random_range(i..p);
@@ -399,7 +458,8 @@ impl Grammar {
             } else {
                 (1u32 << (nbits % 32)) - 1
             };
-            let mut seen: HashSet<BigUint> = HashSet::with_capacity(num);
+            let mut seen: HashSet<BigUint, FastBuild> =
+                HashSet::with_capacity_and_hasher(num, FastBuild::default());
             let mut out = Vec::with_capacity(num);
             while out.len() < num {
                 let mut digits: Vec<u32> = (0..words).map(|_| rng.next_u32()).collect();
