@@ -141,8 +141,12 @@ impl Grammar {
         self.check_index(index)?;
         let num = index.len();
         let (d, k) = (self.d, self.internal_nodes());
-        let mut tokens = vec![T::from_u32(0); num * d];
-        let mut tree = want_tree.then(|| (vec![0i64; num * k], vec![0i64; num * k]));
+        let mut tokens: Vec<T> = super::zeroed("i", num * d)?;
+        let mut tree = if want_tree {
+            Some((super::zeroed("i", num * k)?, super::zeroed("i", num * k)?))
+        } else {
+            None
+        };
         let work = |c: usize, rows: &mut [T], mut t: TreeRow<'_>| {
             let mut digits = vec![0u32; k + 1];
             let (mut cur, mut next) = (Vec::with_capacity(d), Vec::with_capacity(d));

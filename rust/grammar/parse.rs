@@ -382,8 +382,16 @@ impl Grammar {
         let k = self.internal_nodes();
         let nl = self.levels as usize;
         // Every entry is written by the pass; zeroed allocations are cheap (calloc).
-        let mut symbols = want_tree.then(|| vec![0i64; num * k]);
-        let mut rules = want_tree.then(|| vec![0i64; num * k]);
+        let mut symbols = if want_tree {
+            Some(super::zeroed::<i64>("x", num * k)?)
+        } else {
+            None
+        };
+        let mut rules = if want_tree {
+            Some(super::zeroed::<i64>("x", num * k)?)
+        } else {
+            None
+        };
         let mut valid_levels = vec![false; num * nl];
         let mut root = vec![-1i64; num];
         let mut log_prob = vec![f64::NEG_INFINITY; num];

@@ -325,7 +325,7 @@ impl Grammar {
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
         let total = self.check_num(num, want_tree)?;
-        let mut tokens = vec![T::from_u32(0); total];
+        let mut tokens: Vec<T> = super::zeroed("num", total)?;
         self.sample_into(&mut tokens, seed, 0);
         let tree = if want_tree {
             Some(self.trees(&tokens)?)
@@ -410,7 +410,7 @@ impl Grammar {
             let want = num - seen.len();
             let chunks = (want + want / 4).div_ceil(CHUNK).max(1);
             let rows = chunks * CHUNK;
-            let mut batch = vec![T::from_u32(0); rows * d];
+            let mut batch: Vec<T> = super::zeroed("num", rows * d)?;
             self.sample_into(&mut batch, seed, next_chunk);
             next_chunk += chunks as u64;
             drawn += rows;
