@@ -146,6 +146,80 @@ pub(crate) struct BottomTable {
     outcomes: usize,
     tokens: Vec<u32>,
     sampler: LevelSampler,
+    /// The levels above merged too (root prior included), when small enough.
+    top: Option<TopTable>,
+}
+
+/// The root and the levels `0..top` merged: `outcomes = n * m**K_top` possible top
+/// derivations, each giving the `width = s**top` symbols of level `top`, drawn in
+/// one step from their exact distribution.
+#[derive(Debug, Clone)]
+struct TopTable {
+    width: usize,
+    outcomes: usize,
+    symbols: Vec<u32>,
+    sampler: LevelSampler,
+}
+
+fn is_uniform_rows(p: &[f64], k: usize) -> bool {
+    p.chunks(k).all(|row| row.iter().all(|&x| x == row[0]))
+}
+
+impl TopTable {
+    fn build(g: &Grammar, top: usize) -> Option<TopTable> {
+        let (n, m, s) = (g.n as usize, g.m as usize, g.s as usize);
+        if top == 0 {
+            return None;
+        }
+        let width = s.checked_pow(top as u32)?;
+        let kt = (width - 1) / (s - 1);
+        let per_root = m.checked_pow(kt as u32)?;
+        let outcomes = n.checked_mul(per_root)?;
+        if outcomes > BOTTOM_MAX_OUTCOMES || outcomes * width > BOTTOM_MAX_ENTRIES {
+            return None;
+        }
+        let mut symbols = vec![0u32; outcomes * width];
+        let mut probs = vec![0.0f64; outcomes];
+        let mut digits = vec![0usize; kt];
+        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        for o in 0..outcomes {
+            let mut x = o % per_root;
+            for dgt in digits.iter_mut().rev() {
+                *dgt = x % m;
+                x /= m;
+            }
+            let root = o / per_root;
+            cur.clear();
+            cur.push(root as u32);
+            let mut p = g.root_prior[root];
+            let mut t = 0;
+            for l in 0..top {
+                next.clear();
+                for &sym in cur.iter() {
+                    let id = sym as usize * m + digits[t];
+                    t += 1;
+                    p *= g.rule_probs[l][id];
+                    next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
+                }
+                std::mem::swap(&mut cur, &mut next);
+            }
+            symbols[o * width..(o + 1) * width].copy_from_slice(&cur);
+            probs[o] = p;
+        }
+        let uniform = is_uniform_rows(&g.root_prior, n)
+            && (0..top).all(|l| is_uniform_rows(&g.rule_probs[l], m));
+        let sampler = if uniform {
+            level_sampler(&vec![1.0; outcomes], outcomes)
+        } else {
+            level_sampler(&probs, outcomes)
+        };
+        Some(TopTable {
+            width,
+            outcomes,
+            symbols,
+            sampler,
+        })
+    }
 }
 
 impl BottomTable {
@@ -200,11 +274,7 @@ impl BottomTable {
                 probs[a * outcomes + o] = p;
             }
         }
-        let uniform = (top..nl).all(|l| {
-            g.rule_probs[l]
-                .chunks(m)
-                .all(|row| row.iter().all(|&x| x == row[0]))
-        });
+        let uniform = (top..nl).all(|l| is_uniform_rows(&g.rule_probs[l], m));
         // Uniform rules give uniform outcomes (Bits/Uniform); otherwise an alias table.
         let sampler = if uniform {
             level_sampler(&vec![1.0; outcomes], outcomes)
@@ -217,6 +287,7 @@ impl BottomTable {
             outcomes,
             tokens,
             sampler,
+            top: TopTable::build(g, top),
         })
     }
 }
@@ -265,18 +336,12 @@ impl Grammar {
         scratch: &mut [u32],
     ) {
         let (m, s) = (self.m as usize, self.s as usize);
-        scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
-        let mut width = 1usize;
         let top = self.levels as usize - bt.levels;
-        for l in 0..top {
-            let rules = &self.rules[l];
-            let sampler = &self.samplers[l];
-            for i in (0..width).rev() {
-                let a = scratch[i] as usize;
-                let id = a * m + bits.draw(sampler, a, m) as usize;
-                scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
-            }
-            width *= s;
+        if let Some(tt) = &bt.top {
+            let o = bits.draw(&tt.sampler, 0, tt.outcomes) as usize;
+            scratch[..tt.width].copy_from_slice(&tt.symbols[o * tt.width..(o + 1) * tt.width]);
+        } else {
+            self.expand_top(bits, scratch, top, m, s);
         }
         let (w, k) = (bt.width, bt.outcomes);
         for (i, out) in row.chunks_exact_mut(w).enumerate() {
@@ -286,6 +351,23 @@ impl Grammar {
             for (x, &c) in out.iter_mut().zip(&bt.tokens[start..start + w]) {
                 *x = T::from_u32(c);
             }
+        }
+    }
+
+    /// Expands the root through levels `0..top` rule by rule into `scratch`.
+    #[inline]
+    fn expand_top(&self, bits: &mut Bits, scratch: &mut [u32], top: usize, m: usize, s: usize) {
+        scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
+        let mut width = 1usize;
+        for l in 0..top {
+            let rules = &self.rules[l];
+            let sampler = &self.samplers[l];
+            for i in (0..width).rev() {
+                let a = scratch[i] as usize;
+                let id = a * m + bits.draw(sampler, a, m) as usize;
+                scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
+            }
+            width *= s;
         }
     }
 
