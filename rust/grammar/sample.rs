@@ -68,6 +68,18 @@ impl Hasher for FastHasher {
 
 pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
 
+/// Empty slot of the row set.
+const NONE_ROW: u32 = u32::MAX;
+
+#[inline]
+fn row_hash<T: Token>(row: &[T]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for &x in row {
+        h = (h.rotate_left(23) ^ x.to_u32() as u64).wrapping_mul(FAST_K);
+    }
+    h ^ (h >> 29)
+}
+
 /// Rows per RNG stream.
 pub(crate) const CHUNK: usize = 1024;
 /// Stream of the index draws of unique sampling (chunks use streams 0, 1, ...).
@@ -446,6 +458,12 @@ impl Grammar {
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
         self.check_num(num, want_tree)?;
+        if num >= NONE_ROW as usize {
+            return Err(CoreError::value(
+                "num",
+                format!("unique=True needs num < 2**32, got {num}"),
+            ));
+        }
         if BigUint::from(num) > self.num_strings {
             return Err(CoreError::value(
                 "num",
@@ -476,32 +494,52 @@ impl Grammar {
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
         let d = self.d;
-        let mut tokens: Vec<T> = Vec::with_capacity(num * d);
-        let mut seen: HashSet<Box<[T]>, FastBuild> =
-            HashSet::with_capacity_and_hasher(num, FastBuild::default());
+        let mut tokens: Vec<T> = super::zeroed("num", num * d)?;
+        // Open addressing over accepted rows: (row hash, row index); contents are
+        // compared only when hashes agree, and no row is copied until accepted.
+        let size = (2 * num).max(16).next_power_of_two();
+        let mask = size - 1;
+        let mut slots: Vec<(u64, u32)> = vec![(0, NONE_ROW); size];
+        let mut have = 0usize;
         let mut next_chunk = 0u64;
         let mut drawn = 0usize;
         let budget = num.saturating_mul(1000).saturating_add(1 << 22);
-        while seen.len() < num {
+        while have < num {
             if drawn > budget {
                 return Err(CoreError::value(
                     "num",
-                    format!("drew {drawn} strings without finding {num} distinct ones: the rule probabilities concentrate on too few strings"),
+                    format!(
+                        "drew {drawn} strings without finding {num} distinct ones: \
+                         the rule probabilities concentrate on too few strings"
+                    ),
                 ));
             }
-            let want = num - seen.len();
+            let want = num - have;
             let chunks = (want + want / 4).div_ceil(CHUNK).max(1);
             let rows = chunks * CHUNK;
             let mut batch: Vec<T> = super::zeroed("num", rows * d)?;
             self.sample_into(&mut batch, seed, next_chunk);
             next_chunk += chunks as u64;
             drawn += rows;
-            for row in batch.chunks(d) {
-                if seen.len() == num {
+            let hashes: Vec<u64> = batch.par_chunks(d).map(row_hash).collect();
+            for (row, &h) in batch.chunks(d).zip(&hashes) {
+                if have == num {
                     break;
                 }
-                if seen.insert(row.into()) {
-                    tokens.extend_from_slice(row);
+                let mut i = h as usize & mask;
+                loop {
+                    let (sh, idx) = slots[i];
+                    if idx == NONE_ROW {
+                        slots[i] = (h, have as u32);
+                        tokens[have * d..(have + 1) * d].copy_from_slice(row);
+                        have += 1;
+                        break;
+                    }
+                    let idx = idx as usize;
+                    if sh == h && &tokens[idx * d..(idx + 1) * d] == row {
+                        break;
+                    }
+                    i = (i + 1) & mask;
                 }
             }
         }
