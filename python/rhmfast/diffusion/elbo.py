@@ -2,7 +2,8 @@
 
 For each string the bound is averaged over ``draws`` noise draws whose times are
 stratified (draw k of a string sits in the k-th of ``draws`` equal slices of [0,1)),
-which keeps the estimate unbiased and its variance low. Comparing it with the exact
+which keeps the estimate unbiased and its variance low. The masked process uses its
+finite-variance form (a uniform number of masked tokens, weight ``d/k``). Comparing it with the exact
 grammar ``-log p(x)`` measures memorization without sampling (SCIENCE.md).
 
 >>> import torch
@@ -53,7 +54,7 @@ def elbo_nll(
         rows = chunk.repeat_interleave(draws, 0).to(device)
         offs = torch.rand(n, generator=gen, dtype=torch.float64).repeat_interleave(draws)
         frac = (torch.arange(draws, dtype=torch.float64).repeat(n) + offs) / draws
-        noise = process.noise_at(frac, d, gen).to(device)
+        noise = process.elbo_noise_at(frac, d, gen).to(device)
         with _autocast(device, bf16):
             loss = process.loss(model, rows, noise)
         out[lo : lo + n] = loss.double().view(n, draws).mean(1).cpu().numpy()
