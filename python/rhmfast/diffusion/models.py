@@ -95,25 +95,29 @@ class Transformer(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """Position-wise residual MLP on (B, C, n) with an optional per-channel time shift."""
+    """Position-wise residual MLP on (B, n, C) with an optional per-channel time shift."""
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.norm = nn.GroupNorm(1, width)
-        self.fc1 = nn.Conv1d(width, 2 * width, 1)
-        self.fc2 = nn.Conv1d(2 * width, width, 1)
+        self.norm = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, 2 * width)
+        self.fc2 = nn.Linear(2 * width, width)
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
         z = self.norm(h)
         if temb is not None:
-            z = z + temb[:, :, None]
+            z = z + temb[:, None, :]
         return h + self.fc2(F.gelu(self.fc1(z)))
 
 
 class TreeUNet(nn.Module):
     """1-D U-Net matched to the RHM tree: ``L`` down-sampling convolutions with
-    kernel = stride = ``s`` (each output position sees exactly one node's block), then
-    ``L`` transposed convolutions back up, with skip connections at every level.
+    kernel = stride = ``s`` (each output position sees exactly one node's block of the
+    level below), then ``L`` transposed convolutions back up, with skip connections at
+    every level. A kernel = stride convolution is a linear map of each non-overlapping
+    block, so it is computed as reshape + ``Linear(s*C, C)`` (and ``Linear(C, s*C)`` +
+    reshape for the transposed one): the same function, several times faster on CPUs
+    than ``Conv1d`` on such short sequences.
     """
 
     def __init__(
@@ -128,44 +132,59 @@ class TreeUNet(nn.Module):
         time_conditioned: bool = False,
     ) -> None:
         super().__init__()
+        self.s, self.L, self.width = s, L, width
         self.d = s**L
         self.tok = nn.Embedding(input_vocab, width)
-        self.pos = nn.Parameter(torch.randn(width, self.d) * 0.02)
+        self.pos = nn.Parameter(torch.randn(self.d, width) * 0.02)
         self.time = TimeEmbedding(width) if time_conditioned else None
         self.down_blocks = nn.ModuleList(
             nn.ModuleList(ResBlock(width) for _ in range(depth)) for _ in range(L)
         )
-        self.downs = nn.ModuleList(nn.Conv1d(width, width, s, stride=s) for _ in range(L))
+        self.downs = nn.ModuleList(nn.Linear(s * width, width) for _ in range(L))
         self.mid = nn.ModuleList(ResBlock(width) for _ in range(depth))
-        self.ups = nn.ModuleList(nn.ConvTranspose1d(width, width, s, stride=s) for _ in range(L))
-        self.merge = nn.ModuleList(nn.Conv1d(2 * width, width, 1) for _ in range(L))
+        self.ups = nn.ModuleList(nn.Linear(width, s * width) for _ in range(L))
+        self.merge = nn.ModuleList(nn.Linear(2 * width, width) for _ in range(L))
         self.up_blocks = nn.ModuleList(
             nn.ModuleList(ResBlock(width) for _ in range(depth)) for _ in range(L)
         )
-        self.norm = nn.GroupNorm(1, width)
-        self.head = nn.Conv1d(width, v, 1)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, v)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        temb = None
-        if self.time is not None:
-            if t is None:
-                raise ValueError("this denoiser is time-conditioned: t must be given")
-            temb = self.time(t)
-        h = self.tok(x).transpose(1, 2) + self.pos  # (B, C, d)
+    def _temb(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        if self.time is None:
+            return None
+        if t is None:
+            raise ValueError("this denoiser is time-conditioned: t must be given")
+        return self.time(t)
+
+    def encode(
+        self, x: torch.Tensor, t: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Skip features per level (length ``s**(L-l)``, finest first) and the root
+        feature ``(B, 1, C)``: level-l position j depends only on block j's tokens."""
+        temb = self._temb(t)
+        h = self.tok(x) + self.pos  # (B, n, C)
         skips = []
         for blocks, down in zip(self.down_blocks, self.downs):
             for blk in blocks:
                 h = blk(h, temb)
             skips.append(h)
-            h = down(F.gelu(h))
+            B, n, C = h.shape
+            h = down(F.gelu(h).reshape(B, n // self.s, self.s * C))
+        return skips, h
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        temb = self._temb(t)
+        skips, h = self.encode(x, t)
         for blk in self.mid:
             h = blk(h, temb)
         for up, merge, blocks in zip(self.ups, self.merge, self.up_blocks):
-            h = up(F.gelu(h))
-            h = merge(torch.cat([h, skips.pop()], 1))
+            B, n, C = h.shape
+            h = up(F.gelu(h)).reshape(B, n * self.s, C)
+            h = merge(torch.cat([h, skips.pop()], -1))
             for blk in blocks:
                 h = blk(h, temb)
-        return self.head(F.gelu(self.norm(h))).transpose(1, 2)
+        return self.head(F.gelu(self.norm(h)))
 
 
 def build_model(
