@@ -19,12 +19,18 @@ import tempfile
 import time
 
 import torch
-
 from rhmfast.diffusion.models import build_model, count_params, forward_flops_per_string
 from rhmfast.diffusion.processes import make_process
 from rhmfast.diffusion.sampling import sample
 
-PEAKS_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
+PEAKS_TFLOPS = {
+    "H200": 989.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+    "4090": 165.0,
+}
 
 
 def device_peak(device: torch.device, override: float | None) -> tuple[str, float | None]:
@@ -44,14 +50,35 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_model(kind: str, process_name: str, *, width: int, depth: int, batch: int, steps: int,
-                device: torch.device, compile_: bool, peak: float | None, sample_num: int) -> dict:
+def bench_model(
+    kind: str,
+    process_name: str,
+    *,
+    width: int,
+    depth: int,
+    batch: int,
+    steps: int,
+    device: torch.device,
+    compile_: bool,
+    peak: float | None,
+    sample_num: int,
+) -> dict:
     v, s, L = 6, 2, 4
     d = s**L
     proc = make_process(process_name, v, 200)
     torch.manual_seed(0)
-    model = build_model(kind, input_vocab=proc.input_vocab, v=v, d=d, s=s, L=L, width=width,
-                        depth=depth, heads=max(1, width // 64), time_conditioned=proc.time_conditioned).to(device)
+    model = build_model(
+        kind,
+        input_vocab=proc.input_vocab,
+        v=v,
+        d=d,
+        s=s,
+        L=L,
+        width=width,
+        depth=depth,
+        heads=max(1, width // 64),
+        time_conditioned=proc.time_conditioned,
+    ).to(device)
     fwd_flops = forward_flops_per_string(model, d, time_conditioned=proc.time_conditioned)
     net = torch.compile(model) if compile_ else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -76,12 +103,25 @@ def bench_model(kind: str, process_name: str, *, width: int, depth: int, batch: 
     model.eval()
     sync(device)
     t1 = time.perf_counter()
-    sample(model, proc, num=sample_num, d=d, seed=0, device=device, bf16=bf16, batch_size=min(sample_num, 8192))
+    sample(
+        model,
+        proc,
+        num=sample_num,
+        d=d,
+        seed=0,
+        device=device,
+        bf16=bf16,
+        batch_size=min(sample_num, 8192),
+    )
     sync(device)
     samp_s = sample_num / (time.perf_counter() - t1)
     return {
-        "model": kind, "process": process_name, "params_M": round(count_params(model) / 1e6, 3),
-        "batch": batch, "tokens_per_s": round(strings_s * d), "train_tflops": round(achieved / 1e12, 3),
+        "model": kind,
+        "process": process_name,
+        "params_M": round(count_params(model) / 1e6, 3),
+        "batch": batch,
+        "tokens_per_s": round(strings_s * d),
+        "train_tflops": round(achieved / 1e12, 3),
         "mfu": None if peak is None else round(achieved / (peak * 1e12), 4),
         "sampling_strings_per_s": round(samp_s),
     }
@@ -99,12 +139,28 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
 
     run_dir = tempfile.mkdtemp(prefix="gpu_preset_")
     cfg = TrainConfig(
-        run_dir=run_dir, v=6, n=6, m=4, s=2, L=4, num_train=200 if smoke else 20000, num_heldout=64,
-        width=32 if smoke else 256, depth=1 if smoke else 6, heads=2 if smoke else 4,
-        steps=20 if smoke else int(4000 * minutes), batch_size=16 if smoke else 512, lr=1e-3,
-        warmup=10 if smoke else 200, first_checkpoint=10 if smoke else 500, checkpoints_per_octave=2,
-        eval_samples=64 if smoke else 2048, sampling_steps=64, elbo_draws=1 if smoke else 2,
-        device=str(device.type), progress=False,
+        run_dir=run_dir,
+        v=6,
+        n=6,
+        m=4,
+        s=2,
+        L=4,
+        num_train=200 if smoke else 20000,
+        num_heldout=64,
+        width=32 if smoke else 256,
+        depth=1 if smoke else 6,
+        heads=2 if smoke else 4,
+        steps=20 if smoke else int(4000 * minutes),
+        batch_size=16 if smoke else 512,
+        lr=1e-3,
+        warmup=10 if smoke else 200,
+        first_checkpoint=10 if smoke else 500,
+        checkpoints_per_octave=2,
+        eval_samples=64 if smoke else 2048,
+        sampling_steps=64,
+        elbo_draws=1 if smoke else 2,
+        device=str(device.type),
+        progress=False,
     )
     t0 = time.perf_counter()
     train(cfg)
@@ -113,9 +169,19 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
         for line in f:
             rec = json.loads(line)
             if rec["kind"] == "eval":
-                curve.append({"step": rec["step"], "valid": rec["valid_fraction"], "copies": rec["copy_fraction"],
-                              "minutes": round(rec["seconds"] / 60, 2)})
-    return {"config": cfg.to_dict(), "curve": curve, "wall_minutes": round((time.perf_counter() - t0) / 60, 2)}
+                curve.append(
+                    {
+                        "step": rec["step"],
+                        "valid": rec["valid_fraction"],
+                        "copies": rec["copy_fraction"],
+                        "minutes": round(rec["seconds"] / 60, 2),
+                    }
+                )
+    return {
+        "config": cfg.to_dict(),
+        "curve": curve,
+        "wall_minutes": round((time.perf_counter() - t0) / 60, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,14 +195,33 @@ def main(argv: list[str] | None = None) -> int:
     name, peak = device_peak(device, args.peak_tflops)
     print(f"device: {name}, torch {torch.__version__}, peak {peak} TFLOP/s", flush=True)
     results = []
-    grid = ([("transformer", "masked", 32, 1, 32), ("unet", "masked", 32, 1, 32), ("transformer", "d3pm", 32, 1, 32)]
-            if args.smoke else
-            [("transformer", "masked", 256, 6, 4096), ("transformer", "masked", 512, 8, 4096),
-             ("unet", "masked", 256, 2, 4096), ("transformer", "d3pm", 256, 6, 4096)])
+    grid = (
+        [
+            ("transformer", "masked", 32, 1, 32),
+            ("unet", "masked", 32, 1, 32),
+            ("transformer", "d3pm", 32, 1, 32),
+        ]
+        if args.smoke
+        else [
+            ("transformer", "masked", 256, 6, 4096),
+            ("transformer", "masked", 512, 8, 4096),
+            ("unet", "masked", 256, 2, 4096),
+            ("transformer", "d3pm", 256, 6, 4096),
+        ]
+    )
     for kind, proc, width, depth, batch in grid:
-        res = bench_model(kind, proc, width=width, depth=depth, batch=batch, steps=5 if args.smoke else 100,
-                          device=device, compile_=args.compile, peak=peak,
-                          sample_num=64 if args.smoke else 16384)
+        res = bench_model(
+            kind,
+            proc,
+            width=width,
+            depth=depth,
+            batch=batch,
+            steps=5 if args.smoke else 100,
+            device=device,
+            compile_=args.compile,
+            peak=peak,
+            sample_num=64 if args.smoke else 16384,
+        )
         print(json.dumps(res), flush=True)
         results.append(res)
     preset = validity_run(device, smoke=args.smoke, minutes=args.preset_minutes)

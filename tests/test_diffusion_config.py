@@ -7,14 +7,19 @@ import dataclasses
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rhmfast.diffusion import TrainConfig
 
 
 def test_defaults_match_architecture_contract():
     c = TrainConfig()
     assert (c.v, c.n, c.m, c.s, c.L) == (6, 6, 4, 2, 4)
-    assert (c.process, c.model, c.steps, c.batch_size, c.lr) == ("masked", "transformer", 5000, 128, 1e-3)
+    assert (c.process, c.model, c.steps, c.batch_size, c.lr) == (
+        "masked",
+        "transformer",
+        5000,
+        128,
+        1e-3,
+    )
     assert c.d == 16
 
 
@@ -27,7 +32,9 @@ def test_defaults_match_architecture_contract():
     unique=st.booleans(),
 )
 def test_toml_round_trip(width, lr, zipf_levels, run_dir, unique):
-    c = TrainConfig(width=width, heads=1, lr=lr, zipf_levels=tuple(zipf_levels), run_dir=run_dir, unique=unique)
+    c = TrainConfig(
+        width=width, heads=1, lr=lr, zipf_levels=tuple(zipf_levels), run_dir=run_dir, unique=unique
+    )
     assert TrainConfig.from_toml_string(c.to_toml()) == c
 
 
@@ -67,7 +74,10 @@ def test_bad_values_name_the_key(changes, key):
         TrainConfig().replace(**changes)
 
 
-@pytest.mark.parametrize("key, value", [("steps", 1.5), ("unique", 1), ("lr", "big"), ("process", 3), ("zipf_levels", [True])])
+@pytest.mark.parametrize(
+    "key, value",
+    [("steps", 1.5), ("unique", 1), ("lr", "big"), ("process", 3), ("zipf_levels", [True])],
+)
 def test_bad_types_name_the_key(key, value):
     with pytest.raises(TypeError, match=rf"TrainConfig\.{key} ="):
         TrainConfig().replace(**{key: value})

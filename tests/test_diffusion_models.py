@@ -6,7 +6,6 @@ import pickle
 
 import pytest
 import torch
-
 from rhmfast.diffusion import checkpoint as ckpt
 from rhmfast.diffusion.models import Transformer, TreeUNet, build_model, forward_flops_per_string
 
@@ -37,17 +36,30 @@ def test_unet_is_tree_matched():
         y = x.clone()
         y[0, i] = (y[0, i] + 1) % 4
         skips_y, _ = net.encode(y)
-        for level, (a, b) in enumerate(zip(skips, skips_y)):
+        for level, (a, b) in enumerate(zip(skips, skips_y, strict=True)):
             changed = (a - b).abs().amax(-1)[0] > 0
             assert changed.nonzero().flatten().tolist() == [i // s**level]
     with pytest.raises(ValueError, match="s\\*\\*L"):
-        build_model("unet", input_vocab=5, v=4, d=8, s=3, L=2, width=8, depth=1, heads=1, time_conditioned=False)
+        build_model(
+            "unet",
+            input_vocab=5,
+            v=4,
+            d=8,
+            s=3,
+            L=2,
+            width=8,
+            depth=1,
+            heads=1,
+            time_conditioned=False,
+        )
 
 
 @pytest.mark.parametrize("kind", ["transformer", "unet"])
 def test_time_conditioning(kind):
     torch.manual_seed(0)
-    net = build_model(kind, input_vocab=4, v=4, d=8, s=2, L=3, width=16, depth=1, heads=2, time_conditioned=True)
+    net = build_model(
+        kind, input_vocab=4, v=4, d=8, s=2, L=3, width=16, depth=1, heads=2, time_conditioned=True
+    )
     x = torch.randint(0, 4, (2, 8))
     a = net(x, torch.tensor([0.1, 0.1]))
     b = net(x, torch.tensor([0.9, 0.9]))
@@ -71,7 +83,11 @@ def test_checkpoint_round_trip(tmp_path):
     path = ckpt.step_path(tmp_path, 5)
     ckpt.save_checkpoint(path, state)
     back = ckpt.load_checkpoint(path)
-    assert back["step"] == 5 and torch.equal(back["w"], state["w"]) and back["nested"] == state["nested"]
+    assert (
+        back["step"] == 5
+        and torch.equal(back["w"], state["w"])
+        and back["nested"] == state["nested"]
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["step_00000005.pt"]  # no temp file left
 
 

@@ -10,7 +10,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rhmfast.diffusion.elbo import elbo_nll
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, Noise
 from rhmfast.diffusion.sampling import categorical, sample_d3pm, sample_masked
@@ -55,7 +54,9 @@ def test_antithetic_times_cover_unit_interval():
 def test_masked_corrupt_masks_with_probability_t():
     p = MaskedProcess(4)
     x0 = torch.zeros(2, 20000, dtype=torch.long)
-    noise = Noise(torch.tensor([0.2, 0.7], dtype=torch.float64), torch.rand(2, 20000, dtype=torch.float64))
+    noise = Noise(
+        torch.tensor([0.2, 0.7], dtype=torch.float64), torch.rand(2, 20000, dtype=torch.float64)
+    )
     frac = (p.corrupt(x0, noise) == 4).double().mean(1)
     assert torch.allclose(frac, torch.tensor([0.2, 0.7], dtype=torch.float64), atol=0.02)
 
@@ -124,7 +125,7 @@ def test_d3pm_loss_matches_direct_kl():
                     true_post = p.posterior(xt[b : b + 1, i : i + 1], onehot, tt)[0, 0]
                     total += sum(
                         float(q) * math.log(float(q) / float(m))
-                        for q, m in zip(true_post, model_post)
+                        for q, m in zip(true_post, model_post, strict=True)
                         if q > 0
                     )
             ab = float(p.alpha_bar[T])
@@ -222,8 +223,12 @@ def test_cached_sampler_equals_plain_and_saves_passes(steps):
     v, d = 3, 6
     strings = torch.randint(0, v, (5, d), generator=torch.Generator().manual_seed(2))
     model = support_denoiser(strings, torch.full((5,), 0.2, dtype=torch.float64), v)
-    a, sa = sample_masked(model, MaskedProcess(v), num=64, d=d, seed=9, steps=steps, cache=True, batch_size=32)
-    b, sb = sample_masked(model, MaskedProcess(v), num=64, d=d, seed=9, steps=steps, cache=False, batch_size=32)
+    a, sa = sample_masked(
+        model, MaskedProcess(v), num=64, d=d, seed=9, steps=steps, cache=True, batch_size=32
+    )
+    b, sb = sample_masked(
+        model, MaskedProcess(v), num=64, d=d, seed=9, steps=steps, cache=False, batch_size=32
+    )
     np.testing.assert_array_equal(a, b)
     K = steps or d
     assert sb["row_evals"] == 64 * K
@@ -267,6 +272,12 @@ def test_sampler_rejects_bad_arguments():
 def test_all_strings_enumeration_helper_sanity():
     # guards the support_denoiser reference itself: with one string it is deterministic
     s = torch.tensor([[2, 0, 1]])
-    x, _ = sample_masked(support_denoiser(s, torch.ones(1, dtype=torch.float64), 3), MaskedProcess(3), num=10, d=3, seed=0)
+    x, _ = sample_masked(
+        support_denoiser(s, torch.ones(1, dtype=torch.float64), 3),
+        MaskedProcess(3),
+        num=10,
+        d=3,
+        seed=0,
+    )
     assert (x == s.numpy()).all()
     assert list(itertools.islice(iter(range(3)), 1)) == [0]

@@ -12,10 +12,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from rhmfast.diffusion import TrainConfig, generate_from_run, train
+from rhmfast.diffusion import TrainConfig, generate_from_run, train, trainer
 from rhmfast.diffusion import checkpoint as ckpt
-from rhmfast.diffusion import trainer
 
 torch.set_num_threads(1)
 
@@ -29,10 +27,24 @@ def token_file(tmp_path: pathlib.Path, num: int = 8, v: int = 4, d: int = 8, see
 
 def tiny(tmp_path: pathlib.Path, name: str = "run", **kw) -> TrainConfig:
     base = dict(
-        run_dir=str(tmp_path / name), data_path=token_file(tmp_path), v=4, s=2, L=3,
-        width=16, depth=1, heads=2, steps=40, batch_size=8, lr=3e-3, warmup=5,
-        first_checkpoint=16, checkpoints_per_octave=2, eval_samples=16, elbo_draws=2,
-        progress=False, device="cpu",
+        run_dir=str(tmp_path / name),
+        data_path=token_file(tmp_path),
+        v=4,
+        s=2,
+        L=3,
+        width=16,
+        depth=1,
+        heads=2,
+        steps=40,
+        batch_size=8,
+        lr=3e-3,
+        warmup=5,
+        first_checkpoint=16,
+        checkpoints_per_octave=2,
+        eval_samples=16,
+        elbo_draws=2,
+        progress=False,
+        device="cpu",
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -72,15 +84,26 @@ def test_run_directory_contract(tmp_path):
     evals = [r for r in records if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == steps
     for r in evals:
-        assert {"copy_fraction", "distinct_copies", "valid_fraction", "valid_levels", "train_loss",
-                "heldout_loss", "train_nll_mean", "heldout_nll_mean", "seconds"} <= r.keys()
-    assert all({"step", "loss", "lr", "tokens_per_s"} <= r.keys() for r in records if r["kind"] == "train")
+        assert {
+            "copy_fraction",
+            "distinct_copies",
+            "valid_fraction",
+            "valid_levels",
+            "train_loss",
+            "heldout_loss",
+            "train_nll_mean",
+            "heldout_nll_mean",
+            "seconds",
+        } <= r.keys()
+    assert all(
+        {"step", "loss", "lr", "tokens_per_s"} <= r.keys() for r in records if r["kind"] == "train"
+    )
     with np.load(run / "eval" / "step_00000040.npz", allow_pickle=False) as f:
         assert f["samples"].shape == (16, 8) and f["samples"].dtype == np.uint8
         assert f["copy_of"].dtype == np.int64 and f["train_nll"].shape == (8,)
         assert f["heldout_nll"].shape == (4,) and int(f["step"]) == 40
         train_arr = np.load(run / "data.npz")["train"]
-        for row, c in zip(f["samples"], f["copy_of"]):
+        for row, c in zip(f["samples"], f["copy_of"], strict=True):
             hits = np.flatnonzero((train_arr == row).all(1))
             assert c == (hits[0] if len(hits) else -1)
 
@@ -107,7 +130,10 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch):
     assert [s for s, _ in ckpt.list_checkpoints(run / "checkpoints")] == [16, 23]
     train(cfg)  # resumes from step 23
     assert_same_state(final_state(ref), final_state(run))
-    with np.load(ref / "eval" / "step_00000040.npz") as a, np.load(run / "eval" / "step_00000040.npz") as b:
+    with (
+        np.load(ref / "eval" / "step_00000040.npz") as a,
+        np.load(run / "eval" / "step_00000040.npz") as b,
+    ):
         for k in a.files:
             np.testing.assert_array_equal(a[k], b[k])
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -162,9 +188,19 @@ def test_missing_data_file_is_named(tmp_path):
         train(tiny(tmp_path, data_path=str(tmp_path / "nope.npz")))
 
 
-@pytest.mark.parametrize("model, process", [("unet", "masked"), ("transformer", "d3pm"), ("unet", "d3pm")])
+@pytest.mark.parametrize(
+    "model, process", [("unet", "masked"), ("transformer", "d3pm"), ("unet", "d3pm")]
+)
 def test_other_models_and_processes_train(tmp_path, model, process):
-    cfg = tiny(tmp_path, model=model, process=process, d3pm_steps=20, steps=30, first_checkpoint=30, eval_samples=8)
+    cfg = tiny(
+        tmp_path,
+        model=model,
+        process=process,
+        d3pm_steps=20,
+        steps=30,
+        first_checkpoint=30,
+        eval_samples=8,
+    )
     run = train(cfg)
     rec = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rec if r["kind"] == "train"]
@@ -189,18 +225,94 @@ def test_generate_from_run(tmp_path):
         generate_from_run(tmp_path)
 
 
-def test_tiny_training_set_is_memorized(tmp_path):
-    # 8 random strings of 8 tokens over 4 symbols: a small transformer learns to copy them
-    cfg = tiny(
-        tmp_path, width=64, depth=2, heads=4, steps=600, batch_size=64, lr=3e-3, warmup=20,
-        first_checkpoint=600, eval_samples=256, elbo_draws=4, ema=0.99,
+def grammar_cfg(tmp_path: pathlib.Path, **kw) -> TrainConfig:
+    base = dict(
+        run_dir=str(tmp_path / "gram"),
+        v=4,
+        n=2,
+        m=2,
+        s=2,
+        L=3,
+        num_train=4,
+        num_heldout=16,
+        width=64,
+        depth=2,
+        heads=4,
+        steps=300,
+        batch_size=128,
+        lr=3e-3,
+        warmup=20,
+        first_checkpoint=300,
+        eval_samples=256,
+        sampling_steps=128,
+        elbo_draws=8,
+        ema=0.99,
+        progress=False,
+        device="cpu",
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_grammar_data_and_validity(tmp_path):
+    import rhmfast
+
+    cfg = grammar_cfg(
+        tmp_path, num_train=32, steps=4, first_checkpoint=4, eval_samples=64, elbo_draws=1
     )
     run = train(cfg)
+    g = rhmfast.RHM.load(run / "grammar.json")
+    assert g == rhmfast.RHM(4, 2, 2, 2, 3, seed=cfg.grammar_seed)
+    with np.load(run / "data.npz", allow_pickle=False) as f:
+        tr, ho = f["train"], f["heldout"]
+        assert tr.shape == (32, 8) and ho.shape == (16, 8)
+        assert len({r.tobytes() for r in tr}) == 32  # unique
+        assert not {r.tobytes() for r in tr} & {r.tobytes() for r in ho}  # disjoint
+        np.testing.assert_allclose(f["train_logp"], g.log_prob(tr))
+        np.testing.assert_allclose(f["heldout_logp"], g.log_prob(ho))
+    with np.load(run / "eval" / "step_00000004.npz", allow_pickle=False) as f:
+        chk = g.check(f["samples"])
+        np.testing.assert_array_equal(f["valid"], chk.valid)
+        np.testing.assert_array_equal(f["valid_levels"], chk.valid_levels)
+        assert f["valid_levels"].shape == (64, 3)
+    rec = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert rec["valid_fraction"] == pytest.approx(float(chk.valid.mean()))
+    assert len(rec["valid_levels"]) == 3
+
+
+def test_zipf_tail_levels_reach_the_grammar(tmp_path):
+    import rhmfast
+
+    cfg = grammar_cfg(
+        tmp_path,
+        zipf_a=1.0,
+        zipf_levels=(1,),
+        num_train=8,
+        steps=2,
+        first_checkpoint=2,
+        eval_samples=0,
+        elbo_draws=0,
+    )
+    run = train(cfg)
+    g = rhmfast.RHM.load(run / "grammar.json")
+    np.testing.assert_allclose(g.rule_probs[1][0], rhmfast.zipf(2, 1.0))
+    np.testing.assert_allclose(g.rule_probs[0][0], [0.5, 0.5])
+
+
+def test_tiny_grammar_training_set_is_memorized(tmp_path):
+    # 4 of the grammar's 256 strings: a small transformer learns to reproduce them
+    run = train(grammar_cfg(tmp_path))
     rec = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     last = [r for r in rec if r["kind"] == "eval"][-1]
     assert last["copy_fraction"] >= 0.9
-    assert last["distinct_copies"] >= 6
-    assert last["train_nll_mean"] < last["heldout_nll_mean"]
+    assert last["distinct_copies"] == 4
+    with np.load(run / "data.npz") as f:
+        chance = float(np.exp(f["train_logp"]).sum())  # copies a perfect grammar model would make
+        assert chance < 0.05
+        # the model finds training strings far likelier than the grammar does
+        with np.load(run / "eval" / "step_00000300.npz") as e:
+            assert (e["train_nll"] < -f["train_logp"]).all()
+            assert e["heldout_nll"].mean() > -f["heldout_logp"].mean()
 
 
 def _free_port() -> int:
@@ -225,10 +337,24 @@ def test_ddp_two_gloo_processes_match_one(tmp_path):
     port = str(_free_port())
     procs = []
     for rank in range(2):
-        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=port, OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen([sys.executable, "-c", DDP_SCRIPT, str(cfg_path)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            os.environ,
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE="2",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+            OMP_NUM_THREADS="1",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", DDP_SCRIPT, str(cfg_path)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outs = [p.communicate(timeout=240)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     a = ckpt.load_checkpoint(ckpt.step_path(one / "checkpoints", 16))

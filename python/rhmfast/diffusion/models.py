@@ -47,10 +47,14 @@ class Block(nn.Module):
         super().__init__()
         self.heads = heads
         self.ln1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
+        # no bias: a key bias has an exactly zero gradient (softmax is shift invariant), which
+        # Adam would turn into rounding-noise-driven steps
+        self.qkv = nn.Linear(width, 3 * width, bias=False)
         self.proj = nn.Linear(width, width)
         self.ln2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         B, d, w = h.shape
@@ -165,8 +169,8 @@ class TreeUNet(nn.Module):
         temb = self._temb(t)
         h = self.tok(x) + self.pos  # (B, n, C)
         skips = []
-        for blocks, down in zip(self.down_blocks, self.downs):
-            for blk in blocks:
+        for blocks, down in zip(self.down_blocks, self.downs, strict=True):
+            for blk in blocks:  # type: ignore[attr-defined]
                 h = blk(h, temb)
             skips.append(h)
             B, n, C = h.shape
@@ -178,11 +182,11 @@ class TreeUNet(nn.Module):
         skips, h = self.encode(x, t)
         for blk in self.mid:
             h = blk(h, temb)
-        for up, merge, blocks in zip(self.ups, self.merge, self.up_blocks):
+        for up, merge, blocks in zip(self.ups, self.merge, self.up_blocks, strict=True):
             B, n, C = h.shape
             h = up(F.gelu(h)).reshape(B, n * self.s, C)
             h = merge(torch.cat([h, skips.pop()], -1))
-            for blk in blocks:
+            for blk in blocks:  # type: ignore[attr-defined]
                 h = blk(h, temb)
         return self.head(F.gelu(self.norm(h)))
 

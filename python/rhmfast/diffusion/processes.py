@@ -163,6 +163,8 @@ class D3PMProcess:
         t = noise.t.long()
         ab = self.alpha_bar.to(x0.device)[t][:, None]
         keep = noise.u < ab
+        if noise.r is None:
+            raise ValueError("D3PM noise needs replacement tokens (use D3PMProcess.noise_at)")
         return torch.where(keep, x0, noise.r)
 
     def prior_kl(self, x0: torch.Tensor) -> torch.Tensor:
@@ -184,9 +186,7 @@ class D3PMProcess:
         true_post = self.posterior(xt, F.one_hot(x0, self.K).double(), t)
         model_post = self.posterior(xt, x0_pred, t)
         log_model = torch.log(model_post.clamp_min(1e-40))
-        kl = (
-            true_post * (torch.log(true_post.clamp_min(1e-40)) - log_model)
-        ).sum(-1)  # (B,d)
+        kl = (true_post * (torch.log(true_post.clamp_min(1e-40)) - log_model)).sum(-1)  # (B,d)
         nll0 = -log_model.gather(-1, x0[..., None])[..., 0]  # (B,d)
         first = (t == 1)[:, None]
         return torch.where(first, nll0, kl).sum(1)

@@ -159,12 +159,25 @@ def sample(
     """Samples from either process (cached sampler for the masked one)."""
     if isinstance(process, MaskedProcess):
         x, _ = sample_masked(
-            model, process, num=num, d=d, seed=seed, steps=steps, batch_size=batch_size,
-            device=device, bf16=bf16,
+            model,
+            process,
+            num=num,
+            d=d,
+            seed=seed,
+            steps=steps,
+            batch_size=batch_size,
+            device=device,
+            bf16=bf16,
         )
     else:
         x, _ = sample_d3pm(
-            model, process, num=num, d=d, seed=seed, batch_size=batch_size, device=device,
+            model,
+            process,
+            num=num,
+            d=d,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
             bf16=bf16,
         )
     return x

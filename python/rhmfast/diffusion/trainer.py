@@ -95,8 +95,8 @@ class DataOrder:
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    py_state = random.getstate()
+    np_state: Any = np.random.get_state()
+    py_state: Any = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
@@ -210,12 +210,18 @@ def evaluate(
     B = config.eval_samples
     model.eval()
     samples = sample(
-        model, process, num=B, d=d, seed=config.seed * 1_000_003 + step, steps=config.sampling_steps,
-        device=device, bf16=bf16,
+        model,
+        process,
+        num=B,
+        d=d,
+        seed=config.seed * 1_000_003 + step,
+        steps=config.sampling_steps,
+        device=device,
+        bf16=bf16,
     ).astype(data.train.dtype)
     copy_of = copy_lookup(samples) if B else np.zeros(0, np.int64)
     if data.grammar is not None and B:
-        parsed = data.grammar.parse(samples)
+        parsed = data.grammar.check(samples)
         valid = np.asarray(parsed.valid, dtype=bool)
         valid_levels = np.asarray(parsed.valid_levels, dtype=bool).reshape(B, L)
     else:
@@ -226,8 +232,13 @@ def evaluate(
         if config.elbo_draws == 0 or len(x) == 0:
             return np.full(len(x), np.nan)
         return elbo_nll(
-            model, process, x, draws=config.elbo_draws, seed=config.seed * 1_000_003 + salt,
-            device=device, bf16=bf16,
+            model,
+            process,
+            x,
+            draws=config.elbo_draws,
+            seed=config.seed * 1_000_003 + salt,
+            device=device,
+            bf16=bf16,
         )
 
     train_nll = nll(data.train, 1)  # fixed noise seeds: checkpoints are compared on equal terms
@@ -278,7 +289,9 @@ def _load_data_for_run(config: TrainConfig, run: pathlib.Path, info: DistInfo) -
     info.barrier()
     data = load_data(path, config)
     if config.data_path == "" and data.train.shape[1] != config.d:
-        raise ValueError(f"run data {str(path)!r} has d = {data.train.shape[1]}, config s**L = {config.d}")
+        raise ValueError(
+            f"run data {str(path)!r} has d = {data.train.shape[1]}, config s**L = {config.d}"
+        )
     return data
 
 
@@ -311,8 +324,15 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
     torch.manual_seed(config.seed)
     model = build_model(
-        config.model, input_vocab=process.input_vocab, v=config.v, d=d, s=config.s, L=config.L,
-        width=config.width, depth=config.depth, heads=config.heads,
+        config.model,
+        input_vocab=process.input_vocab,
+        v=config.v,
+        d=d,
+        s=config.s,
+        L=config.L,
+        width=config.width,
+        depth=config.depth,
+        heads=config.heads,
         time_conditioned=process.time_conditioned,
     ).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -340,7 +360,13 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     per_rank = config.batch_size // info.world
     lo, hi = info.rank * per_rank, (info.rank + 1) * per_rank
     autocast = config.bf16 and device.type == "cuda"
-    schedule = [s for s in checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave) if s > start]
+    schedule = [
+        s
+        for s in checkpoint_steps(
+            config.steps, config.first_checkpoint, config.checkpoints_per_octave
+        )
+        if s > start
+    ]
     copy_lookup = _copies(data) if info.is_main else None
     log_every = max(1, min(100, config.steps // 200))
 
@@ -371,9 +397,9 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         opt.step()
         with torch.no_grad():
             decay = min(config.ema, (1.0 + step) / (10.0 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
                 pe.lerp_(pm, 1.0 - decay)
-            for be, bm in zip(ema.buffers(), model.buffers()):
+            for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
                 be.copy_(bm)
         loss_sum += loss.detach()
         loss_n += 1
@@ -385,7 +411,9 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
             elapsed += now - t_last
             rate = (done - step_last) * config.batch_size * d / max(now - t_last, 1e-9)
             mean_loss = float(loss_sum) / loss_n
-            metrics.write({"kind": "train", "step": done, "loss": mean_loss, "lr": lr, "tokens_per_s": rate})
+            metrics.write(
+                {"kind": "train", "step": done, "loss": mean_loss, "lr": lr, "tokens_per_s": rate}
+            )
             if bar is not None:
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
             loss_sum.zero_()
@@ -400,7 +428,9 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
                 record["eval_seconds"] = time.perf_counter() - t0
                 _save_eval(run / "eval" / f"step_{done:08d}.npz", arrays)
                 metrics.write(record)
-                ckpt.save_checkpoint(ckpt.step_path(ckdir, done), _state(model, ema, opt, done, elapsed, config, P))
+                ckpt.save_checkpoint(
+                    ckpt.step_path(ckdir, done), _state(model, ema, opt, done, elapsed, config, P)
+                )
             info.barrier()
             t_last = time.perf_counter()
             t_resume = t_last
@@ -415,8 +445,13 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
 
 def _state(
-    model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int, elapsed: float,
-    config: TrainConfig, num_train: int,
+    model: nn.Module,
+    ema: nn.Module,
+    opt: torch.optim.Optimizer,
+    step: int,
+    elapsed: float,
+    config: TrainConfig,
+    num_train: int,
 ) -> dict[str, Any]:
     return {
         "step": step,
@@ -465,20 +500,35 @@ def generate_from_run(
     device = setup(config.device).device
     process = make_process(config.process, config.v, config.d3pm_steps)
     model = build_model(
-        config.model, input_vocab=process.input_vocab, v=config.v, d=d, s=config.s, L=config.L,
-        width=config.width, depth=config.depth, heads=config.heads,
+        config.model,
+        input_vocab=process.input_vocab,
+        v=config.v,
+        d=d,
+        s=config.s,
+        L=config.L,
+        width=config.width,
+        depth=config.depth,
+        heads=config.heads,
         time_conditioned=process.time_conditioned,
     )
     model.load_state_dict(state["ema"])
     model.to(device).eval()
     x = sample(
-        model, process, num=num, d=d, seed=seed, steps=config.sampling_steps, device=device,
+        model,
+        process,
+        num=num,
+        d=d,
+        seed=seed,
+        steps=config.sampling_steps,
+        device=device,
         bf16=config.bf16 and device.type == "cuda",
     ).astype(train_arr.dtype)
-    target = pathlib.Path(out) if out is not None else run / "generated" / f"step_{int(state['step']):08d}_seed_{seed}.npy"
+    target = (
+        pathlib.Path(out)
+        if out is not None
+        else run / "generated" / f"step_{int(state['step']):08d}_seed_{seed}.npy"
+    )
     buf = io.BytesIO()
     np.save(buf, x, allow_pickle=False)
     ckpt.atomic_write_bytes(target, buf.getvalue())
     return target
-
-
