@@ -9,13 +9,14 @@ import sys
 
 import numpy as np
 import pytest
-import rhmfast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_rhm import RefRHM
+from scipy.stats import chisquare
+
+import rhmfast
 from rhmfast import RHM, zipf
 from rhmfast.strategies import corrupted_strings, grammars, strings, valid_strings
-from scipy.stats import chisquare
 
 SETTINGS = settings(deadline=None, max_examples=60)
 

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from rhmfast import RHM, zipf
 
 G = RHM(6, 6, 4, 2, 3, seed=0)
