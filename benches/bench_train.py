@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+
 from rhmfast.diffusion.models import build_model, count_params
 from rhmfast.diffusion.processes import MaskedProcess
 from rhmfast.diffusion.sampling import sample_masked

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import torch
+
 from rhmfast.diffusion.models import build_model, count_params, forward_flops_per_string
 from rhmfast.diffusion.processes import make_process
 from rhmfast.diffusion.sampling import sample

@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 import torch
+
 from rhmfast.diffusion import checkpoint as ckpt
 from rhmfast.diffusion.models import Transformer, TreeUNet, build_model, forward_flops_per_string
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from rhmfast.diffusion.elbo import elbo_nll
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, Noise
 from rhmfast.diffusion.sampling import categorical, sample_d3pm, sample_masked

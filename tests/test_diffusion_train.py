@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from rhmfast.diffusion import TrainConfig, generate_from_run, train, trainer
 from rhmfast.diffusion import checkpoint as ckpt
 
