@@ -98,3 +98,12 @@ def test_unknown_keys_and_tables_are_refused(tmp_path):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         TrainConfig().steps = 3  # type: ignore[misc]
+
+
+def test_config_import_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from rhmfast.diffusion import TrainConfig; TrainConfig(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -194,8 +194,14 @@ def test_missing_data_file_is_named(tmp_path):
 )
 def test_other_models_and_processes_train(tmp_path, model, process):
     cfg = tiny(
-        tmp_path, model=model, process=process, d3pm_steps=20, steps=60, first_checkpoint=60,
-        eval_samples=8, batch_size=32,
+        tmp_path,
+        model=model,
+        process=process,
+        d3pm_steps=20,
+        steps=60,
+        first_checkpoint=60,
+        eval_samples=8,
+        batch_size=32,
     )
     run = train(cfg)
     rec = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -358,3 +364,17 @@ def test_ddp_two_gloo_processes_match_one(tmp_path):
     b = ckpt.load_checkpoint(ckpt.step_path(pathlib.Path(cfg.run_dir) / "checkpoints", 16))
     for name in a["model"]:
         torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-5, atol=1e-6)
+
+
+def test_cli_train_and_generate(tmp_path, capsys):
+    from rhmfast.cli import main
+
+    cfg = tiny(tmp_path, steps=16, first_checkpoint=16, run_dir=str(tmp_path / "ignored"))
+    toml = tmp_path / "c.toml"
+    toml.write_text(cfg.to_toml())
+    assert main(["train", str(toml), "--run-dir", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "checkpoints" / "step_00000016.pt").exists()
+    assert not (tmp_path / "ignored").exists()
+    assert main(["generate", str(tmp_path / "cli"), "--num", "5", "--seed", "1"]) == 0
+    out = pathlib.Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert np.load(out, allow_pickle=False).shape == (5, 8)
