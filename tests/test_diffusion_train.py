@@ -113,8 +113,11 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch):
+@pytest.mark.parametrize("rolling", [False, True])
+def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling):
     ref = train(tiny(tmp_path, "ref"))
+    if rolling:  # write checkpoints/resume.pt after every step between checkpoints
+        monkeypatch.setattr(trainer, "RESUME_EVERY_S", -1.0)
     real = trainer.evaluate
 
     def dying(model, process, data, config, step, *a, **k):
@@ -129,7 +132,11 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "evaluate", real)
     run = pathlib.Path(cfg.run_dir)
     assert [s for s, _ in ckpt.list_checkpoints(run / "checkpoints")] == [16, 23]
-    train(cfg)  # resumes from step 23
+    resume = run / "checkpoints" / "resume.pt"
+    assert resume.exists() == rolling
+    if rolling:
+        assert ckpt.load_checkpoint(resume)["step"] == 31
+    train(cfg)  # resumes from step 23 (or 31 from the rolling file)
     assert_same_state(final_state(ref), final_state(run))
     with (
         np.load(ref / "eval" / "step_00000040.npz") as a,
