@@ -116,8 +116,12 @@ def test_study_grammar_basics():
     for r in rules:
         tuples = {tuple(t) for t in r.reshape(-1, 2).tolist()}
         assert len(tuples) == 24 and r.min() >= 0 and r.max() < 6
-    assert all(np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=0).rules, strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=1).rules, strict=True))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=0).rules, strict=True)
+    )
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=1).rules, strict=True)
+    )
     assert g == RHM(6, 6, 4, 2, 4, seed=0) and g != RHM(6, 6, 4, 2, 4, seed=1)
     assert "v=6" in repr(g)
 

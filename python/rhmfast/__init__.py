@@ -19,7 +19,12 @@ from rhmfast._rhmfast import __version__
 from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
 
 # --- index and frequencies (issue: suffix index) ---
+from rhmfast.frequencies import block_counts, kgram_counts, kgram_counts_all
+from rhmfast.index import TrainingIndex, memorized
+
 # --- reports ---
 
 __all__ = ["__version__"]
 __all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
+# index and frequencies
+__all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]

@@ -6,7 +6,11 @@ use num_bigint::BigUint;
 use num_traits::ToPrimitive;
 use rayon::prelude::*;
 
-use super::sample::{Sampled, TreeRow, CHUNK};
+use super::sample::{Sampled, CHUNK};
+
+/// Per-row derivation output: symbols and rule indices of the internal nodes in
+/// level order (`K = (d-1)/(s-1)` entries each).
+type TreeRow<'a> = Option<(&'a mut [i64], &'a mut [i64])>;
 use super::{Grammar, Token};
 use crate::error::{CoreError, CoreResult};
 

@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::table::TupleTable;
 use super::{Grammar, Token, NONE};
 use crate::error::{CoreError, CoreResult};
 
@@ -123,6 +124,88 @@ impl Grammar {
         Ok((scratch[0], logp))
     }
 
+    /// Dense tables of every level, when all levels have one (small `v**s`).
+    fn dense_slots(&self) -> Option<Vec<&[u32]>> {
+        self.tables
+            .iter()
+            .map(|t| match t {
+                TupleTable::Dense { slots, .. } => Some(slots.as_slice()),
+                TupleTable::Hashed { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The upward pass over one string with dense tables: a few loads per node.
+    /// `TREE` selects whether the derivation is written.
+    #[inline]
+    fn parse_row_dense<T: Token, const TREE: bool>(
+        &self,
+        slots: &[&[u32]],
+        row: &[T],
+        scratch: &mut [u32],
+        symbols: &mut [i64],
+        rules: &mut [i64],
+        valid_levels: &mut [bool],
+    ) -> Result<(u32, f64), u32> {
+        let (m, s, v) = (self.m as usize, self.s as usize, self.v);
+        let shift = if m.is_power_of_two() {
+            Some(m.trailing_zeros())
+        } else {
+            None
+        };
+        let split = |id: usize| match shift {
+            Some(sh) => (id >> sh, id & (m - 1)),
+            None => (id / m, id % m),
+        };
+        let nl = self.levels as usize;
+        let mut logp = 0.0f64;
+        let mut width = row.len() / s;
+        for l in (0..nl).rev() {
+            let table = slots[l];
+            let lp = &self.log_rule_probs[l];
+            let off = self.level_offset(l);
+            let mut all = true;
+            for i in 0..width {
+                let mut code = 0usize;
+                let mut ok = true;
+                if l + 1 == nl {
+                    for &tok in &row[i * s..(i + 1) * s] {
+                        let tok = tok.to_u32();
+                        if tok >= v {
+                            return Err(tok);
+                        }
+                        code = code * v as usize + tok as usize;
+                    }
+                } else {
+                    for &x in &scratch[i * s..(i + 1) * s] {
+                        ok &= x != NONE;
+                        code = code.wrapping_mul(v as usize).wrapping_add(x as usize);
+                    }
+                }
+                let id = if ok { table[code] } else { NONE };
+                if id == NONE {
+                    scratch[i] = NONE;
+                    all = false;
+                    if TREE {
+                        symbols[off + i] = -1;
+                        rules[off + i] = -1;
+                    }
+                } else {
+                    let (a, j) = split(id as usize);
+                    scratch[i] = a as u32;
+                    logp += lp[id as usize];
+                    if TREE {
+                        symbols[off + i] = a as i64;
+                        rules[off + i] = j as i64;
+                    }
+                }
+            }
+            valid_levels[l] = all;
+            width /= s;
+        }
+        Ok((scratch[0], logp))
+    }
+
     /// Parses `tokens` (`N * d`, row-major). With `want_tree`, also returns the
     /// symbols and rule indices of every internal node.
     pub fn parse<T: Token>(&self, tokens: &[T], want_tree: bool) -> CoreResult<ParseBuffers> {
@@ -136,8 +219,9 @@ impl Grammar {
         let num = tokens.len() / d;
         let k = self.internal_nodes();
         let nl = self.levels as usize;
-        let mut symbols = want_tree.then(|| vec![-1i64; num * k]);
-        let mut rules = want_tree.then(|| vec![-1i64; num * k]);
+        // Every entry is written by the pass; zeroed allocations are cheap (calloc).
+        let mut symbols = want_tree.then(|| vec![0i64; num * k]);
+        let mut rules = want_tree.then(|| vec![0i64; num * k]);
         let mut valid_levels = vec![false; num * nl];
         let mut root = vec![-1i64; num];
         let mut log_prob = vec![f64::NEG_INFINITY; num];
@@ -164,16 +248,36 @@ impl Grammar {
             .zip(log_prob.chunks_mut(PARSE_CHUNK))
             .enumerate()
             .collect();
+        let dense = self.dense_slots();
         items.into_par_iter().try_for_each(
             |(c, (((((rows, mut sy), mut ru), vl), rt), lpo))| {
                 let mut scratch = vec![0u32; scratch_len];
                 for (r, row) in rows.chunks(d).enumerate() {
-                    let out = RowOut {
-                        symbols: sy.as_mut().map(|x| &mut x[r * k..(r + 1) * k]),
-                        rules: ru.as_mut().map(|x| &mut x[r * k..(r + 1) * k]),
-                        valid_levels: &mut vl[r * nl..(r + 1) * nl],
+                    let vl = &mut vl[r * nl..(r + 1) * nl];
+                    let sy = sy.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
+                    let ru = ru.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
+                    let res = match (dense.as_ref(), sy, ru) {
+                        (Some(slots), Some(a), Some(b)) => {
+                            self.parse_row_dense::<T, true>(slots, row, &mut scratch, a, b, vl)
+                        }
+                        (Some(slots), _, _) => self.parse_row_dense::<T, false>(
+                            slots,
+                            row,
+                            &mut scratch,
+                            &mut [],
+                            &mut [],
+                            vl,
+                        ),
+                        (None, symbols, rules) => {
+                            let out = RowOut {
+                                symbols,
+                                rules,
+                                valid_levels: vl,
+                            };
+                            self.parse_block(row, 0, &mut scratch, Some(out))
+                        }
                     };
-                    match self.parse_block(row, 0, &mut scratch, Some(out)) {
+                    match res {
                         Ok((sym, lp)) => {
                             if sym != NONE {
                                 rt[r] = sym as i64;
@@ -181,14 +285,14 @@ impl Grammar {
                             }
                         }
                         Err(tok) => {
+                            let row_index = c * PARSE_CHUNK + r;
                             return Err(CoreError::value(
                                 "x",
                                 format!(
-                                    "string {} contains token {tok}, outside [0, v={})",
-                                    c * PARSE_CHUNK + r,
+                                    "string {row_index} contains token {tok}, outside [0, v={})",
                                     self.v
                                 ),
-                            ))
+                            ));
                         }
                     }
                 }

@@ -56,6 +56,8 @@ pub struct Grammar {
     pub(crate) uniform: bool,
     pub(crate) num_strings: BigUint,
     pub(crate) num_strings_u64: Option<u64>,
+    /// Whole bottom subtrees drawn in one step (see `sample::BottomTable`).
+    pub(crate) bottom: Option<super::sample::BottomTable>,
 }
 
 fn check_dims(v: u64, n: u64, m: u64, s: u64, levels: u64) -> CoreResult<usize> {
@@ -182,7 +184,7 @@ fn alias_table(p: &[f64]) -> (Vec<u64>, Vec<u32>) {
     (threshold, alias)
 }
 
-fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
+pub(crate) fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
     let uniform = probs.chunks(k).all(|row| row.iter().all(|&x| x == row[0]));
     if uniform && k.is_power_of_two() {
         return LevelSampler::Bits {
@@ -389,7 +391,7 @@ impl Grammar {
         let internal = ((d - 1) / (s as usize - 1)) as u64;
         let num_strings = BigUint::from(n) * BigUint::from(m).pow(internal as u32);
         let num_strings_u64 = num_strings.to_u64();
-        Ok(Grammar {
+        let mut g = Grammar {
             v,
             n,
             m,
@@ -407,7 +409,10 @@ impl Grammar {
             uniform,
             num_strings,
             num_strings_u64,
-        })
+            bottom: None,
+        };
+        g.bottom = super::sample::BottomTable::build(&g);
+        Ok(g)
     }
 
     pub fn v(&self) -> u32 {

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::enumerate::Index;
-use super::rules::LevelSampler;
+use super::rules::{level_sampler, LevelSampler};
 use super::{Grammar, Token};
 use crate::error::{CoreError, CoreResult};
 
@@ -73,20 +73,101 @@ impl Bits {
     }
 }
 
-/// Per-row derivation output: symbols and rule indices of the internal nodes in
-/// level order (`K = (d-1)/(s-1)` entries each).
-pub(crate) type TreeRow<'a> = Option<(&'a mut [i64], &'a mut [i64])>;
+/// Largest bottom-subtree table (token entries) and outcome count per symbol.
+const BOTTOM_MAX_ENTRIES: usize = 1 << 18;
+const BOTTOM_MAX_OUTCOMES: usize = 1 << 16;
+
+/// The bottom `levels` levels of the tree merged: every level-`(L-levels)` symbol
+/// has `outcomes = m**K_B` possible subtrees (`K_B` internal nodes), each a block of
+/// `width = s**levels` tokens, drawn in one step from their exact product
+/// distribution. This replaces `K_B` rule draws and copies by one draw and one copy.
+#[derive(Debug, Clone)]
+pub(crate) struct BottomTable {
+    pub(crate) levels: usize,
+    width: usize,
+    outcomes: usize,
+    tokens: Vec<u32>,
+    sampler: LevelSampler,
+}
+
+impl BottomTable {
+    pub(crate) fn build(g: &Grammar) -> Option<BottomTable> {
+        let (m, s, nl) = (g.m as usize, g.s as usize, g.levels as usize);
+        let mut best = None;
+        for b in 2..=nl {
+            let width = s.checked_pow(b as u32)?;
+            let kb = (width - 1) / (s - 1);
+            let outcomes = match m.checked_pow(kb as u32) {
+                Some(o) if o <= BOTTOM_MAX_OUTCOMES => o,
+                _ => break,
+            };
+            let top = nl - b;
+            let entries = g.symbols_at(top) * outcomes * width;
+            if entries > BOTTOM_MAX_ENTRIES {
+                break;
+            }
+            best = Some((b, width, kb, outcomes));
+        }
+        let (b, width, kb, outcomes) = best?;
+        let top = nl - b;
+        let syms = g.symbols_at(top);
+        let mut tokens = vec![0u32; syms * outcomes * width];
+        let mut probs = vec![0.0f64; syms * outcomes];
+        let mut digits = vec![0usize; kb];
+        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        for a in 0..syms {
+            for o in 0..outcomes {
+                // Digits of o in node order, first node most significant.
+                let mut x = o;
+                for dgt in digits.iter_mut().rev() {
+                    *dgt = x % m;
+                    x /= m;
+                }
+                cur.clear();
+                cur.push(a as u32);
+                let mut p = 1.0f64;
+                let mut t = 0;
+                for l in top..nl {
+                    next.clear();
+                    for &sym in cur.iter() {
+                        let id = sym as usize * m + digits[t];
+                        t += 1;
+                        p *= g.rule_probs[l][id];
+                        next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
+                    }
+                    std::mem::swap(&mut cur, &mut next);
+                }
+                let start = (a * outcomes + o) * width;
+                tokens[start..start + width].copy_from_slice(&cur);
+                probs[a * outcomes + o] = p;
+            }
+        }
+        let uniform = (top..nl).all(|l| {
+            g.rule_probs[l]
+                .chunks(m)
+                .all(|row| row.iter().all(|&x| x == row[0]))
+        });
+        let sampler = if uniform && outcomes.is_power_of_two() {
+            LevelSampler::Bits {
+                bits: outcomes.trailing_zeros(),
+            }
+        } else {
+            level_sampler(&probs, outcomes)
+        };
+        Some(BottomTable {
+            levels: b,
+            width,
+            outcomes,
+            tokens,
+            sampler,
+        })
+    }
+}
 
 impl Grammar {
-    /// Draws one string into `row`, using `scratch` (at least `d/s` entries).
+    /// Draws one string into `row` rule by rule, using `scratch` (`d/s` entries).
     #[inline]
-    fn sample_row<T: Token>(
-        &self,
-        bits: &mut Bits,
-        row: &mut [T],
-        scratch: &mut [u32],
-        mut tree: TreeRow<'_>,
-    ) {
+    fn sample_row<T: Token>(&self, bits: &mut Bits, row: &mut [T], scratch: &mut [u32]) {
         let (m, s) = (self.m as usize, self.s as usize);
         scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
         let mut width = 1usize;
@@ -94,31 +175,22 @@ impl Grammar {
         for l in 0..nl {
             let rules = &self.rules[l];
             let sampler = &self.samplers[l];
-            let off = self.level_offset(l);
             if l + 1 == nl {
                 for i in 0..width {
                     let a = scratch[i] as usize;
-                    let j = bits.draw(sampler, a, m) as usize;
-                    let id = a * m + j;
-                    let children = &rules[id * s..(id + 1) * s];
-                    for (o, &c) in row[i * s..(i + 1) * s].iter_mut().zip(children) {
+                    let id = a * m + bits.draw(sampler, a, m) as usize;
+                    for (o, &c) in row[i * s..(i + 1) * s]
+                        .iter_mut()
+                        .zip(&rules[id * s..(id + 1) * s])
+                    {
                         *o = T::from_u32(c);
-                    }
-                    if let Some((syms, rs)) = tree.as_mut() {
-                        syms[off + i] = a as i64;
-                        rs[off + i] = j as i64;
                     }
                 }
             } else {
                 // In place, right to left: node i's children land at i*s.. >= i.
                 for i in (0..width).rev() {
                     let a = scratch[i] as usize;
-                    let j = bits.draw(sampler, a, m) as usize;
-                    let id = a * m + j;
-                    if let Some((syms, rs)) = tree.as_mut() {
-                        syms[off + i] = a as i64;
-                        rs[off + i] = j as i64;
-                    }
+                    let id = a * m + bits.draw(sampler, a, m) as usize;
                     scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
                 }
             }
@@ -126,41 +198,66 @@ impl Grammar {
         }
     }
 
-    /// Fills `out` (`rows * d`) with independent strings; chunk `c` of `CHUNK` rows
-    /// uses stream `first_chunk + c`. `tree`, when given, gets `rows * K` symbols
-    /// and rule indices.
-    pub(crate) fn sample_into<T: Token>(
+    /// Draws one string using the bottom-subtree table (no derivation output).
+    #[inline]
+    fn sample_row_fast<T: Token>(
         &self,
-        out: &mut [T],
-        seed: u64,
-        first_chunk: u64,
-        tree: Option<(&mut [i64], &mut [i64])>,
+        bt: &BottomTable,
+        bits: &mut Bits,
+        row: &mut [T],
+        scratch: &mut [u32],
     ) {
-        let d = self.d;
-        let k = self.internal_nodes();
-        let scratch_len = (d / self.s as usize).max(1);
-        let work = |c: usize, rows: &mut [T], mut t: TreeRow<'_>| {
-            let mut bits = Bits::new(seed, first_chunk + c as u64);
-            let mut scratch = vec![0u32; scratch_len];
-            for (r, row) in rows.chunks_mut(d).enumerate() {
-                let tr = t
-                    .as_mut()
-                    .map(|(a, b)| (&mut a[r * k..(r + 1) * k], &mut b[r * k..(r + 1) * k]));
-                self.sample_row(&mut bits, row, &mut scratch, tr);
+        let (m, s) = (self.m as usize, self.s as usize);
+        scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
+        let mut width = 1usize;
+        let top = self.levels as usize - bt.levels;
+        for l in 0..top {
+            let rules = &self.rules[l];
+            let sampler = &self.samplers[l];
+            for i in (0..width).rev() {
+                let a = scratch[i] as usize;
+                let id = a * m + bits.draw(sampler, a, m) as usize;
+                scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
             }
-        };
-        match tree {
-            None => out
-                .par_chunks_mut(CHUNK * d)
-                .enumerate()
-                .for_each(|(c, rows)| work(c, rows, None)),
-            Some((syms, rs)) => out
-                .par_chunks_mut(CHUNK * d)
-                .zip(syms.par_chunks_mut(CHUNK * k))
-                .zip(rs.par_chunks_mut(CHUNK * k))
-                .enumerate()
-                .for_each(|(c, ((rows, a), b))| work(c, rows, Some((a, b)))),
+            width *= s;
         }
+        let (w, k) = (bt.width, bt.outcomes);
+        for (i, out) in row.chunks_exact_mut(w).enumerate() {
+            let a = scratch[i] as usize;
+            let o = bits.draw(&bt.sampler, a, k) as usize;
+            let start = (a * k + o) * w;
+            for (x, &c) in out.iter_mut().zip(&bt.tokens[start..start + w]) {
+                *x = T::from_u32(c);
+            }
+        }
+    }
+
+    /// Fills `out` (`rows * d`) with independent strings; chunk `c` of `CHUNK` rows
+    /// uses stream `first_chunk + c`.
+    pub(crate) fn sample_into<T: Token>(&self, out: &mut [T], seed: u64, first_chunk: u64) {
+        let d = self.d;
+        let scratch_len = (d / self.s as usize).max(1);
+        out.par_chunks_mut(CHUNK * d)
+            .enumerate()
+            .for_each(|(c, rows)| {
+                let mut bits = Bits::new(seed, first_chunk + c as u64);
+                let mut scratch = vec![0u32; scratch_len];
+                match &self.bottom {
+                    Some(bt) => rows
+                        .chunks_mut(d)
+                        .for_each(|row| self.sample_row_fast(bt, &mut bits, row, &mut scratch)),
+                    None => rows
+                        .chunks_mut(d)
+                        .for_each(|row| self.sample_row(&mut bits, row, &mut scratch)),
+                }
+            });
+    }
+
+    /// The derivations of valid strings, recovered by parsing (the grammar is
+    /// unambiguous), so a string is the same whether or not its tree is asked for.
+    fn trees<T: Token>(&self, tokens: &[T]) -> CoreResult<(Vec<i64>, Vec<i64>)> {
+        let p = self.parse(tokens, true)?;
+        Ok((p.symbols.unwrap_or_default(), p.rules.unwrap_or_default()))
     }
 
     /// `num` strings with replacement (and their derivations if `want_tree`).
@@ -171,21 +268,14 @@ impl Grammar {
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
         let total = self.check_num(num, want_tree)?;
-        let mut out = vec![T::from_u32(0); total];
-        let mut tree = want_tree.then(|| {
-            (
-                vec![0i64; num * self.internal_nodes()],
-                vec![0i64; num * self.internal_nodes()],
-            )
-        });
-        self.sample_into(
-            &mut out,
-            seed,
-            0,
-            tree.as_mut()
-                .map(|(a, b)| (a.as_mut_slice(), b.as_mut_slice())),
-        );
-        Ok(Sampled { tokens: out, tree })
+        let mut tokens = vec![T::from_u32(0); total];
+        self.sample_into(&mut tokens, seed, 0);
+        let tree = if want_tree {
+            Some(self.trees(&tokens)?)
+        } else {
+            None
+        };
+        Ok(Sampled { tokens, tree })
     }
 
     fn check_num(&self, num: usize, want_tree: bool) -> CoreResult<usize> {
@@ -246,10 +336,8 @@ impl Grammar {
         seed: u64,
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
-        let (d, k) = (self.d, self.internal_nodes());
+        let d = self.d;
         let mut tokens: Vec<T> = Vec::with_capacity(num * d);
-        let mut tree =
-            want_tree.then(|| (Vec::with_capacity(num * k), Vec::with_capacity(num * k)));
         let mut seen: HashSet<Box<[T]>> = HashSet::with_capacity(num);
         let mut next_chunk = 0u64;
         let mut drawn = 0usize;
@@ -265,29 +353,23 @@ impl Grammar {
             let chunks = (want + want / 4).div_ceil(CHUNK).max(1);
             let rows = chunks * CHUNK;
             let mut batch = vec![T::from_u32(0); rows * d];
-            let mut bt = want_tree.then(|| (vec![0i64; rows * k], vec![0i64; rows * k]));
-            self.sample_into(
-                &mut batch,
-                seed,
-                next_chunk,
-                bt.as_mut()
-                    .map(|(a, b)| (a.as_mut_slice(), b.as_mut_slice())),
-            );
+            self.sample_into(&mut batch, seed, next_chunk);
             next_chunk += chunks as u64;
             drawn += rows;
-            for (r, row) in batch.chunks(d).enumerate() {
+            for row in batch.chunks(d) {
                 if seen.len() == num {
                     break;
                 }
                 if seen.insert(row.into()) {
                     tokens.extend_from_slice(row);
-                    if let (Some((ts, tr)), Some((bs, br))) = (tree.as_mut(), bt.as_ref()) {
-                        ts.extend_from_slice(&bs[r * k..(r + 1) * k]);
-                        tr.extend_from_slice(&br[r * k..(r + 1) * k]);
-                    }
                 }
             }
         }
+        let tree = if want_tree {
+            Some(self.trees(&tokens)?)
+        } else {
+            None
+        };
         Ok(Sampled { tokens, tree })
     }
 
