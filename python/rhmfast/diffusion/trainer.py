@@ -183,14 +183,15 @@ class _Metrics:
 
 
 def _copies(data: RunData) -> Any:
-    """``lookup(samples) -> (copy_of (B,) int64, -1 if none)`` against the training set."""
-    table: dict[bytes, int] = {}
-    for i, row in enumerate(data.train.astype(np.uint16)):
-        table.setdefault(row.tobytes(), i)
+    """``lookup(samples) -> copy_of (B,) int64``: the smallest index of the training
+    string each sample copies, -1 if none (suffix index over the training set)."""
+    import rhmfast
+
+    index = rhmfast.TrainingIndex(data.train)
 
     def lookup(samples: np.ndarray) -> np.ndarray:
-        keys = samples.astype(np.uint16)
-        return np.array([table.get(r.tobytes(), -1) for r in keys], dtype=np.int64)
+        _, which = rhmfast.memorized(samples, index, return_index=True)
+        return np.asarray(which, dtype=np.int64)
 
     return lookup
 
