@@ -19,13 +19,21 @@ pub type CoreResult<T> = Result<T, CoreError>;
 
 impl CoreError {
     pub fn value(param: impl Into<String>, message: impl Into<String>) -> Self {
-        CoreError::Value { param: param.into(), message: message.into() }
+        CoreError::Value {
+            param: param.into(),
+            message: message.into(),
+        }
     }
     pub fn type_(param: impl Into<String>, message: impl Into<String>) -> Self {
-        CoreError::Type { param: param.into(), message: message.into() }
+        CoreError::Type {
+            param: param.into(),
+            message: message.into(),
+        }
     }
     pub fn format(message: impl Into<String>) -> Self {
-        CoreError::Format { message: message.into() }
+        CoreError::Format {
+            message: message.into(),
+        }
     }
 }
 
@@ -45,6 +53,8 @@ impl std::error::Error for CoreError {}
 
 impl From<std::io::Error> for CoreError {
     fn from(e: std::io::Error) -> Self {
-        CoreError::Io { message: e.to_string() }
+        CoreError::Io {
+            message: e.to_string(),
+        }
     }
 }

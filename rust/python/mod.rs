@@ -3,10 +3,10 @@
 
 use pyo3::prelude::*;
 
+mod counting;
 mod errors;
 mod grammar;
 mod index;
-mod counting;
 
 #[pymodule]
 fn _rhmfast(m: &Bound<'_, PyModule>) -> PyResult<()> {
