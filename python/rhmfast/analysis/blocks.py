@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ class BlockTable:
     excess_mass: float  # sum of max(0, generated - reference): total over-production
     novel_fraction: float  # generated blocks never seen in training at this level
 
-    def top(self, k: int) -> list[dict[str, object]]:
+    def top(self, k: int) -> list[dict[str, Any]]:
         """The ``k`` most generated blocks as JSON-friendly rows."""
         return [
             {

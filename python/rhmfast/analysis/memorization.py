@@ -226,20 +226,20 @@ def quintile_table(
     base_ever = (
         baseline_reproduced(logp, b)[-1] if have_logp and len(b) else np.full(run.num_train, np.nan)
     )
-    crossed = (
-        (run.train_nll < -logp[None, :]).any(axis=0) if have_logp and len(b)
+    crossed: np.ndarray = (
+        np.asarray((run.train_nll < -logp[None, :]).any(axis=0)) if have_logp and len(b)
         else np.zeros(run.num_train, bool)
     )
     fc = first_copy_step(run) if len(b) else np.full(run.num_train, np.inf)
     fn = first_nll_step(run) if have_logp and len(b) else np.full(run.num_train, np.inf)
-    h_crossed = None
+    h_crossed: np.ndarray | None = None
     if heldout_score is not None and run.num_heldout and len(b) and not np.isnan(run.heldout_logp).any():
         heldout_score = np.asarray(heldout_score, np.float64)
         if heldout_score.shape != (run.num_heldout,):
             raise ValueError(
                 f"heldout_score must have shape ({run.num_heldout},), got {heldout_score.shape}"
             )
-        h_crossed = (run.heldout_nll < -run.heldout_logp[None, :]).any(axis=0)
+        h_crossed = np.asarray((run.heldout_nll < -run.heldout_logp[None, :]).any(axis=0))
     rows: dict[str, list[float]] = {k: [] for k in QuintileTable.__dataclass_fields__}
     for q in range(num_bins):
         sel = bins == q
@@ -272,10 +272,14 @@ def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[s
         raise ValueError(f"score must have shape ({run.num_train},), got {score.shape}")
     bins = quantile_bins(score, num_bins)
     t = len(run.steps)
-    reproduced = np.logical_or.accumulate(run.copy_counts > 0, axis=0) if t else np.zeros((0, run.num_train), bool)
+    reproduced: np.ndarray = (
+        np.logical_or.accumulate(run.copy_counts > 0, axis=0) if t else np.zeros((0, run.num_train), bool)
+    )
     have_logp = not np.isnan(run.train_logp).any()
     base = baseline_reproduced(run.train_logp, run.num_samples) if have_logp else np.full((t, run.num_train), np.nan)
-    crossed = run.train_nll < -run.train_logp[None, :] if have_logp else np.zeros((t, run.num_train), bool)
+    crossed: np.ndarray = (
+        np.asarray(run.train_nll < -run.train_logp[None, :]) if have_logp else np.zeros((t, run.num_train), bool)
+    )
     out = {k: np.full((num_bins, t), np.nan) for k in ("reproduced", "baseline", "nll_crossed")}
     for q in range(num_bins):
         sel = bins == q

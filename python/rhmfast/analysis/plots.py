@@ -65,7 +65,7 @@ def _log_step_axis(ax: Any, steps: np.ndarray) -> None:
 
 
 def figure_lines(
-    steps: np.ndarray,
+    steps: np.ndarray | Mapping[str, np.ndarray],
     lines: Mapping[str, np.ndarray],
     *,
     ylabel: str,
