@@ -59,6 +59,27 @@ def test_first_steps_known(tmp_path):
     assert an.first_nll_step(run, margin=0.6).tolist() == [256, math.inf, math.inf, math.inf]
 
 
+def test_first_excess_copy_step_known(tmp_path):
+    run, logp = _designed_run(tmp_path)
+    # cumulative copies: s0: 1, 3, 4 with chance means 4p, 8p, 12p (p = 0.2): 0.8, 1.6, 2.4
+    # P(Poisson(1.6) >= 3) = 0.217, P(Poisson(2.4) >= 4) = 0.221: never significant at 0.05;
+    # s1 (p = 0.1): 1 copy at 64, mean 0.8: P = 0.55; s2 (p = 0.05): 1 copy at 256, mean 0.6: 0.45
+    assert an.first_excess_copy_step(run, alpha=0.05).tolist() == [math.inf] * 4
+    assert an.first_excess_copy_step(run, alpha=0.5).tolist() == [64, math.inf, 256, math.inf]
+    with pytest.raises(ValueError, match="alpha"):
+        an.first_excess_copy_step(run, alpha=0)
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.integers(0, 60), st.floats(0, 40))
+def test_poisson_sf_matches_scipy(count, mean):
+    from scipy import stats
+
+    got = float(an.poisson_sf(np.array([count]), np.array([mean]))[0])
+    expect = 1.0 if count == 0 else float(stats.poisson.sf(count - 1, mean))
+    assert got == pytest.approx(expect, abs=1e-9)
+
+
 def test_memorization_curves_known(tmp_path):
     run, logp = _designed_run(tmp_path)
     c = an.memorization_curves(run)
@@ -86,6 +107,7 @@ def test_quintile_table_known(tmp_path):
     np.testing.assert_allclose(qt.excess_copies_per_sample, [0, 1, 1, 4] - 12 * np.exp(logp[::-1]))
     assert qt.nll_crossed.tolist() == [0, 1, 0, 1]
     assert qt.median_first_copy.tolist() == [math.inf, 256, 64, 16]
+    assert qt.beyond_chance.tolist() == [0, 0, 0, 0]  # at alpha = 0.01 nothing beats chance
     np.testing.assert_allclose(qt.baseline_reproduced, 1 - (1 - np.exp(logp[::-1])) ** 12)
     # held-out strings have logp log(0.1): they fall in the bin holding string 1 only
     assert np.isnan(qt.heldout_nll_crossed[[0, 1, 3]]).all()

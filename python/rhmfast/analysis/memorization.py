@@ -30,7 +30,9 @@ from rhmfast.analysis.stats import quantile_bins
 __all__ = [
     "first_step",
     "first_copy_step",
+    "first_excess_copy_step",
     "first_nll_step",
+    "poisson_sf",
     "chance_copy_fraction",
     "baseline_reproduced",
     "memorization_curves",
@@ -68,6 +70,51 @@ def _require_logp(logp: np.ndarray, what: str) -> np.ndarray:
 def first_copy_step(run: Run) -> np.ndarray:
     """``(P,)`` first checkpoint step at which each training string was generated verbatim."""
     return first_step(run.steps, run.copy_counts > 0)
+
+
+def poisson_sf(count: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``P(N >= count)`` for ``N ~ Poisson(mean)``, elementwise (exact sum of the pmf;
+    accurate to about 1e-12 absolute, enough to compare with a significance level).
+
+    >>> poisson_sf(np.array([0, 1, 2]), np.array([1.0, 1.0, 0.0])).round(4).tolist()
+    [1.0, 0.6321, 0.0]
+    """
+    count = np.asarray(count, np.int64)
+    mean = np.asarray(mean, np.float64)
+    count, mean = np.broadcast_arrays(count, mean)
+    if (mean < 0).any() or np.isnan(mean).any():
+        raise ValueError("mean must be >= 0 and not NaN")
+    # beyond mean + 12 sd + 30 the tail is far below any significance level of interest
+    cap = np.ceil(mean + 12 * np.sqrt(mean) + 30).astype(np.int64)
+    c = np.minimum(np.maximum(count, 0), cap)
+    kmax = int(c.max(initial=0))
+    cdf = np.zeros(c.shape)
+    with np.errstate(divide="ignore"):
+        log_mean = np.log(mean)
+    log_fact = 0.0
+    for k in range(kmax):
+        if k:
+            log_fact += np.log(k)
+        log_pmf = -mean + (k * log_mean if k else 0.0) - log_fact
+        cdf += np.where(c > k, np.exp(log_pmf), 0.0)
+    return np.clip(1.0 - cdf, 0.0, 1.0)
+
+
+def first_excess_copy_step(run: Run, *, alpha: float = 0.01) -> np.ndarray:
+    """``(P,)`` first checkpoint at which a training string has been generated more often
+    than a model that learned the grammar and memorized nothing plausibly would: its
+    cumulative copies ``C`` satisfy ``P(Poisson(p(x) * draws so far) >= C) < alpha``.
+
+    A string of tiny ``p(x)`` is memorized at its first copy; a prototypical one needs
+    more copies than chance gives it, so this clock is conservative for prototypes.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    logp = _require_logp(run.train_logp, "first_excess_copy_step")
+    cum = np.cumsum(run.copy_counts, axis=0)
+    lam = np.cumsum(run.num_samples.astype(np.float64))[:, None] * np.exp(logp)[None, :]
+    hits = (cum > 0) & (poisson_sf(cum, lam) < alpha)
+    return first_step(run.steps, hits)
 
 
 def first_nll_step(run: Run, *, margin: float = 0.0) -> np.ndarray:
@@ -193,10 +240,12 @@ class QuintileTable:
     copies_per_sample: np.ndarray  # mean generated copies per sample, all checkpoints
     expected_copies_per_sample: np.ndarray  # mean of sum_t B_t p(x)
     excess_copies_per_sample: np.ndarray  # observed minus expected
+    beyond_chance: np.ndarray  # fraction copied more often than chance allows (first_excess_copy_step)
     nll_crossed: np.ndarray  # fraction whose likelihood ever overtook the grammar's
     heldout_nll_crossed: np.ndarray  # held-out strings in the same score range
     median_first_copy: np.ndarray
     median_first_nll: np.ndarray
+    median_first_beyond_chance: np.ndarray
 
 
 def quintile_table(
@@ -232,6 +281,7 @@ def quintile_table(
     )
     fc = first_copy_step(run) if len(b) else np.full(run.num_train, np.inf)
     fn = first_nll_step(run) if have_logp and len(b) else np.full(run.num_train, np.inf)
+    fx = first_excess_copy_step(run) if have_logp and len(b) else np.full(run.num_train, np.inf)
     h_crossed: np.ndarray | None = None
     if heldout_score is not None and run.num_heldout and len(b) and not np.isnan(run.heldout_logp).any():
         heldout_score = np.asarray(heldout_score, np.float64)
@@ -252,6 +302,8 @@ def quintile_table(
         rows["copies_per_sample"].append(float(ever[sel].mean()) if sel.any() else np.nan)
         rows["expected_copies_per_sample"].append(float(exp_copies[sel].mean()) if sel.any() else np.nan)
         rows["excess_copies_per_sample"].append(rows["copies_per_sample"][-1] - rows["expected_copies_per_sample"][-1])
+        rows["beyond_chance"].append(float(np.isfinite(fx[sel]).mean()) if sel.any() and have_logp else np.nan)
+        rows["median_first_beyond_chance"].append(float(np.median(fx[sel])) if sel.any() else np.nan)
         rows["nll_crossed"].append(float(crossed[sel].mean()) if sel.any() and have_logp else np.nan)
         if h_crossed is not None and heldout_score is not None and sel.any():
             hsel = (heldout_score >= lo) & (heldout_score <= hi)
@@ -265,8 +317,10 @@ def quintile_table(
 
 def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[str, np.ndarray]:
     """Per bin of ``score`` and checkpoint: ``reproduced`` (fraction copied so far),
-    ``baseline`` (the perfect-grammar chance of the same), ``nll_crossed`` (fraction the
-    model currently finds likelier than the grammar); each ``(num_bins, T)``."""
+    ``baseline`` (the perfect-grammar chance of the same), ``beyond_chance`` (fraction
+    copied more often than chance allows so far, :func:`first_excess_copy_step`),
+    ``nll_crossed`` (fraction the model currently finds likelier than the grammar);
+    each ``(num_bins, T)``."""
     score = np.asarray(score, np.float64)
     if score.shape != (run.num_train,):
         raise ValueError(f"score must have shape ({run.num_train},), got {score.shape}")
@@ -280,13 +334,18 @@ def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[s
     crossed: np.ndarray = (
         np.asarray(run.train_nll < -run.train_logp[None, :]) if have_logp else np.zeros((t, run.num_train), bool)
     )
-    out = {k: np.full((num_bins, t), np.nan) for k in ("reproduced", "baseline", "nll_crossed")}
+    beyond = (
+        run.steps[:, None] >= first_excess_copy_step(run)[None, :] if have_logp and t
+        else np.zeros((t, run.num_train), bool)
+    )
+    out = {k: np.full((num_bins, t), np.nan) for k in ("reproduced", "baseline", "beyond_chance", "nll_crossed")}
     for q in range(num_bins):
         sel = bins == q
         if not sel.any():
             continue
         out["reproduced"][q] = reproduced[:, sel].mean(axis=1)
         out["baseline"][q] = base[:, sel].mean(axis=1)
+        out["beyond_chance"][q] = beyond[:, sel].mean(axis=1) if have_logp else np.nan
         out["nll_crossed"][q] = crossed[:, sel].mean(axis=1) if have_logp else np.nan
     out["step"] = run.steps.astype(np.float64)
     return out
