@@ -40,7 +40,8 @@ def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
     res = json.loads((exp_dir / "results.json").read_text())
     # recompute independently: mean over seeds of scipy's Spearman(log p, clock step)
     rho = {}
-    for clock, fn in (("copies beyond chance", an.first_excess_copy_step),
+    for clock, fn in (("first verbatim copy", an.first_copy_step),
+                      ("copies beyond chance", an.first_excess_copy_step),
                       ("likelihood overtakes grammar", an.first_nll_step)):
         rhos = []
         for seed in (0, 1):
@@ -52,10 +53,19 @@ def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
         assert rho[clock] == pytest.approx(np.mean(rhos))
         # the stand-in memorizes prototypes first
         assert rho[clock] < -0.5 and res["spearman"][clock]["high"] < 0
-    assert res["primary_clock"] == "copies beyond chance"
+    assert res["primary_clock"] == "first verbatim copy"
     verdict = res["verdicts"][0]
     assert verdict.startswith("prototypical samples memorized first: yes")
-    assert f"= {rho['copies beyond chance']:+.2f} [" in verdict
+    assert f"step of first verbatim copy) = {rho['first verbatim copy']:+.2f} [" in verdict
+    assert f"clock of copies beyond chance: rho = {rho['copies beyond chance']:+.2f} [" in verdict
+    ex = res["quintile_excess_reproduced"]
+    curves = [an.quintile_curves(r, r.train_logp) for r in
+              (an.load_run(exp_dir / "runs" / f"seed{s}") for s in (0, 1))]
+    expect = np.mean([np.mean(c["reproduced"] - c["baseline"], axis=1) for c in curves], axis=0)
+    np.testing.assert_allclose(ex, expect)
+    assert ex[4] > ex[0]  # the stand-in memorizes the prototypical quintile earlier
+    assert f"most prototypical quintile {ex[4]:+.1%}, least {ex[0]:+.1%}" in verdict
+    assert "beyond chance: yes" in verdict
     md, page = _figures_ok(exp_dir)
     assert verdict in md
     assert f"rho = {rho['likelihood overtakes grammar']:+.2f}" in md
