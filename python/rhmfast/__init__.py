@@ -16,7 +16,10 @@ from __future__ import annotations
 from rhmfast._rhmfast import __version__
 
 # --- grammar (issue: grammar core) ---
+from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
+
 # --- index and frequencies (issue: suffix index) ---
 # --- reports ---
 
 __all__ = ["__version__"]
+__all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
