@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rhmfast import analysis as an
 from rundirs import write_run
+
+from rhmfast import analysis as an
 
 # ---------------------------------------------------------------- a designed run
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from rundirs import fake_train
+from scipy import stats
+
 from rhmfast import analysis as an
 from rhmfast import experiments
 from rhmfast.cli import main as cli_main
-from rundirs import fake_train
-from scipy import stats
 
 
 def _run(name, tmp_path, **kw):
@@ -185,3 +188,25 @@ def test_report_and_toml_docstrings():
     for mod in (report, runner, scaling):
         res = doctest.testmod(mod)
         assert res.failed == 0 and res.attempted > 0
+
+
+def test_failed_training_process_is_reported_and_resumable(tmp_path, monkeypatch, capsys):
+    from rhmfast.experiments import runner
+
+    # a "trainer" command that fails for one run: the others are marked done, the CLI says so
+    tests_dir = str(Path(__file__).parent)
+
+    def command(cfg):
+        if cfg.stem == "P16-seed0":
+            return [sys.executable, "-c", "import sys; sys.exit(3)"]
+        code = f"import sys; sys.path.insert(0, {tests_dir!r}); import rundirs; rundirs.fake_train({str(cfg)!r})"
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(runner, "train_command", command)
+    rc = cli_main(["experiment", "scaling", "--preset", "micro", "--out", str(tmp_path / "s"), "--jobs", "2"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "training failed for: P16-seed0 (exit 3" in err and "rerun the same command" in err
+    assert (tmp_path / "s" / "done" / "P8-seed0").exists()
+    assert not (tmp_path / "s" / "done" / "P16-seed0").exists()
+    assert (tmp_path / "s" / "logs" / "P16-seed0.log").exists()

@@ -49,3 +49,18 @@ def test_scaling_micro_in_parallel_processes(tmp_path):
     res = json.loads((exp_dir / "results.json").read_text())
     assert res["sizes"] == [8, 16]
     assert res["verdicts"][0].startswith("memorization time against training-set size")
+
+
+def test_slop_micro_uses_the_exact_grammar_yardstick(tmp_path):
+    exp_dir = experiments.run("slop", preset="micro", out=tmp_path / "sl", jobs=1, progress=False)
+    res = json.loads((exp_dir / "results.json").read_text())
+    assert res["yardstick"] == "exact grammar probability"
+    g = rhmfast.RHM.load(exp_dir / "runs" / "seed0" / "grammar.json")
+    rows = res["top_blocks"]
+    assert rows
+    blocks = np.array([r["block"] for r in rows])
+    np.testing.assert_allclose([r["grammar"] for r in rows], g.block_probs(blocks, res["top_blocks_level"]))
+    # generated frequencies are those of the checkpoint's samples
+    run = an.load_run(exp_dir / "runs" / "seed0")
+    tab = an.overproduction(run.eval(res["top_blocks_step"]).samples, run.train, 2, res["top_blocks_level"])
+    assert [r["generated"] for r in rows] == pytest.approx(tab.generated[: len(rows)].tolist())

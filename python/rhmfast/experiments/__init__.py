@@ -186,5 +186,8 @@ def run_experiment_cli(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rhmfast experiment: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # a training process failed; finished runs are kept
+        print(f"rhmfast experiment: {exc}; rerun the same command to resume", file=sys.stderr)
+        return 1
     print(f"report: {exp_dir / 'report.md'} and {exp_dir / 'report.html'}")
     return 0
