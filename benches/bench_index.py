@@ -18,7 +18,6 @@ import numpy as np
 
 import rhmfast
 
-
 CPU: dict[str, float] = {}
 
 

@@ -98,7 +98,7 @@ impl PyTrainingIndex {
     fn strings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u32>>> {
         let (n, d) = (self.inner.num_strings(), self.inner.length());
         let v = py.detach(|| self.inner.strings());
-        Ok(v.into_pyarray(py).reshape([n, d])?)
+        v.into_pyarray(py).reshape([n, d])
     }
 
     #[getter]
