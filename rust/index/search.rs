@@ -175,11 +175,11 @@ impl<T: Code, S: SaIdx> View<'_, T, S> {
         let n = self.sa.len();
         let (mut best, mut best_pos) = (0usize, usize::MAX);
         let mut i = 0;
+        let mut end = 0; // first unknown token at or after i (w if none)
         while i < w && w - i > best {
-            let end = c[i..]
-                .iter()
-                .position(|&x| x == NO_CODE)
-                .map_or(w, |k| i + k);
+            if end < i || i == 0 {
+                end = c[i..].iter().position(|&x| x == NO_CODE).map_or(w, |k| i + k);
+            }
             if end - i <= best {
                 // Nothing from i up to the unknown token can beat `best`.
                 i = end + 1;

@@ -17,10 +17,17 @@ pub struct StringTable {
 #[inline(always)]
 fn hash_tokens(it: impl Iterator<Item = i64>) -> u64 {
     // Hashes token values (not codes), so queries of any dtype hash without encoding.
-    let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
-    for t in it {
-        h = (h.rotate_left(23) ^ t as u64).wrapping_mul(0x0000_0100_0000_01B3);
+    // Four independent lanes (token i goes to lane i % 4) shorten the multiply chain.
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut lanes = [K, K ^ 1, K ^ 2, K ^ 3];
+    for (i, t) in it.enumerate() {
+        let l = &mut lanes[i & 3];
+        *l = (*l ^ t as u64)
+            .wrapping_mul(0xFF51_AFD7_ED55_8CCD)
+            .rotate_left(29);
     }
+    let mut h =
+        lanes[0] ^ lanes[1].rotate_left(16) ^ lanes[2].rotate_left(32) ^ lanes[3].rotate_left(48);
     // splitmix64 finalizer
     h ^= h >> 30;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -92,11 +99,18 @@ impl StringTable {
             if e >> 32 == fp {
                 let j = (e & 0xFFFF_FFFF) as usize - 1;
                 let row = &text[j * (d + 1)..j * (d + 1) + d];
-                if row
-                    .iter()
-                    .zip(q)
-                    .all(|(a, b)| a.get() == alphabet.encode(b.to_i64()))
-                {
+                let equal = match alphabet {
+                    // code = token + 1: compare without a per-token alphabet dispatch
+                    Alphabet::Shift { sigma } => row.iter().zip(q).all(|(a, b)| {
+                        let t = b.to_i64();
+                        (t as u64) < *sigma as u64 && a.get() as i64 == t + 1
+                    }),
+                    Alphabet::Dense { .. } => row
+                        .iter()
+                        .zip(q)
+                        .all(|(a, b)| a.get() == alphabet.encode(b.to_i64())),
+                };
+                if equal {
                     return Some((j, self.counts[k]));
                 }
             }
