@@ -178,7 +178,10 @@ impl<T: Code, S: SaIdx> View<'_, T, S> {
         let mut end = 0; // first unknown token at or after i (w if none)
         while i < w && w - i > best {
             if end < i || i == 0 {
-                end = c[i..].iter().position(|&x| x == NO_CODE).map_or(w, |k| i + k);
+                end = c[i..]
+                    .iter()
+                    .position(|&x| x == NO_CODE)
+                    .map_or(w, |k| i + k);
             }
             if end - i <= best {
                 // Nothing from i up to the unknown token can beat `best`.
@@ -270,13 +273,8 @@ impl TrainingIndex {
                 .zip(count.par_chunks_mut(256))
                 .enumerate()
                 .for_each(|(c, (w, k))| {
-                    for (r, (w, k)) in w.iter_mut().zip(k.iter_mut()).enumerate() {
-                        let row = c * 256 + r;
-                        if let Some((i, m)) = self.strings.find(t, d, &self.alphabet, &q[row * d..(row + 1) * d]) {
-                            *w = i as i64;
-                            *k = m as i64;
-                        }
-                    }
+                    let rows = &q[c * 256 * d..(c * 256 + w.len()) * d];
+                    self.strings.find_batch(t, d, &self.alphabet, rows, w, k);
                 })
         });
         Ok((which, count))

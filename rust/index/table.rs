@@ -79,16 +79,16 @@ impl StringTable {
         12 * self.slots.len()
     }
 
-    /// (smallest index, multiplicity) of the training string equal to `q`, if any.
+    /// (smallest index, multiplicity) of the training string equal to `q` (hash `h`).
     #[inline]
-    pub fn find<T: Code, Q: Token>(
+    fn find_hashed<T: Code, Q: Token>(
         &self,
         text: &[T],
         d: usize,
         alphabet: &Alphabet,
         q: &[Q],
+        h: u64,
     ) -> Option<(usize, u32)> {
-        let h = hash_tokens(q.iter().map(|t| t.to_i64()));
         let fp = h >> 32;
         let mut k = h as usize & self.mask;
         loop {
@@ -115,6 +115,54 @@ impl StringTable {
                 }
             }
             k = (k + 1) & self.mask;
+        }
+    }
+
+    /// [`StringTable::find`] for consecutive rows of `q`, written to `which`/`count`
+    /// (left untouched for rows not found). Rows go in batches: hashes first, then the
+    /// slot loads, then the candidate rows' first symbols, so the cache misses of a batch
+    /// overlap instead of queueing behind each other.
+    pub fn find_batch<T: Code, Q: Token>(
+        &self,
+        text: &[T],
+        d: usize,
+        alphabet: &Alphabet,
+        q: &[Q],
+        which: &mut [i64],
+        count: &mut [i64],
+    ) {
+        const B: usize = 32;
+        let rows = which.len();
+        let mut hashes = [0u64; B];
+        let mut first = [0u64; B];
+        for start in (0..rows).step_by(B) {
+            let m = B.min(rows - start);
+            for r in 0..m {
+                let row = &q[(start + r) * d..(start + r + 1) * d];
+                hashes[r] = hash_tokens(row.iter().map(|t| t.to_i64()));
+            }
+            for r in 0..m {
+                first[r] = self.slots[hashes[r] as usize & self.mask];
+            }
+            let mut touch = 0u32;
+            for r in 0..m {
+                let e = first[r];
+                if e != 0 && e >> 32 == hashes[r] >> 32 {
+                    let j = (e & 0xFFFF_FFFF) as usize - 1;
+                    touch ^= text[j * (d + 1)].get();
+                }
+            }
+            std::hint::black_box(touch);
+            for r in 0..m {
+                if first[r] == 0 {
+                    continue;
+                }
+                let row = &q[(start + r) * d..(start + r + 1) * d];
+                if let Some((i, k)) = self.find_hashed(text, d, alphabet, row, hashes[r]) {
+                    which[start + r] = i as i64;
+                    count[start + r] = k as i64;
+                }
+            }
         }
     }
 }
