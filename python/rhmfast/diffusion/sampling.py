@@ -100,7 +100,7 @@ def sample_masked(
             u_value = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
             masked = x == mask_id
             reveal = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
-            x = torch.where(reveal, categorical(probs, u_value), x)
+            x[reveal] = categorical(probs[reveal], u_value[reveal])  # draw revealed tokens only
             stale = reveal.any(1) & (x == mask_id).any(1)
         out[lo : lo + B] = x.cpu().numpy()
     return out, stats
