@@ -433,7 +433,7 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
                     ckpt.step_path(ckdir, done), _state(model, ema, opt, done, elapsed, config, P)
                 )
             info.barrier()
-            t_last = time.perf_counter()
+            t_last, step_last = time.perf_counter(), done  # tokens/s excludes evaluation
             t_resume = t_last
         elif time.perf_counter() - t_resume > RESUME_EVERY_S:
             if info.is_main:
