@@ -13,6 +13,7 @@ import resource
 import time
 
 import numpy as np
+
 from rhmfast import RHM, zipf
 
 
@@ -55,8 +56,11 @@ class NumpyParser:
         self.logp = [np.log(p).ravel() for p in g.rule_probs]
         self.log_prior = np.log(g.root_prior)
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, x: np.ndarray, tree: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Per-level validity and log-probability; with ``tree``, also keeps every
+        level's symbols and rule indices (like ``RHM.parse``)."""
         g = self.g
+        symbols, rules = [], []
         num = len(x)
         cur = x.astype(np.int64)
         valid_levels = np.zeros((num, g.L), dtype=bool)
@@ -70,6 +74,9 @@ class NumpyParser:
             lp += np.where(good, self.logp[level][np.maximum(rid, 0)], 0.0).sum(1)
             valid_levels[:, level] = good.all(1)
             cur = np.where(good, rid // g.m, -1)
+            if tree:
+                symbols.append(cur)
+                rules.append(np.where(good, rid % g.m, -1))
         root = cur[:, 0]
         lp = np.where(root >= 0, lp + self.log_prior[np.maximum(root, 0)], -np.inf)
         return valid_levels, lp
@@ -109,6 +116,7 @@ def main(smoke: bool) -> None:
         peer = best_of(lambda: parser(bad), repeat)  # noqa: B023
         ours = best_of(lambda: g.check(bad), repeat)  # noqa: B023
         row(f"check (validity per level + log_prob) {label}", ours, peer, "str", num)
+        peer = best_of(lambda: parser(bad, tree=True), repeat)  # noqa: B023
         ours = best_of(lambda: g.parse(bad), repeat)  # noqa: B023
         row(f"parse (+ full derivation) {label}", ours, peer, "str", num)
 
@@ -129,14 +137,12 @@ def main(smoke: bool) -> None:
     xb = big.sample(bnum, seed=0)
     ours = best_of(lambda: big.check(xb), repeat)
     row(f"check d=1024 v=65536, {bnum} strings", ours, None, "str", bnum)
-    del xb
 
     many = 100_000 if smoke else 10_000_000
     t0 = time.perf_counter()
     xs = g.sample(many, seed=5)
     dt = time.perf_counter() - t0
     row(f"sample {many} strings d=16 ({xs.nbytes / 2**20:.0f} MiB out)", dt, None, "tok", xs.size)
-    del xs
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak resident memory of this process: {peak:.2f} GiB")
 

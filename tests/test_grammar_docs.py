@@ -3,6 +3,7 @@
 import doctest
 
 import pytest
+
 import rhmfast
 import rhmfast.demo
 import rhmfast.grammar

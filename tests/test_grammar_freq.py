@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_rhm import RefRHM
+
 from rhmfast import RHM, zipf
 from rhmfast.strategies import grammars
 

@@ -77,11 +77,12 @@ class Grammar:
     ) -> npt.NDArray[np.float64]: ...
 
 # --- index ---
+__all__ += ["TrainingIndex", "block_counts", "kgram_counts", "kgram_counts_all"]
+
 import os as os
 from typing import Any as _Any
 from typing import final as _final
 
-import numpy as np
 from numpy.typing import NDArray as _NDArray
 
 _I64 = _NDArray[np.int64]

@@ -154,25 +154,6 @@ def _concatenate(patterns: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 @overload
 def memorized(samples: Any, train_or_index: Any, *, return_index: Literal[False] = ...) -> np.ndarray: ...
-def _concatenate(patterns: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat tokens and offsets of a sequence of 1-D patterns."""
-    offsets = np.zeros(len(patterns) + 1, dtype=np.int64)
-    if not patterns:
-        return np.zeros(0, dtype=np.int64), offsets
-    try:  # fast path: one concatenate of 1-D integer arrays or lists
-        flat = np.concatenate(patterns)
-        np.cumsum(np.fromiter(map(len, patterns), dtype=np.int64, count=len(patterns)), out=offsets[1:])
-        if flat.ndim == 1 and flat.dtype.kind in "iu" and offsets[-1] == flat.size:
-            return query_tokens(flat, "patterns", ndim=1), offsets
-    except (ValueError, TypeError):
-        pass
-    # slow path: validate each pattern for a precise error (or mixed dtypes / empty ones)
-    parts = [query_tokens(p, f"patterns[{i}]", ndim=1) for i, p in enumerate(patterns)]
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    flat = np.concatenate([p.astype(np.int64, copy=False) for p in parts])
-    return flat, offsets
-
-
 @overload
 def memorized(
     samples: Any, train_or_index: Any, *, return_index: Literal[True]

@@ -21,11 +21,16 @@ pub const MAX_RULE_ENTRIES: u64 = 1 << 28;
 const GRAMMAR_STREAM: u64 = u64::MAX;
 
 /// How the rule of one level's symbols is drawn: uniform with `m` a power of two
-/// takes `bits` random bits; otherwise an alias table (one `u64` per draw).
+/// takes `bits` random bits; uniform otherwise takes `bits` bits and rejects values
+/// `>= k` (exact); non-uniform uses an alias table (one `u64` per draw).
 #[derive(Debug, Clone)]
 pub(crate) enum LevelSampler {
     Bits {
         bits: u32,
+    },
+    Uniform {
+        bits: u32,
+        k: u32,
     },
     Alias {
         threshold: Vec<u64>,
@@ -58,6 +63,8 @@ pub struct Grammar {
     pub(crate) num_strings_u64: Option<u64>,
     /// Whole bottom subtrees drawn in one step (see `sample::BottomTable`).
     pub(crate) bottom: Option<super::sample::BottomTable>,
+    /// The two bottom levels merged for parsing (see `parse::BlockTable`).
+    pub(crate) block_table: Option<super::parse::BlockTable>,
 }
 
 fn check_dims(v: u64, n: u64, m: u64, s: u64, levels: u64) -> CoreResult<usize> {
@@ -189,6 +196,12 @@ pub(crate) fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
     if uniform && k.is_power_of_two() {
         return LevelSampler::Bits {
             bits: k.trailing_zeros(),
+        };
+    }
+    if uniform && k <= 1 << 24 {
+        return LevelSampler::Uniform {
+            bits: usize::BITS - (k - 1).leading_zeros(),
+            k: k as u32,
         };
     }
     let mut threshold = Vec::with_capacity(probs.len());
@@ -410,8 +423,10 @@ impl Grammar {
             num_strings,
             num_strings_u64,
             bottom: None,
+            block_table: None,
         };
         g.bottom = super::sample::BottomTable::build(&g);
+        g.block_table = super::parse::BlockTable::build(&g);
         Ok(g)
     }
 

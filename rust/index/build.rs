@@ -2,7 +2,7 @@
 //! bucket table and whole-string table.
 
 use libsais::suffix_array::AlphabetSize;
-use libsais::{LibsaisError, SuffixArrayConstruction, ThreadCount};
+use libsais::{LibsaisError, SuffixArrayConstruction};
 use rayon::prelude::*;
 
 use super::codes::{Code, SaIdx, Token};
@@ -66,33 +66,126 @@ fn fill_text<X: Token, T: Code>(data: &[X], d: usize, alphabet: &Alphabet) -> Ve
     text
 }
 
-/// `lcp[i] = min(plcp[sa[i]], distance from sa[i] to its separator)`.
-fn capped_lcp<S: SaIdx>(sa: &[S], plcp: &[S], d: usize) -> LcpBuf {
-    let cap = |i: usize| -> usize {
+/// `lcp[i] = plcp[sa[i]]`, capped at the distance from `sa[i]` to its separator unless
+/// the PLCP is already separator-aware (`generalized`: libsais' GSA mode).
+fn make_lcp<S: SaIdx>(sa: &[S], plcp: &[S], d: usize, generalized: bool) -> LcpBuf {
+    let at = |i: usize| -> usize {
         let p = sa[i].idx();
-        plcp[p].idx().min(d - p % (d + 1))
+        if generalized {
+            plcp[p].idx()
+        } else {
+            plcp[p].idx().min(d - p % (d + 1))
+        }
     };
-    let idx = 0..sa.len();
     if d <= u8::MAX as usize {
-        LcpBuf::U8(idx.into_par_iter().map(|i| cap(i) as u8).collect())
+        LcpBuf::U8(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u8)
+                .collect(),
+        )
     } else if d <= u16::MAX as usize {
-        LcpBuf::U16(idx.into_par_iter().map(|i| cap(i) as u16).collect())
+        LcpBuf::U16(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u16)
+                .collect(),
+        )
     } else {
-        LcpBuf::U32(idx.into_par_iter().map(|i| cap(i) as u32).collect())
+        LcpBuf::U32(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u32)
+                .collect(),
+        )
     }
 }
 
+/// LCP straight from a u8 text, eight symbols per step: `lcp[i]` = common prefix of
+/// suffixes `sa[i-1]` and `sa[i]`, stopping at the separator 0. At most `d/8 + 1` word
+/// comparisons per position, and no PLCP array (4 bytes per position) is needed.
+fn lcp_u8<S: SaIdx>(text: &[u8], sa: &[S], d: usize) -> LcpBuf {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let n = text.len();
+    let at = |i: usize| -> usize {
+        if i == 0 {
+            return 0;
+        }
+        let (a, b) = (sa[i - 1].idx(), sa[i].idx());
+        let mut j = 0;
+        loop {
+            if a + j + 8 <= n && b + j + 8 <= n {
+                let mut wa = [0u8; 8];
+                let mut wb = [0u8; 8];
+                wa.copy_from_slice(&text[a + j..a + j + 8]);
+                wb.copy_from_slice(&text[b + j..b + j + 8]);
+                let (wa, wb) = (u64::from_le_bytes(wa), u64::from_le_bytes(wb));
+                let diff = wa ^ wb;
+                let zero = wa.wrapping_sub(ONES) & !wa & HIGHS;
+                let stop = diff | zero;
+                if stop != 0 {
+                    // first differing byte or first separator, whichever comes first
+                    let first_diff = (diff.trailing_zeros() / 8) as usize;
+                    let first_zero = (zero.trailing_zeros() / 8) as usize;
+                    return j + first_diff.min(first_zero);
+                }
+                j += 8;
+            } else {
+                while a + j < n && b + j < n && text[a + j] == text[b + j] && text[a + j] != 0 {
+                    j += 1;
+                }
+                return j;
+            }
+        }
+    };
+    if d <= u8::MAX as usize {
+        LcpBuf::U8(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u8)
+                .collect(),
+        )
+    } else if d <= u16::MAX as usize {
+        LcpBuf::U16(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u16)
+                .collect(),
+        )
+    } else {
+        LcpBuf::U32(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u32)
+                .collect(),
+        )
+    }
+}
+
+macro_rules! sa_only {
+    ($text:expr, $buf:ident) => {{
+        SuffixArrayConstruction::for_text($text)
+            .$buf()
+            .single_threaded()
+            .generalized_suffix_array()
+            .run()
+            .map_err(sais_err)?
+            .into_vec()
+    }};
+}
+
 macro_rules! sais_small {
-    ($text:expr, $buf:ident, $threads:expr) => {{
+    ($text:expr, $buf:ident) => {{
         let res = SuffixArrayConstruction::for_text($text)
             .$buf()
-            .multi_threaded($threads)
+            .single_threaded()
             .generalized_suffix_array()
             .run()
             .map_err(sais_err)?;
         let res = res
             .plcp_construction()
-            .multi_threaded($threads)
+            .single_threaded()
             .run()
             .map_err(sais_err)?;
         let (sa, plcp, _) = res.into_parts();
@@ -129,8 +222,8 @@ pub(super) fn build<X: Token>(
         .ok_or_else(|| CoreError::value("train", "too many tokens"))?;
     let alphabet = make_alphabet("train", data)?;
     let sigma = alphabet.sigma();
-    let threads =
-        ThreadCount::fixed(rayon::current_num_threads().clamp(1, u16::MAX as usize) as u16);
+    // libsais runs single-threaded: its OpenMP threads spin-wait, and next to rayon's
+    // workers on a shared machine that made a 2-thread build 5-10x slower than 1 thread.
     let small_sa = n <= i32::MAX as usize;
 
     let (text, sa, lcp) = if sigma <= 65535 {
@@ -141,23 +234,23 @@ pub(super) fn build<X: Token>(
         };
         let (sa, lcp) = match (&text, small_sa) {
             (TextBuf::U8(t), true) => {
-                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer32, threads);
-                let lcp = capped_lcp(&sa, &plcp, d);
+                let sa = sa_only!(t.as_slice(), in_owned_buffer32);
+                let lcp = lcp_u8(t, &sa, d);
                 (SaBuf::I32(sa), lcp)
             }
             (TextBuf::U8(t), false) => {
-                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer64, threads);
-                let lcp = capped_lcp(&sa, &plcp, d);
+                let sa = sa_only!(t.as_slice(), in_owned_buffer64);
+                let lcp = lcp_u8(t, &sa, d);
                 (SaBuf::I64(sa), lcp)
             }
             (TextBuf::U16(t), true) => {
-                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer32, threads);
-                let lcp = capped_lcp(&sa, &plcp, d);
+                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer32);
+                let lcp = make_lcp(&sa, &plcp, d, true);
                 (SaBuf::I32(sa), lcp)
             }
             (TextBuf::U16(t), false) => {
-                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer64, threads);
-                let lcp = capped_lcp(&sa, &plcp, d);
+                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer64);
+                let lcp = make_lcp(&sa, &plcp, d, true);
                 (SaBuf::I64(sa), lcp)
             }
             (TextBuf::I32(_), _) => unreachable!("small alphabets are coded as u8/u16"),
@@ -178,20 +271,20 @@ pub(super) fn build<X: Token>(
         let (sa, plcp) = {
             let mut construction = SuffixArrayConstruction::for_text_mut(&mut t)
                 .in_owned_buffer32()
-                .multi_threaded(threads);
+                .single_threaded();
             // SAFETY: every code is in [0, sigma], so sigma + 1 is a valid alphabet size.
             construction =
                 unsafe { construction.with_alphabet_size(AlphabetSize::new(sigma as i32 + 1)) };
             let res = construction.run().map_err(sais_err)?;
             let res = res
                 .plcp_construction()
-                .multi_threaded(threads)
+                .single_threaded()
                 .run()
                 .map_err(sais_err)?;
             let (sa, plcp, _) = res.into_parts();
             (sa, plcp)
         };
-        let lcp = capped_lcp(&sa, &plcp, d);
+        let lcp = make_lcp(&sa, &plcp, d, false);
         (TextBuf::I32(t), SaBuf::I32(sa), lcp)
     };
     Ok(assemble(num_strings, d, alphabet, text, sa, lcp))
@@ -208,10 +301,24 @@ pub(super) fn assemble(
 ) -> TrainingIndex {
     let sigma = alphabet.sigma();
     let n = num_strings * (d + 1);
-    let buckets = match &text {
-        TextBuf::U8(t) => Buckets::build(t, sigma, d),
-        TextBuf::U16(t) => Buckets::build(t, sigma, d),
-        TextBuf::I32(t) => Buckets::build(t, sigma, d),
+    let buckets = {
+        macro_rules! go {
+            ($t:expr, $s:expr) => {
+                match &lcp {
+                    LcpBuf::U8(l) => Buckets::build($t, $s, |i| l[i] as usize, sigma, d),
+                    LcpBuf::U16(l) => Buckets::build($t, $s, |i| l[i] as usize, sigma, d),
+                    LcpBuf::U32(l) => Buckets::build($t, $s, |i| l[i] as usize, sigma, d),
+                }
+            };
+        }
+        match (&text, &sa) {
+            (TextBuf::U8(t), SaBuf::I32(s)) => go!(t, s),
+            (TextBuf::U8(t), SaBuf::I64(s)) => go!(t, s),
+            (TextBuf::U16(t), SaBuf::I32(s)) => go!(t, s),
+            (TextBuf::U16(t), SaBuf::I64(s)) => go!(t, s),
+            (TextBuf::I32(t), SaBuf::I32(s)) => go!(t, s),
+            (TextBuf::I32(t), SaBuf::I64(s)) => go!(t, s),
+        }
     };
     let strings = match &text {
         TextBuf::U8(t) => StringTable::build(t, num_strings, d, &alphabet),

@@ -34,7 +34,15 @@ fn window_code<T: Code>(text: &[T], p: usize, q: usize, radix: u64) -> u64 {
 }
 
 impl Buckets {
-    pub fn build<T: Code>(text: &[T], sigma: u32, d: usize) -> Self {
+    /// From the suffix array and LCP: a new bucket can only start where `lcp[i] < q`, so
+    /// only those suffixes' codes are computed (sequential scan, few random reads).
+    pub fn build<T: Code, S: SaIdx>(
+        text: &[T],
+        sa: &[S],
+        lcp: impl Fn(usize) -> usize,
+        sigma: u32,
+        d: usize,
+    ) -> Self {
         let n = text.len();
         let radix = sigma as u64 + 1;
         // About 2 suffixes per bucket or more, and a table of at most 32 MiB.
@@ -45,30 +53,22 @@ impl Buckets {
             q += 1;
         }
         let size = size as usize;
-        let parts = rayon::current_num_threads().max(1);
-        let chunk = n.div_ceil(parts).max(1);
-        let counts = (0..n.div_ceil(chunk))
-            .into_par_iter()
-            .map(|c| {
-                let mut h = vec![0u64; size];
-                for p in c * chunk..((c + 1) * chunk).min(n) {
-                    h[window_code(text, p, q, radix) as usize] += 1;
-                }
-                h
-            })
-            .reduce(
-                || vec![0u64; size],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
-        let mut start = Vec::with_capacity(size + 1);
-        let mut acc = 0u64;
-        start.push(0);
-        for c in counts {
-            acc += c;
-            start.push(acc);
+        let mut start = vec![0u64; size + 1];
+        // start[c] = first suffix-array index whose code is >= c
+        let mut next = 0usize; // codes below `next` have their start set
+        for (i, s) in sa.iter().enumerate() {
+            if i > 0 && lcp(i) >= q {
+                continue;
+            }
+            let c = window_code(text, s.idx(), q, radix) as usize;
+            while next <= c {
+                start[next] = i as u64;
+                next += 1;
+            }
+        }
+        while next <= size {
+            start[next] = n as u64;
+            next += 1;
         }
         Buckets { q, radix, start }
     }
