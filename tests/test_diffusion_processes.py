@@ -234,6 +234,7 @@ def test_cached_sampler_equals_plain_and_saves_passes(steps):
     K = steps or d
     assert sb["row_evals"] == 64 * K
     assert sa["row_evals"] <= 64 * min(K, d)
+    assert sa["forward_calls"] <= 2 * min(K, d)  # two batches of 32
     if K > d:
         assert sa["row_evals"] < sb["row_evals"]
     assert (a < v).all()
@@ -304,4 +305,6 @@ def test_cached_sampler_equals_plain_sampler(seed, v, d, support, steps, num, ba
     b, sb = sample_masked(model, MaskedProcess(v), cache=False, **kw)
     np.testing.assert_array_equal(a, b)
     assert sa["row_evals"] <= min(sb["row_evals"], num * d)
+    batches = -(-num // batch)
+    assert sa["forward_calls"] <= batches * min(steps or d, d)
     assert a.shape == (num, d) and ((a >= 0) & (a < v)).all()
