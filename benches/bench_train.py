@@ -43,8 +43,8 @@ def _model(
 
 def bench_sampler(smoke: bool) -> None:
     d, v = 16, 6
-    model = _model("transformer", 64 if smoke else 128, 2 if smoke else 4).eval()
-    num = 64 if smoke else 1024
+    model = _model("transformer", 32 if smoke else 128, 1 if smoke else 4).eval()
+    num = 32 if smoke else 1024
     print(f"sampler: transformer {count_params(model) / 1e6:.2f}M params, {num} strings, d={d}")
     print(
         f"{'steps':>6} {'plain evals/str':>16} {'cached evals/str':>17} {'plain s':>8} {'cached s':>9} {'speed-up':>9}"
@@ -74,13 +74,13 @@ def bench_sampler(smoke: bool) -> None:
 
 def bench_throughput(smoke: bool) -> None:
     d, v, batch = 16, 6, 128
-    steps = 3 if smoke else 30
+    steps = 2 if smoke else 30
     print(f"\ntraining throughput on CPU ({torch.get_num_threads()} threads), batch {batch}, d={d}")
     print(f"{'model':>12} {'params':>8} {'tokens/s':>10} {'ratio':>7}")
     base = None
     for kind in ("transformer", "unet"):
         model = _model(
-            kind, 64 if smoke else 128, 1 if smoke else (4 if kind == "transformer" else 2)
+            kind, 32 if smoke else 128, 1 if smoke else (4 if kind == "transformer" else 2)
         )
         proc = MaskedProcess(v)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

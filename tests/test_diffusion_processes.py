@@ -234,6 +234,7 @@ def test_cached_sampler_equals_plain_and_saves_passes(steps):
     K = steps or d
     assert sb["row_evals"] == 64 * K
     assert sa["row_evals"] <= 64 * min(K, d)
+    assert sa["forward_calls"] <= 2 * min(K, d)  # two batches of 32
     if K > d:
         assert sa["row_evals"] < sb["row_evals"]
     assert (a < v).all()
@@ -282,3 +283,28 @@ def test_all_strings_enumeration_helper_sanity():
     )
     assert (x == s.numpy()).all()
     assert list(itertools.islice(iter(range(3)), 1)) == [0]
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    seed=st.integers(0, 2**31),
+    v=st.integers(2, 4),
+    d=st.integers(1, 6),
+    support=st.integers(1, 4),
+    steps=st.integers(0, 20),
+    num=st.integers(1, 20),
+    batch=st.integers(1, 8),
+)
+def test_cached_sampler_equals_plain_sampler(seed, v, d, support, steps, num, batch):
+    g = torch.Generator().manual_seed(seed)
+    strings = torch.randint(0, v, (support, d), generator=g)
+    weights = torch.softmax(torch.randn(support, generator=g, dtype=torch.float64), 0)
+    model = support_denoiser(strings, weights, v)
+    kw = dict(num=num, d=d, seed=seed, steps=steps, batch_size=batch)
+    a, sa = sample_masked(model, MaskedProcess(v), cache=True, **kw)
+    b, sb = sample_masked(model, MaskedProcess(v), cache=False, **kw)
+    np.testing.assert_array_equal(a, b)
+    assert sa["row_evals"] <= min(sb["row_evals"], num * d)
+    batches = -(-num // batch)
+    assert sa["forward_calls"] <= batches * min(steps or d, d)
+    assert a.shape == (num, d) and ((a >= 0) & (a < v)).all()

@@ -59,10 +59,13 @@ def sample_masked(
     """Ancestral sampling of the masked process with ``steps`` steps (0 means ``d``).
 
     From time t to s < t every still-masked token is revealed with probability
-    ``(t - s)/t``, its value drawn from the model's ``p(x0_i | x_t)``. With ``cache``
-    only rows whose input changed since their last evaluation are passed through the
-    model (at most ``d`` evaluations per string, whatever ``steps``); without it every
-    row is evaluated at every step. Both give the same strings for the same seed.
+    ``(t - s)/t``, its value drawn from the model's ``p(x0_i | x_t)``. Without ``cache``
+    every row is evaluated at every step (the plain reference). With ``cache`` the model
+    output of a row is reused until the row changes: since which tokens are revealed
+    when does not depend on the model, the reveal schedule is drawn first, and the j-th
+    evaluation of every row (the one before its j-th reveal event) is done in one batch.
+    That is at most ``min(steps, d)`` forward calls per batch, each on all rows still
+    needing one. Both modes consume the same random numbers and give the same strings.
 
     Returns ``(tokens (num, d) int64, stats)`` where ``stats`` counts ``forward_calls``
     (model invocations) and ``row_evals`` (strings passed through the model).
@@ -77,33 +80,98 @@ def sample_masked(
         raise ValueError(f"batch_size = {batch_size}: must be >= 1")
     device = torch.device(device)
     K = steps or d
-    times = [1.0 - k / K for k in range(K + 1)]
     out = np.empty((num, d), dtype=np.int64)
     stats = {"forward_calls": 0, "row_evals": 0}
-    mask_id = process.mask_id
     for b, lo in enumerate(range(0, num, batch_size)):
         B = min(batch_size, num - lo)
         gen = _seeded(seed, b)
-        x = torch.full((B, d), mask_id, dtype=torch.long, device=device)
-        probs = torch.zeros((B, d, process.v), dtype=torch.float64, device=device)
-        stale = torch.ones(B, dtype=torch.bool, device=device)
-        for k in range(K):
-            t, s = times[k], times[k + 1]
-            rows = stale.nonzero()[:, 0] if cache else torch.arange(B, device=device)
-            if rows.numel():
-                with _autocast(device, bf16):
-                    logits = model(x[rows], None)
-                probs[rows] = torch.softmax(logits.double(), -1)
-                stats["forward_calls"] += 1
-                stats["row_evals"] += int(rows.numel())
-            u_reveal = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
-            u_value = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
-            masked = x == mask_id
-            reveal = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
-            x = torch.where(reveal, categorical(probs, u_value), x)
-            stale = reveal.any(1) & (x == mask_id).any(1)
-        out[lo : lo + B] = x.cpu().numpy()
+        run = _masked_events if cache else _masked_plain
+        out[lo : lo + B] = run(model, process, B, d, K, gen, device, bf16, stats).cpu().numpy()
     return out, stats
+
+
+def _draw_reveals(
+    B: int, d: int, K: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step at which each token is revealed and the uniform used for its value, drawn
+    from the same stream, in the same order, as :func:`_masked_plain` draws them."""
+    masked = torch.ones((B, d), dtype=torch.bool)
+    when = torch.zeros((B, d), dtype=torch.long)
+    u_at = torch.zeros((B, d), dtype=torch.float64)
+    for k in range(K):
+        t, s = 1.0 - k / K, 1.0 - (k + 1) / K
+        u_reveal = torch.rand((B, d), generator=gen, dtype=torch.float64)
+        u_value = torch.rand((B, d), generator=gen, dtype=torch.float64)
+        reveal = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
+        when[reveal] = k
+        u_at[reveal] = u_value[reveal]
+        masked &= ~reveal
+    return when, u_at
+
+
+def _forward_probs(
+    model: Denoiser, x: torch.Tensor, device: torch.device, bf16: bool
+) -> torch.Tensor:
+    with _autocast(device, bf16):
+        logits = model(x, None)
+    return torch.softmax(logits.double(), -1)
+
+
+def _masked_events(
+    model: Denoiser,
+    process: MaskedProcess,
+    B: int,
+    d: int,
+    K: int,
+    gen: torch.Generator,
+    device: torch.device,
+    bf16: bool,
+    stats: dict[str, int],
+) -> torch.Tensor:
+    when, u_at = _draw_reveals(B, d, K, gen)
+    # event index of each token: how many distinct reveal steps of its row come earlier
+    srt, order = when.sort(1)
+    new = torch.ones_like(srt, dtype=torch.long)
+    new[:, 1:] = (srt[:, 1:] != srt[:, :-1]).long()
+    event = torch.empty_like(when).scatter_(1, order, new.cumsum(1) - 1)
+    num_events = event.amax(1) + 1
+    event, u_at = event.to(device), u_at.to(device)
+    x = torch.full((B, d), process.mask_id, dtype=torch.long, device=device)
+    for j in range(int(num_events.max())):
+        rows = (num_events > j).nonzero()[:, 0].to(device)
+        probs = _forward_probs(model, x[rows], device, bf16)
+        stats["forward_calls"] += 1
+        stats["row_evals"] += int(rows.numel())
+        sub = x[rows]
+        hit = event[rows] == j
+        sub[hit] = categorical(probs[hit], u_at[rows][hit])
+        x[rows] = sub
+    return x
+
+
+def _masked_plain(
+    model: Denoiser,
+    process: MaskedProcess,
+    B: int,
+    d: int,
+    K: int,
+    gen: torch.Generator,
+    device: torch.device,
+    bf16: bool,
+    stats: dict[str, int],
+) -> torch.Tensor:
+    x = torch.full((B, d), process.mask_id, dtype=torch.long, device=device)
+    for k in range(K):
+        t, s = 1.0 - k / K, 1.0 - (k + 1) / K
+        probs = _forward_probs(model, x, device, bf16)
+        stats["forward_calls"] += 1
+        stats["row_evals"] += B
+        u_reveal = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
+        u_value = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
+        masked = x == process.mask_id
+        reveal = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
+        x[reveal] = categorical(probs[reveal], u_value[reveal])
+    return x
 
 
 @torch.no_grad()
