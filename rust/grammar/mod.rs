@@ -22,9 +22,19 @@ pub use sample::Sampled;
 pub trait Token: Copy + Default + Send + Sync + Eq + std::hash::Hash + 'static {
     fn from_u32(x: u32) -> Self;
     fn to_u32(self) -> u32;
+    /// The merged bottom-subtree tokens when stored in this type.
+    #[doc(hidden)]
+    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]>;
 }
 
 impl Token for u8 {
+    #[inline(always)]
+    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]> {
+        match t {
+            sample::BlockTokens::U8(v) => Some(v),
+            _ => None,
+        }
+    }
     #[inline(always)]
     fn from_u32(x: u32) -> Self {
         x as u8
@@ -37,6 +47,13 @@ impl Token for u8 {
 
 impl Token for u16 {
     #[inline(always)]
+    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]> {
+        match t {
+            sample::BlockTokens::U16(v) => Some(v),
+            _ => None,
+        }
+    }
+    #[inline(always)]
     fn from_u32(x: u32) -> Self {
         x as u16
     }
@@ -47,6 +64,13 @@ impl Token for u16 {
 }
 
 impl Token for u32 {
+    #[inline(always)]
+    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]> {
+        match t {
+            sample::BlockTokens::U32(v) => Some(v),
+            _ => None,
+        }
+    }
     #[inline(always)]
     fn from_u32(x: u32) -> Self {
         x

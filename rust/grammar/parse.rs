@@ -124,6 +124,7 @@ impl Grammar {
         if s > 8 {
             big_tuple.resize(s, 0);
         }
+        let shift = m.is_power_of_two().then(|| m.trailing_zeros());
         let mut logp = 0.0f64;
         let mut width = block.len() / s;
         for l in (top..nl).rev() {
@@ -161,7 +162,10 @@ impl Grammar {
                     all = false;
                 } else {
                     let idu = id as usize;
-                    scratch[i] = (idu / m) as u32;
+                    scratch[i] = match shift {
+                        Some(sh) => (idu >> sh) as u32,
+                        None => (idu / m) as u32,
+                    };
                     logp += lp[idu];
                 }
                 if let Some(o) = out.as_mut() {
@@ -248,6 +252,7 @@ impl Grammar {
     ) -> Result<(u32, f64), u32> {
         let (m, s, v) = (self.m as usize, self.s as usize, self.v as usize);
         let nl = self.levels as usize;
+        let shift = m.is_power_of_two().then(|| m.trailing_zeros());
         let mut logp = 0.0f64;
         let (mut kids_ok, mut all) = (true, true);
         for (b, block) in row.chunks_exact(s * s).enumerate() {
@@ -279,7 +284,10 @@ impl Grammar {
                     scratch[i] = NONE;
                     all = false;
                 } else {
-                    scratch[i] = (id as usize / m) as u32;
+                    scratch[i] = match shift {
+                        Some(sh) => id >> sh,
+                        None => (id as usize / m) as u32,
+                    };
                     logp += lp[id as usize];
                 }
             }
