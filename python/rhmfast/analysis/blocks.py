@@ -1,0 +1,267 @@
+"""Aligned blocks: empirical prototypicality and over-production ("slop"), numpy only.
+
+A level-``l`` node of an RHM string of length ``d = s**L`` spans the ``s**(L-l)``
+tokens at aligned position ``j``; level ``L`` blocks are single tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rhmfast.analysis.rundir import Run
+
+__all__ = [
+    "depth_of",
+    "blocks_at",
+    "block_log_frequency",
+    "prototypicality_score",
+    "BlockTable",
+    "overproduction",
+    "overproduction_curve",
+    "partial_memorization_window",
+]
+
+# (blocks (K, k) int array, level) -> (K,) probability of each block at a uniformly
+# chosen level-`level` position under the grammar (positions pooled).
+GrammarProbs = Callable[[np.ndarray, int], np.ndarray]
+
+
+def depth_of(d: int, s: int) -> int:
+    """``L`` with ``s**L == d``; ValueError when ``d`` is not a power of ``s``.
+
+    >>> depth_of(16, 2)
+    4
+    """
+    if s < 2:
+        raise ValueError(f"s must be >= 2, got {s}")
+    L, n = 0, 1
+    while n < d:
+        n *= s
+        L += 1
+    if n != d:
+        raise ValueError(f"string length d={d} is not a power of s={s}")
+    return L
+
+
+def blocks_at(x: np.ndarray, s: int, level: int) -> np.ndarray:
+    """``(N, s**level, s**(L-level))`` view of the aligned blocks of ``level``.
+
+    >>> blocks_at(np.arange(8).reshape(1, 8), 2, 1)[0].tolist()
+    [[0, 1, 2, 3], [4, 5, 6, 7]]
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D (strings, d), got shape {x.shape}")
+    L = depth_of(x.shape[1], s)
+    if not 0 <= level <= L:
+        raise ValueError(f"level must lie in [0, {L}], got {level}")
+    return x.reshape(x.shape[0], s**level, s ** (L - level))
+
+
+def _row_ids(*arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Distinct rows over all ``arrays`` (each ``(n_i, k)``) and each row's id."""
+    stacked = np.concatenate([np.asarray(a, np.int64) for a in arrays], axis=0)
+    uniq, inv = np.unique(stacked, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    out, start = [], 0
+    for a in arrays:
+        out.append(inv[start : start + len(a)])
+        start += len(a)
+    return uniq, out
+
+
+def block_log_frequency(x: np.ndarray, s: int, *, reference: np.ndarray | None = None) -> np.ndarray:
+    """``(N, L)``: for levels ``1..L`` (columns), the mean over positions of the log count
+    of each string's block at that position in the ``reference`` set (default: ``x``).
+
+    When ``reference`` is given, the string itself is counted too (``count + 1``), so a
+    held-out string is scored as if it were added to the training set.
+
+    >>> x = np.array([[0, 0], [0, 1], [0, 1]])
+    >>> np.exp(block_log_frequency(x, 2)).round(3).tolist()  # level 1: tokens
+    [[1.732], [2.449], [2.449]]
+    """
+    x = np.asarray(x)
+    L = depth_of(x.shape[1], s)
+    ref = x if reference is None else np.asarray(reference)
+    if ref.ndim != 2 or ref.shape[1] != x.shape[1]:
+        raise ValueError(f"reference must have shape (M, {x.shape[1]}), got {ref.shape}")
+    out = np.zeros((x.shape[0], L))
+    for level in range(1, L + 1):
+        bx = blocks_at(x, s, level)
+        br = blocks_at(ref, s, level)
+        acc = np.zeros(x.shape[0])
+        for j in range(bx.shape[1]):
+            _, (ix, ir) = _row_ids(bx[:, j], br[:, j])
+            counts = np.bincount(ir, minlength=int(max(ix.max(initial=0), ir.max(initial=0))) + 1)
+            c = counts[ix] + (0 if reference is None else 1)
+            acc += np.log(c)
+        out[:, level - 1] = acc / bx.shape[1]
+    return out
+
+
+def prototypicality_score(x: np.ndarray, s: int, *, reference: np.ndarray | None = None) -> np.ndarray:
+    """Empirical prototypicality: :func:`block_log_frequency` averaged over levels
+    (higher = built from more common blocks)."""
+    return block_log_frequency(x, s, reference=reference).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class BlockTable:
+    """Blocks of one level, positions pooled, sorted by generated frequency (descending).
+
+    ``generated``, ``train``: frequencies among all blocks of that level in the generated
+    and training sets; ``grammar``: exact probability (NaN without a grammar); ``ratio``:
+    generated over reference frequency (grammar when known, else training)."""
+
+    level: int
+    blocks: np.ndarray
+    generated: np.ndarray
+    train: np.ndarray
+    grammar: np.ndarray
+    ratio: np.ndarray
+    common_ratio: float  # generated mass on common blocks / reference mass on them
+    excess_mass: float  # sum of max(0, generated - reference): total over-production
+    novel_fraction: float  # generated blocks never seen in training at this level
+
+    def top(self, k: int) -> list[dict[str, Any]]:
+        """The ``k`` most generated blocks as JSON-friendly rows."""
+        return [
+            {
+                "block": self.blocks[i].tolist(),
+                "generated": float(self.generated[i]),
+                "train": float(self.train[i]),
+                "grammar": float(self.grammar[i]),
+                "ratio": float(self.ratio[i]),
+            }
+            for i in range(min(k, len(self.blocks)))
+        ]
+
+
+def overproduction(
+    generated: np.ndarray,
+    train: np.ndarray,
+    s: int,
+    level: int,
+    *,
+    grammar_probs: GrammarProbs | None = None,
+    common_fraction: float = 0.1,
+) -> BlockTable:
+    """Over-production of the aligned blocks of ``level`` among ``generated`` strings
+    against the training set and (when ``grammar_probs`` is given) the exact grammar.
+
+    "Common" blocks are the top ``common_fraction`` of the distinct training blocks by
+    reference probability; ``common_ratio > 1`` means the generator over-produces them.
+
+    >>> train = np.array([[0, 1], [0, 1], [1, 0], [1, 1]])
+    >>> gen = np.array([[0, 1]] * 4)
+    >>> t = overproduction(gen, train, 2, 0, common_fraction=0.34)
+    >>> t.blocks[0].tolist(), float(t.generated[0]), float(t.train[0]), round(t.common_ratio, 2)
+    ([0, 1], 1.0, 0.5, 2.0)
+    """
+    if not 0 < common_fraction <= 1:
+        raise ValueError(f"common_fraction must lie in (0, 1], got {common_fraction}")
+    generated = np.asarray(generated)
+    train = np.asarray(train)
+    if generated.ndim != 2 or train.ndim != 2 or generated.shape[1] != train.shape[1]:
+        raise ValueError(f"generated and train must be 2-D with equal d, got {generated.shape}, {train.shape}")
+    if not len(generated) or not len(train):
+        raise ValueError("generated and train must be non-empty")
+    bg = blocks_at(generated, s, level)
+    bt = blocks_at(train, s, level)
+    k = bg.shape[2]
+    uniq, (ig, it) = _row_ids(bg.reshape(-1, k), bt.reshape(-1, k))
+    nb = len(uniq)
+    gen_f = np.bincount(ig, minlength=nb) / len(ig)
+    train_f = np.bincount(it, minlength=nb) / len(it)
+    if grammar_probs is not None:
+        gram = np.asarray(grammar_probs(uniq, level), np.float64)
+        if gram.shape != (nb,):
+            raise ValueError(f"grammar_probs returned shape {gram.shape}, expected ({nb},)")
+        ref = gram
+    else:
+        gram = np.full(nb, np.nan)
+        ref = train_f
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ref > 0, gen_f / ref, np.inf)
+    in_train = train_f > 0
+    cand = np.flatnonzero(in_train)
+    n_common = max(1, int(round(common_fraction * cand.size)))
+    common = cand[np.argsort(-ref[cand], kind="stable")[:n_common]]
+    ref_mass = ref[common].sum()
+    common_ratio = float(gen_f[common].sum() / ref_mass) if ref_mass > 0 else float("nan")
+    excess = float(np.maximum(gen_f - ref, 0).sum())
+    novel = float(gen_f[~in_train].sum())
+    order = np.lexsort((np.arange(nb), -gen_f))
+    return BlockTable(
+        level=level,
+        blocks=uniq[order],
+        generated=gen_f[order],
+        train=train_f[order],
+        grammar=gram[order],
+        ratio=ratio[order],
+        common_ratio=common_ratio,
+        excess_mass=excess,
+        novel_fraction=novel,
+    )
+
+
+def overproduction_curve(
+    run: Run,
+    s: int,
+    level: int,
+    *,
+    grammar_probs: GrammarProbs | None = None,
+    common_fraction: float = 0.1,
+) -> dict[str, np.ndarray]:
+    """Per checkpoint of ``run``: ``common_ratio``, ``excess_mass``, ``novel_fraction``
+    of :func:`overproduction` at ``level`` (arrays of length T), and ``step``."""
+    rows = [
+        overproduction(rec.samples, run.train, s, level, grammar_probs=grammar_probs, common_fraction=common_fraction)
+        for rec in run.evals()
+    ]
+    return {
+        "step": run.steps.astype(np.float64),
+        "common_ratio": np.array([r.common_ratio for r in rows]),
+        "excess_mass": np.array([r.excess_mass for r in rows]),
+        "novel_fraction": np.array([r.novel_fraction for r in rows]),
+    }
+
+
+def partial_memorization_window(
+    steps: np.ndarray,
+    common_ratio: np.ndarray,
+    excess_copy_fraction: np.ndarray,
+    *,
+    ratio_min: float = 1.1,
+    copy_max: float = 0.05,
+) -> tuple[float, float] | None:
+    """The longest run of consecutive checkpoints where common blocks are over-produced
+    (``common_ratio >= ratio_min``) while few whole samples are copies beyond chance
+    (``excess_copy_fraction < copy_max``): ``(first step, last step)``, or None.
+
+    >>> partial_memorization_window(np.array([1, 2, 4, 8]), np.array([1.0, 1.5, 1.4, 1.6]),
+    ...                             np.array([0.0, 0.0, 0.01, 0.5]))
+    (2.0, 4.0)
+    """
+    steps = np.asarray(steps, np.float64)
+    ok = (np.asarray(common_ratio) >= ratio_min) & (np.asarray(excess_copy_fraction) < copy_max)
+    best: tuple[int, int] | None = None
+    i = 0
+    while i < ok.size:
+        if ok[i]:
+            j = i
+            while j + 1 < ok.size and ok[j + 1]:
+                j += 1
+            if best is None or j - i > best[1] - best[0]:
+                best = (i, j)
+            i = j + 1
+        else:
+            i += 1
+    if best is None:
+        return None
+    return float(steps[best[0]]), float(steps[best[1]])

@@ -1,0 +1,351 @@
+"""Memorization over training time, per checkpoint and per training sample.
+
+Two per-sample clocks, both read from the run directory:
+
+* **first copy step**: the first checkpoint at which some generated sample equals the
+  training string;
+* **first likelihood step**: the first checkpoint at which the model's NLL bound on the
+  string falls below the string's true ``-log p(x)`` (the model finds it likelier than
+  the grammar does). A model that learned the grammar exactly never crosses (its bound
+  is at least the true NLL), so crossing is memorization, not generalization; the
+  held-out strings give the false-positive rate of this criterion.
+
+And the generalization baseline of SCIENCE.md: a model that learned the grammar and
+memorized nothing reproduces training string ``x`` with probability ``p(x)`` per draw,
+``B * p(x)`` times per checkpoint of ``B`` draws on average. Every raw rate here has its
+baseline beside it.
+
+Samples never memorized get step ``+inf`` (censored; they rank last, tied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rhmfast.analysis.rundir import Run
+from rhmfast.analysis.stats import quantile_bins
+
+__all__ = [
+    "first_step",
+    "first_copy_step",
+    "first_excess_copy_step",
+    "first_nll_step",
+    "poisson_sf",
+    "chance_copy_fraction",
+    "baseline_reproduced",
+    "memorization_curves",
+    "memorization_time",
+    "QuintileTable",
+    "quintile_table",
+    "quintile_curves",
+]
+
+
+def first_step(steps: np.ndarray, hits: np.ndarray) -> np.ndarray:
+    """For each column of ``hits`` (``(T, N)`` bools, one row per checkpoint), the step of
+    its first True row, ``+inf`` when none.
+
+    >>> first_step(np.array([10, 20, 40]), np.array([[0, 0], [1, 0], [1, 0]], bool))
+    array([20., inf])
+    """
+    steps = np.asarray(steps)
+    hits = np.asarray(hits, bool)
+    if hits.ndim != 2 or hits.shape[0] != steps.shape[0]:
+        raise ValueError(f"hits must have shape (len(steps)={steps.shape[0]}, N), got {hits.shape}")
+    out = np.full(hits.shape[1], np.inf)
+    any_hit = hits.any(axis=0)
+    first = hits.argmax(axis=0)
+    out[any_hit] = steps[first[any_hit]]
+    return out
+
+
+def _require_logp(logp: np.ndarray, what: str) -> np.ndarray:
+    if np.isnan(logp).any():
+        raise ValueError(f"{what}: exact grammar log-probabilities are NaN (data not from a grammar)")
+    return logp
+
+
+def first_copy_step(run: Run) -> np.ndarray:
+    """``(P,)`` first checkpoint step at which each training string was generated verbatim."""
+    return first_step(run.steps, run.copy_counts > 0)
+
+
+def poisson_sf(count: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``P(N >= count)`` for ``N ~ Poisson(mean)``, elementwise (exact sum of the pmf;
+    accurate to about 1e-12 absolute, enough to compare with a significance level).
+
+    >>> poisson_sf(np.array([0, 1, 2]), np.array([1.0, 1.0, 0.0])).round(4).tolist()
+    [1.0, 0.6321, 0.0]
+    """
+    count = np.asarray(count, np.int64)
+    mean = np.asarray(mean, np.float64)
+    count, mean = np.broadcast_arrays(count, mean)
+    if (mean < 0).any() or np.isnan(mean).any():
+        raise ValueError("mean must be >= 0 and not NaN")
+    # beyond mean + 12 sd + 30 the tail is far below any significance level of interest
+    cap = np.ceil(mean + 12 * np.sqrt(mean) + 30).astype(np.int64)
+    c = np.minimum(np.maximum(count, 0), cap)
+    kmax = int(c.max(initial=0))
+    cdf = np.zeros(c.shape)
+    with np.errstate(divide="ignore"):
+        log_mean = np.log(mean)
+    log_fact = 0.0
+    for k in range(kmax):
+        if k:
+            log_fact += np.log(k)
+        log_pmf = -mean + (k * log_mean if k else 0.0) - log_fact
+        cdf += np.where(c > k, np.exp(log_pmf), 0.0)
+    return np.clip(1.0 - cdf, 0.0, 1.0)
+
+
+def first_excess_copy_step(run: Run, *, alpha: float = 0.01) -> np.ndarray:
+    """``(P,)`` first checkpoint at which a training string has been generated more often
+    than a model that learned the grammar and memorized nothing plausibly would: its
+    cumulative copies ``C`` satisfy ``P(Poisson(p(x) * draws so far) >= C) < alpha``.
+
+    A string of tiny ``p(x)`` is memorized at its first copy; a prototypical one needs
+    more copies than chance gives it, so this clock is conservative for prototypes.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    logp = _require_logp(run.train_logp, "first_excess_copy_step")
+    cum = np.cumsum(run.copy_counts, axis=0)
+    lam = np.cumsum(run.num_samples.astype(np.float64))[:, None] * np.exp(logp)[None, :]
+    hits = (cum > 0) & (poisson_sf(cum, lam) < alpha)
+    return first_step(run.steps, hits)
+
+
+def first_nll_step(run: Run, *, margin: float = 0.0) -> np.ndarray:
+    """``(P,)`` first checkpoint step at which ``train_nll < -train_logp - margin``."""
+    logp = _require_logp(run.train_logp, "first_nll_step")
+    return first_step(run.steps, run.train_nll < (-logp - margin)[None, :])
+
+
+def chance_copy_fraction(train_logp: np.ndarray) -> float:
+    """Probability that one sample of the true grammar equals some training string:
+    ``sum_x p(x)`` over the (distinct) training strings.
+
+    >>> round(chance_copy_fraction(np.log([0.1, 0.2])), 6)
+    0.3
+    """
+    return float(np.exp(np.asarray(train_logp, np.float64)).sum())
+
+
+def baseline_reproduced(train_logp: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
+    """``(T, P)`` probability that a perfect-grammar model has reproduced each training
+    string at least once by checkpoint ``t``, drawing ``num_samples[t]`` samples at each:
+    ``1 - (1 - p)**(B_1 + ... + B_t)``.
+
+    >>> baseline_reproduced(np.log([0.5]), np.array([1, 1]))[:, 0]
+    array([0.5 , 0.75])
+    """
+    logp = np.asarray(train_logp, np.float64)
+    total = np.cumsum(np.asarray(num_samples, np.float64))
+    p = np.exp(logp)
+    with np.errstate(divide="ignore"):
+        log_miss = np.log1p(-np.minimum(p, 1.0))
+    return -np.expm1(total[:, None] * log_miss[None, :])
+
+
+def memorization_curves(run: Run) -> dict[str, np.ndarray]:
+    """Per-checkpoint memorization measures, each beside its baseline.
+
+    Keys (arrays of length T = number of checkpoints):
+    ``step``; ``copy_fraction`` (generated samples that copy a training string) and
+    ``chance_copy_fraction`` (the same for a perfect grammar model, ``sum p(x)``),
+    ``excess_copy_fraction`` (their difference); ``distinct_copies``;
+    ``reproduced_fraction`` (training strings copied at least once so far) and
+    ``baseline_reproduced_fraction``; ``nll_crossed_fraction`` (training strings the
+    model currently finds likelier than the grammar) and ``heldout_crossed_fraction``
+    (the same for held-out strings: the criterion's false-positive rate);
+    ``valid_fraction``; ``train_nll_mean``, ``heldout_nll_mean``,
+    ``train_true_nll_mean`` (mean ``-log p`` of the training strings).
+    """
+    steps = run.steps.astype(np.float64)
+    counts = run.copy_counts
+    b = run.num_samples.astype(np.float64)
+    t = len(steps)
+    have_logp = not np.isnan(run.train_logp).any()
+    copy_fraction = counts.sum(axis=1) / np.maximum(b, 1)
+    chance = chance_copy_fraction(run.train_logp) if have_logp else np.nan
+    reproduced = np.logical_or.accumulate(counts > 0, axis=0) if t else counts > 0
+    out = {
+        "step": steps,
+        "copy_fraction": copy_fraction,
+        "chance_copy_fraction": np.full(t, chance),
+        "excess_copy_fraction": copy_fraction - chance,
+        "distinct_copies": (counts > 0).sum(axis=1).astype(np.float64),
+        "reproduced_fraction": reproduced.mean(axis=1) if t else np.zeros(0),
+        "valid_fraction": run.valid_fraction,
+        "train_nll_mean": run.train_nll.mean(axis=1) if t else np.zeros(0),
+        "heldout_nll_mean": (
+            run.heldout_nll.mean(axis=1) if t and run.num_heldout else np.full(t, np.nan)
+        ),
+    }
+    if have_logp:
+        out["baseline_reproduced_fraction"] = baseline_reproduced(run.train_logp, b).mean(axis=1)
+        out["nll_crossed_fraction"] = (run.train_nll < -run.train_logp[None, :]).mean(axis=1)
+        out["train_true_nll_mean"] = np.full(t, -run.train_logp.mean())
+    else:
+        nan = np.full(t, np.nan)
+        out["baseline_reproduced_fraction"] = nan
+        out["nll_crossed_fraction"] = nan
+        out["train_true_nll_mean"] = nan
+    if run.num_heldout and not np.isnan(run.heldout_logp).any():
+        out["heldout_crossed_fraction"] = (run.heldout_nll < -run.heldout_logp[None, :]).mean(axis=1)
+    else:
+        out["heldout_crossed_fraction"] = np.full(t, np.nan)
+    return out
+
+
+def memorization_time(steps: np.ndarray, values: np.ndarray, threshold: float) -> float:
+    """First step at which ``values`` reaches ``threshold``, interpolated linearly in
+    log(step) between the two checkpoints around the crossing; ``+inf`` if never.
+
+    >>> memorization_time(np.array([10, 100]), np.array([0.0, 1.0]), 0.5)
+    31.6...
+    """
+    steps = np.asarray(steps, np.float64)
+    values = np.asarray(values, np.float64)
+    if steps.shape != values.shape or steps.ndim != 1:
+        raise ValueError(f"steps and values must be 1-D of equal length, got {steps.shape}, {values.shape}")
+    if np.any(steps <= 0):
+        raise ValueError("steps must be positive (log-spaced checkpoints)")
+    above = np.flatnonzero(values >= threshold)
+    if not above.size:
+        return float("inf")
+    i = int(above[0])
+    if i == 0:
+        return float(steps[0])
+    v0, v1 = values[i - 1], values[i]
+    if not np.isfinite(v0) or v1 == v0:
+        return float(steps[i])
+    frac = (threshold - v0) / (v1 - v0)
+    l0, l1 = np.log(steps[i - 1]), np.log(steps[i])
+    return float(np.exp(l0 + frac * (l1 - l0)))
+
+
+@dataclass(frozen=True)
+class QuintileTable:
+    """Memorization per prototypicality bin (bin 0 = least prototypical), observed
+    beside the generalization baseline. All arrays have one entry per bin."""
+
+    score_low: np.ndarray
+    score_high: np.ndarray
+    count: np.ndarray
+    reproduced: np.ndarray  # fraction copied at least once, by the last checkpoint
+    baseline_reproduced: np.ndarray  # the same for a perfect grammar model
+    copies_per_sample: np.ndarray  # mean generated copies per sample, all checkpoints
+    expected_copies_per_sample: np.ndarray  # mean of sum_t B_t p(x)
+    excess_copies_per_sample: np.ndarray  # observed minus expected
+    beyond_chance: np.ndarray  # fraction copied more often than chance allows (first_excess_copy_step)
+    nll_crossed: np.ndarray  # fraction whose likelihood ever overtook the grammar's
+    heldout_nll_crossed: np.ndarray  # held-out strings in the same score range
+    median_first_copy: np.ndarray
+    median_first_nll: np.ndarray
+    median_first_beyond_chance: np.ndarray
+
+
+def quintile_table(
+    run: Run,
+    score: np.ndarray,
+    *,
+    heldout_score: np.ndarray | None = None,
+    num_bins: int = 5,
+) -> QuintileTable:
+    """Memorization per equal-count bin of ``score`` (a prototypicality score of each
+    training string, higher = more prototypical), each figure beside its baseline.
+
+    ``heldout_score`` (the same score for the held-out strings) puts held-out strings
+    in the same score ranges, for the likelihood criterion's false-positive rate.
+    """
+    score = np.asarray(score, np.float64)
+    if score.shape != (run.num_train,):
+        raise ValueError(f"score must have shape ({run.num_train},), got {score.shape}")
+    bins = quantile_bins(score, num_bins)
+    logp = run.train_logp
+    have_logp = not np.isnan(logp).any()
+    counts = run.copy_counts
+    ever = counts.sum(axis=0)
+    b = run.num_samples
+    total_b = float(b.sum())
+    exp_copies = total_b * np.exp(logp) if have_logp else np.full(run.num_train, np.nan)
+    base_ever = (
+        baseline_reproduced(logp, b)[-1] if have_logp and len(b) else np.full(run.num_train, np.nan)
+    )
+    crossed: np.ndarray = (
+        np.asarray((run.train_nll < -logp[None, :]).any(axis=0)) if have_logp and len(b)
+        else np.zeros(run.num_train, bool)
+    )
+    fc = first_copy_step(run) if len(b) else np.full(run.num_train, np.inf)
+    fn = first_nll_step(run) if have_logp and len(b) else np.full(run.num_train, np.inf)
+    fx = first_excess_copy_step(run) if have_logp and len(b) else np.full(run.num_train, np.inf)
+    h_crossed: np.ndarray | None = None
+    if heldout_score is not None and run.num_heldout and len(b) and not np.isnan(run.heldout_logp).any():
+        heldout_score = np.asarray(heldout_score, np.float64)
+        if heldout_score.shape != (run.num_heldout,):
+            raise ValueError(
+                f"heldout_score must have shape ({run.num_heldout},), got {heldout_score.shape}"
+            )
+        h_crossed = np.asarray((run.heldout_nll < -run.heldout_logp[None, :]).any(axis=0))
+    rows: dict[str, list[float]] = {k: [] for k in QuintileTable.__dataclass_fields__}
+    for q in range(num_bins):
+        sel = bins == q
+        lo, hi = (float(score[sel].min()), float(score[sel].max())) if sel.any() else (np.nan, np.nan)
+        rows["score_low"].append(lo)
+        rows["score_high"].append(hi)
+        rows["count"].append(float(sel.sum()))
+        rows["reproduced"].append(float((ever[sel] > 0).mean()) if sel.any() else np.nan)
+        rows["baseline_reproduced"].append(float(base_ever[sel].mean()) if sel.any() else np.nan)
+        rows["copies_per_sample"].append(float(ever[sel].mean()) if sel.any() else np.nan)
+        rows["expected_copies_per_sample"].append(float(exp_copies[sel].mean()) if sel.any() else np.nan)
+        rows["excess_copies_per_sample"].append(rows["copies_per_sample"][-1] - rows["expected_copies_per_sample"][-1])
+        rows["beyond_chance"].append(float(np.isfinite(fx[sel]).mean()) if sel.any() and have_logp else np.nan)
+        rows["median_first_beyond_chance"].append(float(np.median(fx[sel])) if sel.any() else np.nan)
+        rows["nll_crossed"].append(float(crossed[sel].mean()) if sel.any() and have_logp else np.nan)
+        if h_crossed is not None and heldout_score is not None and sel.any():
+            hsel = (heldout_score >= lo) & (heldout_score <= hi)
+            rows["heldout_nll_crossed"].append(float(h_crossed[hsel].mean()) if hsel.any() else np.nan)
+        else:
+            rows["heldout_nll_crossed"].append(np.nan)
+        rows["median_first_copy"].append(float(np.median(fc[sel])) if sel.any() else np.nan)
+        rows["median_first_nll"].append(float(np.median(fn[sel])) if sel.any() else np.nan)
+    return QuintileTable(**{k: np.array(v, np.float64) for k, v in rows.items()})
+
+
+def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[str, np.ndarray]:
+    """Per bin of ``score`` and checkpoint: ``reproduced`` (fraction copied so far),
+    ``baseline`` (the perfect-grammar chance of the same), ``beyond_chance`` (fraction
+    copied more often than chance allows so far, :func:`first_excess_copy_step`),
+    ``nll_crossed`` (fraction the model currently finds likelier than the grammar);
+    each ``(num_bins, T)``."""
+    score = np.asarray(score, np.float64)
+    if score.shape != (run.num_train,):
+        raise ValueError(f"score must have shape ({run.num_train},), got {score.shape}")
+    bins = quantile_bins(score, num_bins)
+    t = len(run.steps)
+    reproduced: np.ndarray = (
+        np.logical_or.accumulate(run.copy_counts > 0, axis=0) if t else np.zeros((0, run.num_train), bool)
+    )
+    have_logp = not np.isnan(run.train_logp).any()
+    base = baseline_reproduced(run.train_logp, run.num_samples) if have_logp else np.full((t, run.num_train), np.nan)
+    crossed: np.ndarray = (
+        np.asarray(run.train_nll < -run.train_logp[None, :]) if have_logp else np.zeros((t, run.num_train), bool)
+    )
+    beyond = (
+        run.steps[:, None] >= first_excess_copy_step(run)[None, :] if have_logp and t
+        else np.zeros((t, run.num_train), bool)
+    )
+    out = {k: np.full((num_bins, t), np.nan) for k in ("reproduced", "baseline", "beyond_chance", "nll_crossed")}
+    for q in range(num_bins):
+        sel = bins == q
+        if not sel.any():
+            continue
+        out["reproduced"][q] = reproduced[:, sel].mean(axis=1)
+        out["baseline"][q] = base[:, sel].mean(axis=1)
+        out["beyond_chance"][q] = beyond[:, sel].mean(axis=1) if have_logp else np.nan
+        out["nll_crossed"][q] = crossed[:, sel].mean(axis=1) if have_logp else np.nan
+    out["step"] = run.steps.astype(np.float64)
+    return out

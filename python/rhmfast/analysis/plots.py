@@ -1,0 +1,194 @@
+"""Plot helpers (matplotlib, imported lazily, Agg backend): every time axis is
+log-scaled and labelled, every raw rate is drawn beside its baseline (dashed).
+
+>>> import numpy as np, tempfile, pathlib
+>>> from rhmfast.analysis.plots import figure_lines, save_figure
+>>> fig = figure_lines(np.array([16, 32, 64]), {"copies": np.array([0.0, 0.1, 0.3])},
+...                    ylabel="fraction", title="demo")
+>>> paths = save_figure(fig, pathlib.Path(tempfile.mkdtemp()) / "demo")
+>>> [p.suffix for p in paths]
+['.png', '.svg']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "STEP_LABEL",
+    "pyplot",
+    "save_figure",
+    "figure_lines",
+    "figure_quintile_curves",
+    "figure_scatter_times",
+    "figure_time_vs",
+]
+
+STEP_LABEL = "training step (log scale)"
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` with the non-interactive Agg backend (imported on first use)."""
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("plots need matplotlib: pip install 'rhmfast[plot]'") from exc
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, stem: str | Path) -> tuple[Path, Path]:
+    """Write ``stem.png`` (150 dpi) and ``stem.svg``; close the figure."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight")
+    pyplot().close(fig)
+    return png, svg
+
+
+def _log_step_axis(ax: Any, steps: np.ndarray) -> None:
+    ax.set_xscale("log")
+    ax.set_xlabel(STEP_LABEL)
+    pos = np.asarray(steps, np.float64)
+    pos = pos[np.isfinite(pos) & (pos > 0)]
+    if pos.size:
+        ax.set_xlim(pos.min() / 1.2, pos.max() * 1.2)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def figure_lines(
+    steps: np.ndarray | Mapping[str, np.ndarray],
+    lines: Mapping[str, np.ndarray],
+    *,
+    ylabel: str,
+    title: str,
+    baselines: Mapping[str, np.ndarray] | None = None,
+    logy: bool = False,
+) -> Any:
+    """One panel: ``lines`` against log step; ``baselines`` (same keys) dashed in the
+    same colour. ``steps`` may be one array or a mapping of arrays per line."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    all_steps = []
+    for i, (label, y) in enumerate(lines.items()):
+        x = steps[label] if isinstance(steps, Mapping) else steps
+        all_steps.append(np.asarray(x, np.float64))
+        color = f"C{i % 10}"
+        ax.plot(x, y, marker="o", ms=3, color=color, label=label)
+        if baselines is not None and label in baselines:
+            ax.plot(x, baselines[label], ls="--", color=color, alpha=0.8)
+    if baselines:
+        ax.plot([], [], ls="--", color="gray", label="baseline (perfect grammar, no memorization)")
+    _log_step_axis(ax, np.concatenate(all_steps) if all_steps else np.zeros(0))
+    if logy:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def figure_quintile_curves(
+    steps: np.ndarray,
+    observed: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    ylabel: str,
+    title: str,
+    baseline_label: str = "baseline",
+) -> Any:
+    """``observed`` and ``baseline`` are ``(Q, T)``: one solid and one dashed line per
+    prototypicality bin (Q1 = least prototypical)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    q = observed.shape[0]
+    cmap = plt.get_cmap("viridis")
+    for i in range(q):
+        color = cmap(i / max(q - 1, 1))
+        ax.plot(steps, observed[i], marker="o", ms=3, color=color, label=f"Q{i + 1}")
+        if np.isfinite(baseline[i]).any():
+            ax.plot(steps, baseline[i], ls="--", color=color, alpha=0.8)
+    ax.plot([], [], ls="--", color="gray", label=baseline_label)
+    _log_step_axis(ax, steps)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, title="prototypicality (Q5 = most)", title_fontsize=7)
+    return fig
+
+
+def figure_scatter_times(
+    scores: Sequence[np.ndarray],
+    times: Sequence[np.ndarray],
+    labels: Sequence[str],
+    *,
+    xlabel: str,
+    title: str,
+    never_at: float,
+) -> Any:
+    """Memorization step (log y) against prototypicality, one colour per group; samples
+    never memorized are drawn at ``never_at`` with an open marker."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (x, t, lab) in enumerate(zip(scores, times, labels, strict=True)):
+        t = np.asarray(t, np.float64)
+        fin = np.isfinite(t)
+        ax.scatter(x[fin], t[fin], s=8, alpha=0.6, color=f"C{i % 10}", label=lab)
+        if (~fin).any():
+            ax.scatter(x[~fin], np.full((~fin).sum(), never_at), s=8, alpha=0.4,
+                       facecolors="none", edgecolors=f"C{i % 10}")
+    ax.axhline(never_at, color="gray", lw=0.5, ls=":")
+    ax.set_yscale("log")
+    ax.set_ylabel("memorization step (log scale; top line = never)")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def figure_time_vs(
+    x: np.ndarray,
+    times: Mapping[str, np.ndarray],
+    *,
+    xlabel: str,
+    title: str,
+    logx: bool = False,
+    fit_proportional: bool = False,
+    never_at: float | None = None,
+) -> Any:
+    """Memorization time (log y) against a swept parameter; ``times`` maps a label to
+    one time per ``x``; ``+inf`` (never) is drawn at ``never_at`` with an open marker.
+    ``fit_proportional`` adds the least-squares line ``t = c * x`` (in log space)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    x = np.asarray(x, np.float64)
+    for i, (label, t) in enumerate(times.items()):
+        t = np.asarray(t, np.float64)
+        fin = np.isfinite(t)
+        color = f"C{i % 10}"
+        ax.plot(x[fin], t[fin], marker="o", color=color, label=label)
+        if never_at is not None and (~fin).any():
+            ax.scatter(x[~fin], np.full((~fin).sum(), never_at), facecolors="none", edgecolors=color)
+        if fit_proportional and fin.sum() >= 1 and np.all(x[fin] > 0):
+            c = float(np.exp(np.mean(np.log(t[fin]) - np.log(x[fin]))))
+            xs = np.linspace(x[fin].min(), x[fin].max(), 50)
+            ax.plot(xs, c * xs, ls="--", color=color, alpha=0.7, label=f"{label}: t = {c:.3g} x")
+    if never_at is not None:
+        ax.axhline(never_at, color="gray", lw=0.5, ls=":")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("memorization time: training step (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,292 @@
+"""Reading run directories (the contract in ``docs/ARCHITECTURE.md``), validated.
+
+Everything is loaded with ``np.load(..., allow_pickle=False)`` and checked against the
+shapes the contract promises, so a truncated or foreign file gives a ``ValueError`` that
+names the file and the key, never a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["Run", "EvalRecord", "load_run", "find_runs"]
+
+_STEP_FILE = re.compile(r"^step_(\d{8})\.npz$")
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One checkpoint's evaluation (``eval/step_XXXXXXXX.npz``).
+
+    Attributes:
+        step: training step of the checkpoint.
+        samples: ``(B, d)`` generated strings.
+        copy_of: ``(B,)`` int64, index of the training string each sample copies, -1 if none.
+        valid: ``(B,)`` bool, the whole string parses.
+        valid_levels: ``(B, L)`` bool, validity per level.
+        train_nll: ``(P,)`` model bound on ``-log p(x)`` of every training string (nats).
+        heldout_nll: ``(H,)`` the same for held-out strings.
+    """
+
+    step: int
+    samples: np.ndarray
+    copy_of: np.ndarray
+    valid: np.ndarray
+    valid_levels: np.ndarray
+    train_nll: np.ndarray
+    heldout_nll: np.ndarray
+
+
+def _bad(path: Path, what: str) -> ValueError:
+    return ValueError(f"{path}: {what}")
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError (pickled object), EOFError
+        raise _bad(path, f"not a readable .npz file ({exc})") from exc
+
+
+def _require(path: Path, arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
+    if key not in arrays:
+        raise _bad(path, f"missing array {key!r} (has {sorted(arrays)})")
+    return arrays[key]
+
+
+def _check_tokens(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+    if x.ndim != 2:
+        raise _bad(path, f"{key!r} must be 2-D (strings, d), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise _bad(path, f"{key!r} must hold integer tokens, got dtype {x.dtype}")
+    if x.size and x.min() < 0:
+        raise _bad(path, f"{key!r} holds negative tokens")
+    return x
+
+
+def _check_vector(path: Path, key: str, x: np.ndarray, n: int, kind: str) -> np.ndarray:
+    if x.shape != (n,):
+        raise _bad(path, f"{key!r} must have shape ({n},), got {x.shape}")
+    if kind == "f" and not np.issubdtype(x.dtype, np.floating):
+        raise _bad(path, f"{key!r} must be floating point, got dtype {x.dtype}")
+    return x
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Parse a TOML file (a ``TrainConfig`` or an experiment config) into a dict."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise _bad(path, f"invalid TOML ({exc})") from exc
+
+
+@dataclass
+class Run:
+    """A run directory, read lazily and validated.
+
+    >>> import tempfile, numpy as np
+    >>> from rhmfast.analysis import load_run
+    >>> d = tempfile.mkdtemp()
+    >>> train = np.array([[0, 1], [1, 0]], np.uint8)
+    >>> np.savez(f"{d}/data.npz", train=train, heldout=train[:1],
+    ...          train_logp=np.log([0.25, 0.25]), heldout_logp=np.log([0.25]))
+    >>> run = load_run(d)
+    >>> run.num_train, run.d, len(run.steps)
+    (2, 2, 0)
+    """
+
+    path: Path
+    config: dict[str, Any]
+    train: np.ndarray
+    heldout: np.ndarray
+    train_logp: np.ndarray
+    heldout_logp: np.ndarray
+    steps: np.ndarray
+    _cache: dict[int, EvalRecord] = field(default_factory=dict, repr=False)
+
+    @property
+    def num_train(self) -> int:
+        return int(self.train.shape[0])
+
+    @property
+    def num_heldout(self) -> int:
+        return int(self.heldout.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.train.shape[1])
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Rows of ``metrics.jsonl`` (a torn last line, from a killed run, is skipped)."""
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        rows: list[dict[str, Any]] = []
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if i == len(lines) - 1:
+                    break  # the line being written when the run was killed
+                raise _bad(path, f"line {i + 1} is not JSON ({exc})") from exc
+            if not isinstance(row, dict):
+                raise _bad(path, f"line {i + 1} is not a JSON object")
+            rows.append(row)
+        return rows
+
+    def eval(self, step: int) -> EvalRecord:
+        """The evaluation at ``step`` (validated against the data)."""
+        step = int(step)
+        if step in self._cache:
+            return self._cache[step]
+        path = self.path / "eval" / f"step_{step:08d}.npz"
+        if not path.exists():
+            raise ValueError(f"step={step}: no evaluation in {self.path / 'eval'}")
+        z = _load_npz(path)
+        samples = _check_tokens(path, "samples", _require(path, z, "samples"))
+        if samples.shape[1] != self.d:
+            raise _bad(path, f"'samples' strings have length {samples.shape[1]}, data has d={self.d}")
+        b = samples.shape[0]
+        copy_of = _check_vector(path, "copy_of", _require(path, z, "copy_of"), b, "i")
+        if not np.issubdtype(copy_of.dtype, np.integer):
+            raise _bad(path, f"'copy_of' must be integer, got dtype {copy_of.dtype}")
+        if b and (copy_of.min() < -1 or copy_of.max() >= self.num_train):
+            raise _bad(path, f"'copy_of' values must lie in [-1, {self.num_train})")
+        valid = _check_vector(path, "valid", _require(path, z, "valid"), b, "b").astype(bool)
+        vl = _require(path, z, "valid_levels")
+        if vl.ndim != 2 or vl.shape[0] != b:
+            raise _bad(path, f"'valid_levels' must have shape ({b}, L), got {vl.shape}")
+        train_nll = _check_vector(path, "train_nll", _require(path, z, "train_nll"), self.num_train, "f")
+        heldout_nll = _check_vector(
+            path, "heldout_nll", _require(path, z, "heldout_nll"), self.num_heldout, "f"
+        )
+        if "step" in z and int(z["step"]) != step:
+            raise _bad(path, f"'step' is {int(z['step'])}, the file name says {step}")
+        rec = EvalRecord(
+            step=step,
+            samples=samples,
+            copy_of=copy_of.astype(np.int64),
+            valid=valid,
+            valid_levels=vl.astype(bool),
+            train_nll=train_nll.astype(np.float64),
+            heldout_nll=heldout_nll.astype(np.float64),
+        )
+        self._cache[step] = rec
+        return rec
+
+    def evals(self) -> list[EvalRecord]:
+        """Every evaluation, in step order."""
+        return [self.eval(int(s)) for s in self.steps]
+
+    # -- per-checkpoint matrices (T checkpoints) --------------------------------------
+
+    @cached_property
+    def copy_counts(self) -> np.ndarray:
+        """``(T, P)`` int64: how many generated samples copy each training string."""
+        out = np.zeros((len(self.steps), self.num_train), np.int64)
+        for t, rec in enumerate(self.evals()):
+            hit = rec.copy_of[rec.copy_of >= 0]
+            out[t] = np.bincount(hit, minlength=self.num_train)
+        return out
+
+    @cached_property
+    def num_samples(self) -> np.ndarray:
+        """``(T,)`` number of generated samples per checkpoint."""
+        return np.array([rec.samples.shape[0] for rec in self.evals()], np.int64)
+
+    @cached_property
+    def train_nll(self) -> np.ndarray:
+        """``(T, P)`` model NLL bound of every training string per checkpoint."""
+        if not len(self.steps):
+            return np.zeros((0, self.num_train))
+        return np.stack([rec.train_nll for rec in self.evals()])
+
+    @cached_property
+    def heldout_nll(self) -> np.ndarray:
+        """``(T, H)`` model NLL bound of every held-out string per checkpoint."""
+        if not len(self.steps):
+            return np.zeros((0, self.num_heldout))
+        return np.stack([rec.heldout_nll for rec in self.evals()])
+
+    @cached_property
+    def valid_fraction(self) -> np.ndarray:
+        """``(T,)`` fraction of generated samples that parse."""
+        return np.array([rec.valid.mean() if rec.valid.size else np.nan for rec in self.evals()])
+
+    @cached_property
+    def valid_levels_fraction(self) -> np.ndarray:
+        """``(T, L)`` per-level validity rates of the generated samples."""
+        if not len(self.steps):
+            return np.zeros((0, 0))
+        return np.stack([rec.valid_levels.mean(axis=0) for rec in self.evals()])
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run directory: ``data.npz`` (required), ``config.toml``, ``eval/*.npz``."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"path={str(root)!r}: not a run directory")
+    data_path = root / "data.npz"
+    if not data_path.exists():
+        raise ValueError(f"path={str(root)!r}: no data.npz (is this a run directory?)")
+    z = _load_npz(data_path)
+    train = _check_tokens(data_path, "train", _require(data_path, z, "train"))
+    if train.shape[0] == 0:
+        raise _bad(data_path, "'train' is empty")
+    heldout = z.get("heldout", np.zeros((0, train.shape[1]), train.dtype))
+    heldout = _check_tokens(data_path, "heldout", heldout)
+    if heldout.shape[1] != train.shape[1]:
+        raise _bad(data_path, f"'heldout' has length {heldout.shape[1]}, 'train' has {train.shape[1]}")
+    nan_p = np.full(train.shape[0], np.nan)
+    train_logp = _check_vector(data_path, "train_logp", z.get("train_logp", nan_p), train.shape[0], "f")
+    heldout_logp = _check_vector(
+        data_path, "heldout_logp", z.get("heldout_logp", np.full(heldout.shape[0], np.nan)),
+        heldout.shape[0], "f",
+    )
+    config: dict[str, Any] = {}
+    if (root / "config.toml").exists():
+        config = load_config(root / "config.toml")
+    steps: list[int] = []
+    if (root / "eval").is_dir():
+        for f in (root / "eval").iterdir():
+            m = _STEP_FILE.match(f.name)
+            if m:
+                steps.append(int(m.group(1)))
+    return Run(
+        path=root,
+        config=config,
+        train=train,
+        heldout=heldout,
+        train_logp=train_logp.astype(np.float64),
+        heldout_logp=heldout_logp.astype(np.float64),
+        steps=np.array(sorted(steps), np.int64),
+    )
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Every run directory (holding ``data.npz``) at or below ``root``, sorted."""
+    root = Path(root)
+    return sorted(p.parent for p in root.rglob("data.npz"))

@@ -1,0 +1,193 @@
+"""The memorization experiments, end to end: train, measure, plot, report.
+
+``prototypes`` (are prototypical samples memorized first?), ``fat-tail`` (do heavier
+tails delay memorization?), ``slop`` (are common blocks over-produced before whole
+samples are copied?), ``scaling`` (memorization time against training-set size).
+Each trains its runs (in parallel processes by default), analyses the run directories
+with :mod:`rhmfast.analysis`, and writes figures (PNG and SVG), ``results.json``,
+``report.md`` and a self-contained ``report.html`` with a plain verdict line.
+
+Presets: ``micro`` (seconds; tests), ``quick`` (default; <= 15 minutes on 2 CPU
+cores), ``paper`` (the study's scale, for a GPU). Override any setting with a TOML file
+or a dict: experiment keys at top level, TrainConfig keys under ``[train]``.
+
+>>> from rhmfast import experiments
+>>> sorted(experiments.EXPERIMENTS)
+['fat-tail', 'prototypes', 'scaling', 'slop']
+>>> exp_dir = experiments.run("prototypes", preset="micro")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rhmfast.experiments import fat_tail, prototypes, scaling, slop
+from rhmfast.experiments.presets import PRESETS, resolve_settings
+from rhmfast.experiments.report import Report
+from rhmfast.experiments.runner import (
+    RunSpec,
+    dump_toml,
+    format_commands,
+    is_done,
+    run_dir,
+    run_trainings,
+    write_configs,
+)
+
+__all__ = ["EXPERIMENTS", "PRESETS", "run", "plan", "run_experiment_cli"]
+
+EXPERIMENTS: dict[str, ModuleType] = {
+    "prototypes": prototypes,
+    "fat-tail": fat_tail,
+    "slop": slop,
+    "scaling": scaling,
+}
+
+
+def _module(name: str) -> ModuleType:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"name must be one of {sorted(EXPERIMENTS)}, got {name!r}")
+    return EXPERIMENTS[name]
+
+
+def _default_out(name: str, preset: str) -> Path:
+    return Path("runs") / f"{name}-{preset}"
+
+
+def plan(
+    name: str,
+    *,
+    preset: str = "quick",
+    config: str | Path | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+) -> tuple[Path, dict[str, Any], list[RunSpec]]:
+    """Resolve settings, claim the experiment directory and write one TrainConfig per
+    run (``configs/NAME.toml``); returns ``(exp_dir, settings, runs)``.
+
+    A directory that holds the same experiment with other settings is refused, so a
+    rerun resumes rather than mixes experiments.
+    """
+    module = _module(name)
+    settings = resolve_settings(name, preset, module.DEFAULTS, config)
+    exp_dir = Path(out) if out is not None else _default_out(name, preset)
+    specs = module.plan(settings)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"experiment {name!r}: duplicate runs in the sweep ({names}); remove repeated values")
+    if not specs:
+        raise ValueError(f"experiment {name!r}: the settings give no run to train")
+    _claim(exp_dir, name, preset, settings)
+    write_configs(exp_dir, specs)
+    return exp_dir, settings, specs
+
+
+def _claim(exp_dir: Path, name: str, preset: str, settings: dict[str, Any]) -> None:
+    from rhmfast.analysis.rundir import load_config, tomllib
+
+    text = dump_toml({"experiment": name, "preset": preset, **settings})
+    path = exp_dir / "experiment.toml"
+    if path.exists():
+        old, new = load_config(path), tomllib.loads(text)
+        if old != new:
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise ValueError(
+                f"out={str(exp_dir)!r} holds another experiment or other settings (differs in {diff}); "
+                "use another --out, or remove the directory to start over"
+            )
+        return
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else str(x)
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item") and hasattr(x, "ndim") and x.ndim == 0:
+        return _jsonable(x.item())
+    if hasattr(x, "tolist"):
+        return _jsonable(x.tolist())
+    return x
+
+
+def run(
+    name: str,
+    *,
+    preset: str = "quick",
+    config: str | Path | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    train: bool = True,
+    train_fn: Callable[[Path], object] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run experiment ``name`` end to end and return its directory (holding
+    ``report.md``, ``report.html``, ``results.json``, ``figures/`` and ``runs/``).
+
+    ``jobs``: parallel training processes (default: one per GPU, else per CPU core);
+    ``train=False`` only merges and analyses the run directories already there (for
+    runs trained elsewhere, e.g. from ``--emit-commands``); ``train_fn`` replaces the
+    rhmfast trainer (a callable taking a TrainConfig TOML path; runs in this process).
+    Rerunning the same call resumes an interrupted experiment.
+    """
+    module = _module(name)
+    exp_dir, settings, specs = plan(name, preset=preset, config=config, out=out)
+    if train:
+        run_trainings(exp_dir, specs, jobs=jobs, train_fn=train_fn, progress=progress)
+    else:
+        missing = [s.name for s in specs if not (run_dir(exp_dir, s) / "data.npz").exists()]
+        if missing:
+            raise ValueError(f"train=False but runs {missing} have no run directory under {exp_dir / 'runs'}")
+        unfinished = [s.name for s in specs if not is_done(exp_dir, s)]
+        if unfinished:
+            print(f"note: runs {unfinished} look unfinished; analysing what they hold", file=sys.stderr)
+    report = Report(exp_dir, f"{module.TITLE} ({name}, preset {preset})")
+    results = module.analyse(exp_dir, specs, settings, report)
+    report.heading("Runs")
+    report.text(
+        f"Run directories under `{(exp_dir / 'runs').as_posix()}`, one TrainConfig each under "
+        f"`{(exp_dir / 'configs').as_posix()}`; the experiment's settings in `experiment.toml`; every number "
+        f"above in `results.json`. Reproduce with `rhmfast experiment {name} --preset {preset} --out {exp_dir}`."
+    )
+    report.table(["run", "swept values"], [[s.name, ", ".join(f"{k}={v}" for k, v in s.params.items())] for s in specs])
+    report.write()
+    results = {"experiment": name, "preset": preset, "verdicts": report.verdicts, **results}
+    (exp_dir / "results.json").write_text(json.dumps(_jsonable(results), indent=2) + "\n")
+    for line in report.verdicts:
+        print(line)
+    return exp_dir
+
+
+def run_experiment_cli(args: argparse.Namespace) -> int:
+    """``rhmfast experiment NAME [--preset P] [--config FILE] [--out DIR] [--jobs N]
+    [--emit-commands] [--no-train]``; returns the exit status."""
+    try:
+        if getattr(args, "emit_commands", False):
+            exp_dir, _, specs = plan(args.name, preset=args.preset, config=args.config, out=args.out)
+            merge = ["rhmfast", "experiment", args.name, "--preset", args.preset, "--out", str(exp_dir), "--no-train"]
+            if args.config:
+                merge[5:5] = ["--config", str(args.config)]
+            sys.stdout.write(format_commands(exp_dir, specs, merge))
+            return 0
+        exp_dir = run(args.name, preset=args.preset, config=args.config, out=args.out, jobs=args.jobs,
+                      train=not getattr(args, "no_train", False))
+    except ValueError as exc:
+        print(f"rhmfast experiment: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # a training process failed; finished runs are kept
+        print(f"rhmfast experiment: {exc}; rerun the same command to resume", file=sys.stderr)
+        return 1
+    print(f"report: {exp_dir / 'report.md'} and {exp_dir / 'report.html'}")
+    return 0

@@ -1,0 +1,88 @@
+"""Helpers shared by the experiments: loading runs, the grammar yardstick, formatting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rhmfast.analysis import Run, load_run, memorization_curves
+from rhmfast.analysis.plots import figure_lines, save_figure
+from rhmfast.experiments.report import Report
+from rhmfast.experiments.runner import RunSpec, run_dir
+
+__all__ = ["load_runs", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure"]
+
+
+def load_runs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Run]:
+    return [load_run(run_dir(exp_dir, s)) for s in specs]
+
+
+def grammar_block_probs(run: Run) -> Callable[[np.ndarray, int], np.ndarray] | None:
+    """Exact pooled block probabilities from the run's ``grammar.json`` through
+    ``rhmfast.RHM``; None when the run has no grammar or the grammar API is missing."""
+    path = run.path / "grammar.json"
+    if not path.exists():
+        return None
+    try:
+        import rhmfast
+
+        grammar = rhmfast.RHM.load(path)  # type: ignore[attr-defined]
+        block_probs = grammar.block_probs
+    except (ImportError, AttributeError):
+        return None
+
+    def probs(blocks: np.ndarray, level: int) -> np.ndarray:
+        # positions=None: probability at a uniformly chosen aligned position (pooled)
+        return np.asarray(block_probs(blocks.astype(np.int64), level), np.float64)
+
+    return probs
+
+
+def fmt_step(x: float, last: float | None = None) -> str:
+    if math.isinf(x):
+        return "never" if last is None else f"never (> {int(last)})"
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:.0f}"
+
+
+def fmt_pct(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if x != 0 and abs(x) < 0.001:
+        return f"{100 * x:.2g}%"
+    return f"{100 * x:.1f}%"
+
+
+def fmt_num(x: float, digits: int = 3) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.{digits}g}"
+
+
+def training_curves_figure(report: Report, runs: Sequence[Run], labels: Sequence[str], stem: str, title: str) -> None:
+    """Copy fraction beside its chance level, and validity, for each run."""
+    steps = {lab: r.steps for lab, r in zip(labels, runs, strict=True)}
+    curves = [memorization_curves(r) for r in runs]
+    fig = figure_lines(
+        steps,
+        {lab: c["copy_fraction"] for lab, c in zip(labels, curves, strict=True)},
+        baselines={lab: c["chance_copy_fraction"] for lab, c in zip(labels, curves, strict=True)},
+        ylabel="fraction of generated samples that copy a training string",
+        title=title,
+    )
+    save_figure(fig, report.root / stem)
+    report.figure(stem, f"{title}: copy fraction (solid) against the chance a perfect grammar model copies (dashed).")
+    fig = figure_lines(
+        steps,
+        {lab: c["valid_fraction"] for lab, c in zip(labels, curves, strict=True)},
+        ylabel="fraction of generated samples that parse",
+        title=f"{title}: validity",
+    )
+    save_figure(fig, report.root / f"{stem}_validity")
+    report.figure(f"{stem}_validity", f"{title}: fraction of generated samples valid under the grammar.")

@@ -1,0 +1,97 @@
+"""Preset TrainConfigs (``micro``: seconds, for tests; ``quick``: <= 15 minutes on 2 CPU
+cores; ``paper``: the study's scale, for a GPU) and the resolution of user overrides."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PRESETS", "TRAIN", "TRAIN_KEYS", "resolve_settings"]
+
+PRESETS = ("micro", "quick", "paper")
+
+# TrainConfig keys (docs/ARCHITECTURE.md); used to point misplaced keys to [train].
+TRAIN_KEYS = frozenset(
+    """run_dir v n m s L grammar_seed zipf_a zipf_levels num_train unique num_heldout data_seed
+    data_path process model width depth heads d3pm_steps steps batch_size lr weight_decay warmup
+    grad_clip ema seed checkpoints_per_octave first_checkpoint eval_samples sampling_steps
+    elbo_draws device compile bf16 progress""".split()
+)
+
+TRAIN: dict[str, dict[str, Any]] = {
+    # A grammar of 256 strings, 16 of them trained on: memorized within a few hundred steps.
+    "micro": dict(
+        v=4, n=2, m=2, s=2, L=3, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
+        num_train=16, num_heldout=16, width=32, depth=1, heads=2, steps=128,
+        batch_size=16, lr=3e-3, warmup=8, ema=0.9, checkpoints_per_octave=2, first_checkpoint=8,
+        eval_samples=64, elbo_draws=2, device="cpu", bf16=False, progress=False,
+    ),
+    # Small enough to be learned and memorized on 2 CPU cores in minutes (SCIENCE.md's
+    # CPU-trial lessons): d = 8, P <= 256, dense log-spaced evaluation, several seeds.
+    "quick": dict(
+        v=8, n=4, m=4, s=2, L=3, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
+        num_train=128, num_heldout=256, width=64, depth=2, heads=4, steps=2048,
+        batch_size=64, lr=2e-3, warmup=50, ema=0.99, checkpoints_per_octave=4, first_checkpoint=32,
+        eval_samples=512, elbo_draws=4, device="auto", bf16=False, progress=True,
+    ),
+    # The study's setup (SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings.
+    "paper": dict(
+        v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
+        num_train=20000, num_heldout=2048, width=256, depth=6, heads=8, steps=200_000,
+        batch_size=256, lr=1e-3, warmup=1000, ema=0.999, checkpoints_per_octave=4,
+        first_checkpoint=256, eval_samples=4096, elbo_draws=8, device="auto", bf16=True,
+        progress=True,
+    ),
+}
+
+
+def _load_override(config: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return copy.deepcopy(dict(config))
+    from rhmfast.analysis.rundir import load_config
+
+    path = Path(config)
+    if not path.is_file():
+        raise ValueError(f"config={str(path)!r}: no such file")
+    return load_config(path)
+
+
+def resolve_settings(
+    name: str,
+    preset: str,
+    defaults: Mapping[str, Mapping[str, Any]],
+    config: str | Path | Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The experiment's settings: preset defaults, then the override (a TOML file or a
+    dict; experiment keys at top level, TrainConfig keys under ``[train]``)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    settings: dict[str, Any] = copy.deepcopy(dict(defaults[preset]))
+    settings["train"] = copy.deepcopy(TRAIN[preset])
+    override = _load_override(config)
+    for key, value in override.items():
+        if key == "train":
+            if not isinstance(value, Mapping):
+                raise ValueError("config key 'train' must be a table of TrainConfig keys")
+            for k in value:
+                if k == "run_dir":
+                    raise ValueError("config key train.run_dir is set by the experiment (use --out)")
+            settings["train"].update(value)
+        elif key in settings:
+            old = settings[key]
+            if isinstance(old, list) and not isinstance(value, list):
+                raise ValueError(f"config key {key!r} must be a list, got {value!r}")
+            if isinstance(old, (int, float)) and not isinstance(old, bool):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"config key {key!r} must be a number, got {value!r}")
+            settings[key] = value
+        elif key in TRAIN_KEYS:
+            raise ValueError(f"config key {key!r} is a TrainConfig key: put it under [train]")
+        else:
+            known = sorted(k for k in settings if k != "train")
+            raise ValueError(f"config key {key!r} is not a setting of experiment {name!r} (known: {known}, [train])")
+    return settings

@@ -1,0 +1,271 @@
+"""Running an experiment's trainings: config files, parallel processes, resume, progress.
+
+An experiment directory holds
+
+```
+EXP/
+  experiment.toml        the resolved settings (a rerun with different ones is refused)
+  configs/NAME.toml      one TrainConfig per training run (run_dir = EXP/runs/NAME)
+  runs/NAME/             run directories (the contract in docs/ARCHITECTURE.md)
+  logs/NAME.log          output of each training process
+  done/NAME              written when a training finished
+  figures/, results.json, report.md, report.html
+```
+
+Trainings are independent: by default they run in parallel processes
+(``python -m rhmfast train configs/NAME.toml``), with the CPU threads split between
+them; ``--emit-commands`` prints the same commands for a cluster job array instead.
+A killed experiment is resumed by running the same command again: finished runs are
+skipped and unfinished ones resume from their last checkpoint (the trainer's job).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunSpec", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
+
+TrainFn = Callable[[Path], object]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training of an experiment: its name, the swept values, its TrainConfig."""
+
+    name: str
+    params: Mapping[str, Any]
+    train: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            raise ValueError(f"cannot write {v} to TOML")
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write a {type(v).__name__} to TOML")
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """TOML text for a dict of scalars, lists and one level of tables (sorted keys).
+
+    >>> print(dump_toml({"steps": 10, "train": {"lr": 0.001, "zipf_levels": [0]}}), end="")
+    steps = 10
+    <BLANKLINE>
+    [train]
+    lr = 0.001
+    zipf_levels = [0]
+    """
+    flat = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
+    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
+    lines = [f"{k} = {_toml_value(v)}" for k, v in sorted(flat.items())]
+    for name, table in sorted(tables.items()):
+        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in sorted(table.items())]
+    return "\n".join(lines) + "\n"
+
+
+def config_path(exp_dir: Path, spec: RunSpec) -> Path:
+    return exp_dir / "configs" / f"{spec.name}.toml"
+
+
+def run_dir(exp_dir: Path, spec: RunSpec) -> Path:
+    return exp_dir / "runs" / spec.name
+
+
+def write_configs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Path]:
+    """Write ``configs/NAME.toml`` for every run (``run_dir`` set, absolute)."""
+    (exp_dir / "configs").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in specs:
+        cfg = dict(spec.train)
+        cfg["run_dir"] = str(run_dir(exp_dir, spec).resolve())
+        path = config_path(exp_dir, spec)
+        text = dump_toml(cfg)
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def train_command(cfg: Path) -> list[str]:
+    """The command that trains one run (used locally and printed by --emit-commands)."""
+    return [sys.executable, "-m", "rhmfast", "train", str(cfg.resolve())]
+
+
+def is_done(exp_dir: Path, spec: RunSpec) -> bool:
+    """Finished: marked done by this runner, or (trained elsewhere) its final step's
+    evaluation is in the run directory."""
+    if (exp_dir / "done" / spec.name).exists():
+        return True
+    steps = spec.train.get("steps")
+    return steps is not None and (run_dir(exp_dir, spec) / "eval" / f"step_{int(steps):08d}.npz").exists()
+
+
+def _mark_done(exp_dir: Path, spec: RunSpec) -> None:
+    (exp_dir / "done").mkdir(parents=True, exist_ok=True)
+    (exp_dir / "done" / spec.name).write_text("ok\n")
+
+
+def _latest_step(run: Path) -> int:
+    """Last step logged in ``metrics.jsonl`` (reads only the file's tail)."""
+    path = run / "metrics.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 4096))
+            tail = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return 0
+    import json
+
+    for line in reversed(tail):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            return int(row["step"])
+    return 0
+
+
+def _cuda_devices(specs: Sequence[RunSpec]) -> int:
+    if all(str(s.train.get("device", "auto")) == "cpu" for s in specs):
+        return 0  # no need to import torch (seconds) to learn that
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def run_trainings(
+    exp_dir: Path,
+    specs: Sequence[RunSpec],
+    *,
+    jobs: int | None = None,
+    train_fn: TrainFn | None = None,
+    progress: bool = True,
+) -> None:
+    """Train every unfinished run of ``specs``.
+
+    ``jobs``: parallel training processes (default: one per GPU, else one per CPU core,
+    at most one per run). ``jobs=1`` trains in this process. ``train_fn`` (a callable
+    taking a config path) replaces the rhmfast trainer and runs in this process.
+    """
+    todo = [s for s in specs if not is_done(exp_dir, s)]
+    if not todo:
+        return
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    gpus = 0 if train_fn is not None else _cuda_devices(todo)
+    cores = os.cpu_count() or 1
+    if jobs is None:
+        jobs = max(1, min(len(todo), gpus if gpus else cores))
+    (exp_dir / "logs").mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    total = sum(int(s.train.get("steps", 0)) for s in todo)
+    bar = _Progress(total, [run_dir(exp_dir, s) for s in todo], enabled=progress, desc=exp_dir.name)
+    try:
+        if train_fn is not None or jobs == 1:
+            fn = train_fn or _train_in_process
+            for spec in todo:
+                fn(config_path(exp_dir, spec))
+                _mark_done(exp_dir, spec)
+                bar.poll()
+        else:
+            threads = max(1, cores // jobs)
+
+            def launch(i_spec: tuple[int, RunSpec]) -> None:
+                i, spec = i_spec
+                env = dict(os.environ)
+                env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), RAYON_NUM_THREADS=str(threads))
+                if gpus:
+                    env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+                log = exp_dir / "logs" / f"{spec.name}.log"
+                with open(log, "ab") as f:
+                    rc = subprocess.call(train_command(config_path(exp_dir, spec)), stdout=f,
+                                         stderr=subprocess.STDOUT, env=env)
+                if rc == 0:
+                    _mark_done(exp_dir, spec)
+                else:
+                    failures.append(f"{spec.name} (exit {rc}, log {log})")
+
+            stop = threading.Event()
+            poller = threading.Thread(target=bar.run_until, args=(stop,), daemon=True)
+            poller.start()
+            try:
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    list(pool.map(launch, enumerate(todo)))
+            finally:
+                stop.set()
+                poller.join()
+    finally:
+        bar.close()
+    if failures:
+        raise RuntimeError("training failed for: " + "; ".join(failures))
+
+
+def _train_in_process(cfg: Path) -> object:
+    from rhmfast.diffusion import TrainConfig, train
+
+    return train(TrainConfig.from_toml(cfg))
+
+
+class _Progress:
+    """One bar over all trainings, fed by the steps logged in each ``metrics.jsonl``."""
+
+    def __init__(self, total: int, runs: Sequence[Path], *, enabled: bool, desc: str) -> None:
+        self.runs = list(runs)
+        self.bar = None
+        self.done = 0
+        if enabled and total > 0:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # pragma: no cover - tqdm comes with the train extra
+                return
+            self.bar = tqdm(total=total, desc=f"{desc}: {len(runs)} run(s)", unit="step", file=sys.stderr)
+
+    def poll(self) -> None:
+        if self.bar is None:
+            return
+        now = sum(_latest_step(r) for r in self.runs)
+        if now > self.done:
+            self.bar.update(now - self.done)
+            self.done = now
+
+    def run_until(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self.poll()
+        self.poll()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def format_commands(exp_dir: Path, specs: Sequence[RunSpec], merge: Sequence[str]) -> str:
+    """One shell command per training (for a job array), then the merge command."""
+    lines = ["# one training per line; run them anywhere that sees this directory, then merge:"]
+    lines += [shlex.join(["rhmfast", "train", str(config_path(exp_dir, s).resolve())]) for s in specs]
+    lines.append("# merge: " + shlex.join(list(merge)))
+    return "\n".join(lines) + "\n"

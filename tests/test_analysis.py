@@ -1,0 +1,420 @@
+"""rhmfast.analysis on synthetic run directories with known answers, and against slow
+pure-Python references (hypothesis)."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rundirs import write_run
+
+from rhmfast import analysis as an
+
+# ---------------------------------------------------------------- a designed run
+
+
+def _designed_run(tmp_path):
+    """P=4 training strings of d=4 over v=2; 3 checkpoints (16, 64, 256) of B=4 draws.
+
+    string 0 copied at 16, 64 (twice), 256; string 1 copied first at 64; string 2 at 256;
+    string 3 never. NLL crosses -logp for string 0 at 64, string 2 at 256, never else.
+    """
+    train = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [0, 1, 1, 1], [1, 1, 1, 1]], np.uint8)
+    heldout = np.array([[1, 0, 0, 0], [1, 1, 0, 0]], np.uint8)
+    logp = np.log(np.array([0.2, 0.1, 0.05, 0.01]))
+    hlogp = np.log(np.array([0.1, 0.1]))
+    true_nll = -logp
+    evals = [
+        dict(step=16, copy_of=[0, -1, -1, -1], train_nll=true_nll + 1, heldout_nll=-hlogp + 1),
+        dict(step=64, copy_of=[0, 0, 1, -1], train_nll=true_nll + [-0.5, 0.5, 0.5, 0.5],
+             heldout_nll=-hlogp + [-0.1, 0.3]),
+        dict(step=256, copy_of=[0, 2, -1, -1], train_nll=true_nll + [-1, 0.1, -0.2, 2],
+             heldout_nll=-hlogp + [0.2, 0.3]),
+    ]
+    write_run(tmp_path / "run", train=train, heldout=heldout, train_logp=logp,
+              heldout_logp=hlogp, evals=evals, config_toml='run_dir = "x"\nsteps = 256\n', num_levels=2)
+    return an.load_run(tmp_path / "run"), logp
+
+
+def test_load_run_reads_contract(tmp_path):
+    run, _ = _designed_run(tmp_path)
+    assert run.steps.tolist() == [16, 64, 256]
+    assert run.num_train == 4 and run.num_heldout == 2 and run.d == 4
+    assert run.config == {"run_dir": "x", "steps": 256}
+    assert [m["step"] for m in run.metrics] == [16, 64, 256]
+    assert run.copy_counts.tolist() == [[1, 0, 0, 0], [2, 1, 0, 0], [1, 0, 1, 0]]
+    assert run.num_samples.tolist() == [4, 4, 4]
+    assert run.valid_levels_fraction.shape == (3, 2)
+    rec = run.eval(64)
+    assert rec.samples.tolist()[2] == [0, 0, 0, 1]
+
+
+def test_first_steps_known(tmp_path):
+    run, _ = _designed_run(tmp_path)
+    assert an.first_copy_step(run).tolist() == [16, 64, 256, math.inf]
+    assert an.first_nll_step(run).tolist() == [64, math.inf, 256, math.inf]
+    assert an.first_nll_step(run, margin=0.6).tolist() == [256, math.inf, math.inf, math.inf]
+
+
+def test_first_excess_copy_step_known(tmp_path):
+    run, logp = _designed_run(tmp_path)
+    # cumulative copies: s0: 1, 3, 4 with chance means 4p, 8p, 12p (p = 0.2): 0.8, 1.6, 2.4
+    # P(Poisson(1.6) >= 3) = 0.217, P(Poisson(2.4) >= 4) = 0.221: never significant at 0.05;
+    # s1 (p = 0.1): 1 copy at 64, mean 0.8: P = 0.55; s2 (p = 0.05): 1 copy at 256, mean 0.6: 0.45
+    assert an.first_excess_copy_step(run, alpha=0.05).tolist() == [math.inf] * 4
+    assert an.first_excess_copy_step(run, alpha=0.5).tolist() == [64, math.inf, 256, math.inf]
+    with pytest.raises(ValueError, match="alpha"):
+        an.first_excess_copy_step(run, alpha=0)
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.integers(0, 60), st.floats(0, 40))
+def test_poisson_sf_matches_scipy(count, mean):
+    from scipy import stats
+
+    got = float(an.poisson_sf(np.array([count]), np.array([mean]))[0])
+    expect = 1.0 if count == 0 else float(stats.poisson.sf(count - 1, mean))
+    assert got == pytest.approx(expect, abs=1e-9)
+
+
+def test_memorization_curves_known(tmp_path):
+    run, logp = _designed_run(tmp_path)
+    c = an.memorization_curves(run)
+    np.testing.assert_allclose(c["copy_fraction"], [0.25, 0.75, 0.5])
+    np.testing.assert_allclose(c["chance_copy_fraction"], 0.36)
+    np.testing.assert_allclose(c["excess_copy_fraction"], [0.25 - 0.36, 0.75 - 0.36, 0.5 - 0.36])
+    np.testing.assert_allclose(c["distinct_copies"], [1, 2, 2])
+    np.testing.assert_allclose(c["reproduced_fraction"], [0.25, 0.5, 0.75])
+    np.testing.assert_allclose(c["nll_crossed_fraction"], [0, 0.25, 0.5])
+    np.testing.assert_allclose(c["heldout_crossed_fraction"], [0, 0.5, 0])
+    p = np.exp(logp)
+    for t, draws in enumerate([4, 8, 12]):
+        expect = np.mean([1 - (1 - pi) ** draws for pi in p])
+        assert c["baseline_reproduced_fraction"][t] == pytest.approx(expect)
+
+
+def test_quintile_table_known(tmp_path):
+    run, logp = _designed_run(tmp_path)
+    # 4 bins of one string each, bin order = logp order (string 3 lowest)
+    qt = an.quintile_table(run, logp, heldout_score=run.heldout_logp, num_bins=4)
+    assert qt.count.tolist() == [1, 1, 1, 1]
+    assert qt.reproduced.tolist() == [0, 1, 1, 1]  # strings 3, 2, 1, 0
+    assert qt.copies_per_sample.tolist() == [0, 1, 1, 4]
+    np.testing.assert_allclose(qt.expected_copies_per_sample, 12 * np.exp(logp[::-1]))
+    np.testing.assert_allclose(qt.excess_copies_per_sample, [0, 1, 1, 4] - 12 * np.exp(logp[::-1]))
+    assert qt.nll_crossed.tolist() == [0, 1, 0, 1]
+    assert qt.median_first_copy.tolist() == [math.inf, 256, 64, 16]
+    assert qt.beyond_chance.tolist() == [0, 0, 0, 0]  # at alpha = 0.01 nothing beats chance
+    np.testing.assert_allclose(qt.baseline_reproduced, 1 - (1 - np.exp(logp[::-1])) ** 12)
+    # held-out strings have logp log(0.1): they fall in the bin holding string 1 only
+    assert np.isnan(qt.heldout_nll_crossed[[0, 1, 3]]).all()
+    assert qt.heldout_nll_crossed[2] == 0.5
+
+
+def test_quintile_curves_known(tmp_path):
+    run, logp = _designed_run(tmp_path)
+    qc = an.quintile_curves(run, logp, num_bins=4)
+    assert qc["reproduced"].tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 1], [1, 1, 1]]
+    assert qc["nll_crossed"].tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 0], [0, 1, 1]]
+    assert qc["baseline"].shape == (4, 3)
+    assert np.all(np.diff(qc["baseline"], axis=1) > 0)
+
+
+# ---------------------------------------------------------------- random runs vs reference
+
+
+@st.composite
+def _random_run(draw):
+    p = draw(st.integers(1, 6))
+    t = draw(st.integers(1, 5))
+    b = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    steps = sorted(rng.choice(np.arange(1, 10_000), size=t, replace=False).tolist())
+    logp = np.log(rng.uniform(0.001, 1.0 / p, size=p))
+    evals = []
+    for s in steps:
+        evals.append(dict(step=s, copy_of=rng.integers(-1, p, size=b),
+                          train_nll=-logp + rng.normal(size=p), heldout_nll=rng.uniform(1, 3, size=2)))
+    return p, steps, logp, evals
+
+
+@settings(deadline=None, max_examples=40)
+@given(spec=_random_run())
+def test_first_steps_and_curves_match_reference(tmp_path_factory, spec):
+    p, steps, logp, evals = spec
+    train = np.arange(p * 2, dtype=np.uint16).reshape(p, 2)
+    path = tmp_path_factory.mktemp("r")
+    write_run(path, train=train, heldout=np.array([[100, 101], [102, 103]], np.uint16), train_logp=logp,
+              heldout_logp=np.log([0.1, 0.2]), evals=evals)
+    run = an.load_run(path)
+    ref_copy, ref_nll = [], []
+    for i in range(p):
+        ref_copy.append(next((e["step"] for e in evals if i in set(e["copy_of"].tolist())), math.inf))
+        ref_nll.append(next((e["step"] for e in evals if e["train_nll"][i] < -logp[i]), math.inf))
+    assert an.first_copy_step(run).tolist() == ref_copy
+    assert an.first_nll_step(run).tolist() == ref_nll
+    c = an.memorization_curves(run)
+    seen: set[int] = set()
+    draws = 0
+    for t, e in enumerate(evals):
+        hits = [int(j) for j in e["copy_of"] if j >= 0]
+        seen |= set(hits)
+        draws += len(e["copy_of"])
+        assert c["copy_fraction"][t] == pytest.approx(len(hits) / len(e["copy_of"]))
+        assert c["reproduced_fraction"][t] == pytest.approx(len(seen) / p)
+        base = sum(1 - (1 - math.exp(lp)) ** draws for lp in logp) / p
+        assert c["baseline_reproduced_fraction"][t] == pytest.approx(base)
+
+
+# ---------------------------------------------------------------- stats
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=2, max_size=30))
+def test_spearman_matches_scipy(pairs):
+    from scipy import stats
+
+    x = np.array([a for a, _ in pairs], float)
+    y = np.array([b for _, b in pairs], float)
+    np.testing.assert_allclose(an.rankdata(x), stats.rankdata(x))
+    ours = an.spearman(x, y)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        assert math.isnan(ours)
+    else:
+        assert ours == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+
+
+def test_rankdata_inf_ranks_last_and_nan_refused():
+    assert an.rankdata(np.array([np.inf, 1.0, np.inf])).tolist() == [2.5, 1.0, 2.5]
+    with pytest.raises(ValueError, match="NaN"):
+        an.rankdata(np.array([1.0, np.nan]))
+
+
+def test_spearman_ci_groups_and_determinism():
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=100) for _ in range(3)]
+    ys = [-x + 0.5 * rng.normal(size=100) for x in xs]
+    a = an.spearman_ci(xs, ys, seed=7, num_boot=300)
+    b = an.spearman_ci(xs, ys, seed=7, num_boot=300)
+    assert a == b
+    assert a.rho == pytest.approx(np.mean([an.spearman(x, y) for x, y in zip(xs, ys, strict=True)]))
+    assert a.low < a.rho < a.high < 0
+    assert a.n == 300 and len(a.per_group) == 3
+    # independent noise: the interval covers 0
+    z = an.spearman_ci([rng.normal(size=200)], [rng.normal(size=200)], seed=1)
+    assert z.low < 0 < z.high
+    # a constant group is left out, not averaged in as NaN
+    c = an.spearman_ci([xs[0], np.ones(5)], [ys[0], np.arange(5.0)], seed=1, num_boot=50)
+    assert c.per_group == (an.spearman(xs[0], ys[0]),)
+    with pytest.raises(ValueError, match="level"):
+        an.spearman_ci(xs, ys, level=1.5)
+
+
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=50), st.integers(1, 7))
+def test_quantile_bins_equal_counts_and_monotone(values, q):
+    x = np.array(values)
+    bins = an.quantile_bins(x, q)
+    counts = np.bincount(bins, minlength=q)
+    assert counts.max() - counts.min() <= 1 or x.size < q
+    order = np.argsort(x, kind="stable")
+    assert np.all(np.diff(bins[order]) >= 0)
+
+
+def test_memorization_time_interpolates_in_log_steps():
+    steps = np.array([10.0, 100.0, 1000.0])
+    assert an.memorization_time(steps, np.array([0.0, 0.2, 0.6]), 0.4) == pytest.approx(10**2.5)
+    assert an.memorization_time(steps, np.array([0.5, 0.6, 0.7]), 0.4) == 10.0
+    assert an.memorization_time(steps, np.array([0.0, 0.1, 0.2]), 0.4) == math.inf
+    with pytest.raises(ValueError, match="positive"):
+        an.memorization_time(np.array([0.0, 1.0]), np.array([0.0, 1.0]), 0.5)
+
+
+# ---------------------------------------------------------------- blocks
+
+
+def _ref_blocks(x, s, level):
+    d = len(x)
+    k = d // s**level
+    return [tuple(x[j * k:(j + 1) * k]) for j in range(s**level)]
+
+
+@st.composite
+def _string_sets(draw):
+    s = draw(st.integers(2, 3))
+    L = draw(st.integers(1, 3 if s == 2 else 2))
+    v = draw(st.integers(2, 3))
+    n = draw(st.integers(1, 12))
+    rows = draw(st.lists(st.lists(st.integers(0, v - 1), min_size=s**L, max_size=s**L),
+                         min_size=n, max_size=n))
+    return s, L, np.array(rows, np.int64)
+
+
+@settings(deadline=None, max_examples=60)
+@given(_string_sets())
+def test_block_log_frequency_matches_counter(spec):
+    from collections import Counter
+
+    s, L, x = spec
+    got = an.block_log_frequency(x, s)
+    for level in range(1, L + 1):
+        per_pos = [Counter(_ref_blocks(r.tolist(), s, level)[j] for r in x) for j in range(s**level)]
+        for i, r in enumerate(x):
+            blocks = _ref_blocks(r.tolist(), s, level)
+            expect = np.mean([math.log(per_pos[j][b]) for j, b in enumerate(blocks)])
+            assert got[i, level - 1] == pytest.approx(expect)
+    # scored against a reference set, a string counts itself once more
+    ref = an.block_log_frequency(x[:1], s, reference=x)
+    assert np.all(ref >= got[:1] - 1e-12)
+
+
+@settings(deadline=None, max_examples=60)
+@given(_string_sets(), _string_sets(), st.floats(0.05, 1.0))
+def test_overproduction_matches_counter(spec_t, spec_g, frac):
+    from collections import Counter
+
+    s, L, train = spec_t
+    gen = np.resize(spec_g[2], (spec_g[2].shape[0], train.shape[1]))
+    gen = gen % (train.max() + 1)
+    for level in range(0, L + 1):
+        tab = an.overproduction(gen, train, s, level, common_fraction=frac)
+        cg = Counter(b for r in gen.tolist() for b in _ref_blocks(r, s, level))
+        ct = Counter(b for r in train.tolist() for b in _ref_blocks(r, s, level))
+        ng, nt = sum(cg.values()), sum(ct.values())
+        assert len(tab.blocks) == len(set(cg) | set(ct))
+        for b, g, t in zip(tab.blocks.tolist(), tab.generated, tab.train, strict=True):
+            assert g == pytest.approx(cg[tuple(b)] / ng)
+            assert t == pytest.approx(ct[tuple(b)] / nt)
+        assert np.all(np.diff(tab.generated) <= 0)
+        assert tab.novel_fraction == pytest.approx(sum(c for b, c in cg.items() if b not in ct) / ng)
+        tv = sum(max(0.0, cg[b] / ng - ct[b] / nt) for b in set(cg) | set(ct))
+        assert tab.excess_mass == pytest.approx(tv)
+        # common blocks: top fraction of distinct training blocks by training frequency
+        ranked = sorted(ct, key=lambda b: -ct[b])
+        n_common = max(1, round(frac * len(ranked)))
+        # ties at the cut make the set ambiguous; check the ratio only without ties there
+        if n_common == len(ranked) or ct[ranked[n_common - 1]] != ct[ranked[n_common]]:
+            common = ranked[:n_common]
+            expect = sum(cg[b] for b in common) / ng / (sum(ct[b] for b in common) / nt)
+            assert tab.common_ratio == pytest.approx(expect)
+
+
+def test_overproduction_against_grammar_probs():
+    train = np.array([[0, 1], [1, 0]])
+    gen = np.array([[0, 1], [0, 1], [0, 1], [1, 1]])
+    probs = {(0, 1): 0.5, (1, 0): 0.25, (1, 1): 0.25}
+
+    def grammar(blocks, level):
+        assert level == 0
+        return np.array([probs[tuple(b)] for b in blocks.tolist()])
+
+    tab = an.overproduction(gen, train, 2, 0, grammar_probs=grammar, common_fraction=0.5)
+    assert tab.blocks.tolist()[0] == [0, 1]
+    assert tab.ratio[0] == pytest.approx(0.75 / 0.5)
+    assert tab.common_ratio == pytest.approx(1.5)
+    assert tab.novel_fraction == pytest.approx(0.25)
+    assert tab.top(1)[0] == {"block": [0, 1], "generated": 0.75, "train": 0.5, "grammar": 0.5, "ratio": 1.5}
+    with pytest.raises(ValueError, match="grammar_probs returned shape"):
+        an.overproduction(gen, train, 2, 0, grammar_probs=lambda b, lv: np.ones(1))
+
+
+def test_partial_memorization_window_longest_run():
+    steps = np.array([1, 2, 4, 8, 16, 32])
+    ratio = np.array([1.2, 0.9, 1.3, 1.4, 1.5, 2.0])
+    copies = np.array([0.0, 0.0, 0.0, 0.01, 0.02, 0.5])
+    assert an.partial_memorization_window(steps, ratio, copies) == (4.0, 16.0)
+    assert an.partial_memorization_window(steps, ratio * 0, copies) is None
+
+
+def test_block_errors_name_parameters():
+    with pytest.raises(ValueError, match="not a power of s=2"):
+        an.blocks_at(np.zeros((2, 6), int), 2, 1)
+    with pytest.raises(ValueError, match="level must lie in"):
+        an.blocks_at(np.zeros((2, 4), int), 2, 3)
+    with pytest.raises(ValueError, match="common_fraction"):
+        an.overproduction(np.zeros((1, 2)), np.zeros((1, 2)), 2, 0, common_fraction=0)
+
+
+# ---------------------------------------------------------------- bad run directories
+
+
+def test_bad_run_directories(tmp_path):
+    with pytest.raises(ValueError, match="not a run directory"):
+        an.load_run(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no data.npz"):
+        an.load_run(tmp_path)
+    (tmp_path / "data.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        an.load_run(tmp_path)
+    np.savez(tmp_path / "data.npz", train=np.array([[object()]], dtype=object))
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        an.load_run(tmp_path)
+    np.savez(tmp_path / "data.npz", train=np.zeros(4))
+    with pytest.raises(ValueError, match="'train' must be 2-D"):
+        an.load_run(tmp_path)
+    np.savez(tmp_path / "data.npz", train=np.zeros((2, 2), np.uint8), train_logp=np.zeros(3))
+    with pytest.raises(ValueError, match=r"'train_logp' must have shape \(2,\)"):
+        an.load_run(tmp_path)
+
+
+def test_bad_eval_files(tmp_path):
+    run, _ = _designed_run(tmp_path)
+    path = run.path / "eval" / "step_00000064.npz"
+    z = dict(np.load(path))
+    z["copy_of"] = np.array([0, 9, -1, -1])
+    np.savez(path, **z)
+    with pytest.raises(ValueError, match=r"'copy_of' values must lie in \[-1, 4\)"):
+        _ = an.load_run(run.path).copy_counts
+    z["copy_of"] = np.array([0, 0, -1, -1])
+    z["train_nll"] = np.zeros(3)
+    np.savez(path, **z)
+    with pytest.raises(ValueError, match=r"'train_nll' must have shape \(4,\)"):
+        an.load_run(run.path).eval(64)
+    with pytest.raises(ValueError, match="no evaluation"):
+        an.load_run(run.path).eval(65)
+
+
+def test_torn_metrics_line_skipped(tmp_path):
+    run, _ = _designed_run(tmp_path)
+    with open(run.path / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "tra')
+    assert len(an.load_run(run.path).metrics) == 3
+    (run.path / "metrics.jsonl").write_text('{"kind": "tra\n{"kind": "eval"}\n')
+    with pytest.raises(ValueError, match="line 1 is not JSON"):
+        _ = an.load_run(run.path).metrics
+
+
+def test_find_runs(tmp_path):
+    _designed_run(tmp_path)
+    assert an.find_runs(tmp_path) == [tmp_path / "run"]
+
+
+# ---------------------------------------------------------------- docs and plots
+
+
+def test_docstring_examples_run():
+    import rhmfast.analysis.blocks
+    import rhmfast.analysis.memorization
+    import rhmfast.analysis.plots
+    import rhmfast.analysis.rundir
+    import rhmfast.analysis.stats
+
+    for mod in (an, rhmfast.analysis.blocks, rhmfast.analysis.memorization,
+                rhmfast.analysis.rundir, rhmfast.analysis.stats, rhmfast.analysis.plots):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+def test_plots_have_log_step_axis(tmp_path):
+    from rhmfast.analysis import plots
+
+    fig = plots.figure_quintile_curves(np.array([16.0, 32.0]), np.zeros((5, 2)), np.ones((5, 2)),
+                                       ylabel="fraction", title="t")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == plots.STEP_LABEL
+    png, svg = plots.save_figure(fig, tmp_path / "q")
+    assert png.read_bytes()[:4] == b"\x89PNG" and "<svg" in svg.read_text()

@@ -1,0 +1,212 @@
+"""The experiment pipeline end to end on the micro preset, with a stand-in trainer of
+known behaviour (tests/rundirs.py: fake_train), so no torch is needed: report and
+figures exist, quote the numbers the analysis computes, and resume/merge work."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rundirs import fake_train
+from scipy import stats
+
+from rhmfast import analysis as an
+from rhmfast import experiments
+from rhmfast.cli import main as cli_main
+
+
+def _run(name, tmp_path, **kw):
+    return experiments.run(name, preset="micro", out=tmp_path / name, train_fn=fake_train, progress=False, **kw)
+
+
+def _figures_ok(exp_dir):
+    md = (exp_dir / "report.md").read_text()
+    page = (exp_dir / "report.html").read_text()
+    stems = re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\.png\)", md)
+    assert stems, "report has no figure"
+    for stem in stems:
+        png, svg = exp_dir / f"{stem}.png", exp_dir / f"{stem}.svg"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        assert "<svg" in svg.read_text()
+    # self-contained: every figure inlined as SVG, no link to a file
+    assert page.count("<svg") == len(stems)
+    assert 'src="figures/' not in page and "href=\"figures/" not in page
+    return md, page
+
+
+def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
+    exp_dir = _run("prototypes", tmp_path)
+    res = json.loads((exp_dir / "results.json").read_text())
+    # recompute independently: mean over seeds of scipy's Spearman(log p, clock step)
+    rho = {}
+    for clock, fn in (("first verbatim copy", an.first_copy_step),
+                      ("copies beyond chance", an.first_excess_copy_step),
+                      ("likelihood overtakes grammar", an.first_nll_step)):
+        rhos = []
+        for seed in (0, 1):
+            run = an.load_run(exp_dir / "runs" / f"seed{seed}")
+            t = fn(run)
+            t[np.isinf(t)] = 1e12
+            rhos.append(stats.spearmanr(run.train_logp, t).statistic)
+        rho[clock] = res["spearman"][clock]["rho"]
+        assert rho[clock] == pytest.approx(np.mean(rhos))
+        # the stand-in memorizes prototypes first
+        assert rho[clock] < -0.5 and res["spearman"][clock]["high"] < 0
+    assert res["primary_clock"] == "first verbatim copy"
+    verdict = res["verdicts"][0]
+    assert verdict.startswith("prototypical samples memorized first: yes")
+    assert f"step of first verbatim copy) = {rho['first verbatim copy']:+.2f} [" in verdict
+    assert f"clock of copies beyond chance: rho = {rho['copies beyond chance']:+.2f} [" in verdict
+    ex = res["quintile_excess_reproduced"]
+    curves = [an.quintile_curves(r, r.train_logp) for r in
+              (an.load_run(exp_dir / "runs" / f"seed{s}") for s in (0, 1))]
+    expect = np.mean([np.mean(c["reproduced"] - c["baseline"], axis=1) for c in curves], axis=0)
+    np.testing.assert_allclose(ex, expect)
+    assert ex[4] > ex[0]  # the stand-in memorizes the prototypical quintile earlier
+    assert f"most prototypical quintile {ex[4]:+.1%}, least {ex[0]:+.1%}" in verdict
+    assert "beyond chance: yes" in verdict
+    md, page = _figures_ok(exp_dir)
+    assert verdict in md
+    assert f"rho = {rho['likelihood overtakes grammar']:+.2f}" in md
+    assert f"{rho['copies beyond chance']:+.2f}" in page
+    assert verdict in capsys.readouterr().out
+    # quintile table: Q5 is memorized earlier than Q1 (median step), numbers in the report
+    q = res["quintiles"]
+    assert q["median_first_nll"][4] <= q["median_first_nll"][0]
+    assert f"{100 * q['reproduced'][4]:.1f}%" in md
+
+
+def test_fat_tail_scaling_slop_verdicts(tmp_path):
+    ft = json.loads((_run("fat-tail", tmp_path) / "results.json").read_text())
+    # stand-in: onset ~ 1/(1+a): smaller a memorized later
+    assert ft["verdict"].startswith("fat tails (smaller a) delay memorization: yes")
+    assert ft["copy_time_by_exponent"][0] > ft["copy_time_by_exponent"][1]
+    assert ft["spearman_exponent_time"] == -1.0
+    # onset grows with the tail level (stand-in: factor 1 + level)
+    assert ft["copy_time_by_level"][1] > ft["copy_time_by_level"][0]
+    assert "latest with the power law at level 2" in ft["verdict_level"]
+    sc_dir = _run("scaling", tmp_path)
+    sc = json.loads((sc_dir / "results.json").read_text())
+    assert 0.7 < sc["exponent_likelihood"] < 1.3  # stand-in: onset proportional to P
+    assert f"P^{sc['exponent_likelihood']:.2f}" in (sc_dir / "report.md").read_text()
+    sl_dir = _run("slop", tmp_path)
+    sl = json.loads((sl_dir / "results.json").read_text())
+    # stand-in: emits the modal string until memorization starts -> over-produced blocks, no copies
+    assert sl["window"] is not None and sl["window"][0] == 8.0
+    assert sl["verdict"].startswith(f"partial memorization window: steps {sl['window'][0]:.0f}-{sl['window'][1]:.0f}")
+    assert sl["yardstick"] == "training-set frequency"  # no grammar.json in stand-in runs
+    md, _ = _figures_ok(sl_dir)
+    assert sl["verdict"] in md
+    for d in ("fat-tail", "scaling"):
+        _figures_ok(tmp_path / d)
+
+
+def test_resume_skips_finished_runs_and_retrains_the_rest(tmp_path):
+    calls = []
+
+    def flaky(cfg):
+        calls.append(cfg.stem)
+        if cfg.stem == "seed1" and calls.count("seed1") == 1:
+            raise KeyboardInterrupt  # killed in the middle of the second run
+        return fake_train(cfg)
+
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run("prototypes", preset="micro", out=tmp_path / "p", train_fn=flaky, progress=False)
+    assert calls == ["seed0", "seed1"]
+    assert not (tmp_path / "p" / "report.md").exists()
+    experiments.run("prototypes", preset="micro", out=tmp_path / "p", train_fn=flaky, progress=False)
+    assert calls == ["seed0", "seed1", "seed1"]  # seed0 not retrained
+    experiments.run("prototypes", preset="micro", out=tmp_path / "p", train_fn=flaky, progress=False)
+    assert calls == ["seed0", "seed1", "seed1"]  # all done: analysis only
+    assert (tmp_path / "p" / "report.md").exists()
+
+
+def test_emit_commands_then_merge(tmp_path, capsys):
+    out = tmp_path / "sc"
+    assert cli_main(["experiment", "scaling", "--preset", "micro", "--out", str(out), "--emit-commands"]) == 0
+    text = capsys.readouterr().out
+    cmds = [line for line in text.splitlines() if line.startswith("rhmfast train ")]
+    assert len(cmds) == 2 and all(c.endswith(".toml") for c in cmds)
+    assert not (out / "runs").exists()  # nothing trained
+    merge = text.splitlines()[-1]
+    assert merge.startswith("# merge: rhmfast experiment scaling") and "--no-train" in merge
+    # "the cluster" trains each config, then the merge analyses the run directories
+    for c in cmds:
+        fake_train(c.split(" ", 2)[2])
+    assert cli_main(["experiment", "scaling", "--preset", "micro", "--out", str(out), "--no-train"]) == 0
+    assert (out / "report.html").exists()
+    assert "memorization time against training-set size" in capsys.readouterr().out
+
+
+def test_bad_settings_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match="name must be one of"):
+        experiments.run("nope", preset="micro", out=tmp_path)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        experiments.run("slop", preset="huge", out=tmp_path)
+    with pytest.raises(ValueError, match="'steps' is a TrainConfig key: put it under \\[train\\]"):
+        experiments.run("slop", preset="micro", config={"steps": 10}, out=tmp_path / "a")
+    with pytest.raises(ValueError, match="'sizes' is not a setting of experiment 'slop'"):
+        experiments.run("slop", preset="micro", config={"sizes": [1]}, out=tmp_path / "a")
+    with pytest.raises(ValueError, match="'seeds' must be a list"):
+        experiments.run("slop", preset="micro", config={"seeds": 3}, out=tmp_path / "a")
+    with pytest.raises(ValueError, match="tail_levels must lie in"):
+        experiments.run("fat-tail", preset="micro", config={"tail_levels": [5]}, out=tmp_path / "a")
+    with pytest.raises(ValueError, match="duplicate runs"):
+        experiments.run("scaling", preset="micro", config={"sizes": [8, 8]}, out=tmp_path / "a")
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        experiments.run("slop", preset="micro", out=tmp_path / "j", jobs=0)
+    # the same directory with other settings is not silently mixed
+    _run("slop", tmp_path)
+    with pytest.raises(ValueError, match="holds another experiment or other settings"):
+        experiments.run("slop", preset="micro", out=tmp_path / "slop", config={"train": {"steps": 64}},
+                        train_fn=fake_train)
+    # a TOML override file, and the CLI's error path
+    cfg = tmp_path / "o.toml"
+    cfg.write_text("seeds = [3]\n[train]\nsteps = 64\n")
+    exp_dir, settings, specs = experiments.plan("slop", preset="micro", config=cfg, out=tmp_path / "o")
+    assert [s.name for s in specs] == ["seed3"] and settings["train"]["steps"] == 64
+    assert "steps = 64" in (exp_dir / "configs" / "seed3.toml").read_text()
+    assert cli_main(["experiment", "slop", "--preset", "micro", "--out", str(tmp_path / "x"),
+                     "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_no_train_without_runs_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="have no run directory"):
+        experiments.run("slop", preset="micro", out=tmp_path / "s", train=False)
+
+
+def test_report_and_toml_docstrings():
+    import doctest
+
+    from rhmfast.experiments import report, runner, scaling
+
+    for mod in (report, runner, scaling):
+        res = doctest.testmod(mod)
+        assert res.failed == 0 and res.attempted > 0
+
+
+def test_failed_training_process_is_reported_and_resumable(tmp_path, monkeypatch, capsys):
+    from rhmfast.experiments import runner
+
+    # a "trainer" command that fails for one run: the others are marked done, the CLI says so
+    tests_dir = str(Path(__file__).parent)
+
+    def command(cfg):
+        if cfg.stem == "P16-seed0":
+            return [sys.executable, "-c", "import sys; sys.exit(3)"]
+        code = f"import sys; sys.path.insert(0, {tests_dir!r}); import rundirs; rundirs.fake_train({str(cfg)!r})"
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(runner, "train_command", command)
+    rc = cli_main(["experiment", "scaling", "--preset", "micro", "--out", str(tmp_path / "s"), "--jobs", "2"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "training failed for: P16-seed0 (exit 3" in err and "rerun the same command" in err
+    assert (tmp_path / "s" / "done" / "P8-seed0").exists()
+    assert not (tmp_path / "s" / "done" / "P16-seed0").exists()
+    assert (tmp_path / "s" / "logs" / "P16-seed0.log").exists()
