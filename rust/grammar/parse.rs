@@ -400,9 +400,11 @@ impl Grammar {
         } else {
             None
         };
-        let mut valid_levels = vec![false; num * nl];
-        let mut root = vec![-1i64; num];
-        let mut log_prob = vec![f64::NEG_INFINITY; num];
+        let mut valid_levels: Vec<bool> = super::zeroed("x", num * nl)?;
+        let mut root: Vec<i64> = super::zeroed("x", num)?;
+        root.fill(-1);
+        let mut log_prob: Vec<f64> = super::zeroed("x", num)?;
+        log_prob.fill(f64::NEG_INFINITY);
         let scratch_len = (d / self.s as usize).max(1);
 
         // Split every output into per-chunk pieces so chunks can run in parallel.
