@@ -226,20 +226,6 @@ impl Grammar {
         Ok(code)
     }
 
-    /// Sum of the block entries' log-probabilities, in block order.
-    #[inline]
-    fn block_logp<T: Token>(&self, bt: &BlockTable, row: &[T]) -> Result<f64, u32> {
-        let w = (self.s * self.s) as usize;
-        let mut logp = 0.0f64;
-        for block in row.chunks_exact(w) {
-            let e = bt.entries[self.block_code(block)?];
-            if e.sym != NONE {
-                logp += e.logp;
-            }
-        }
-        Ok(logp)
-    }
-
     /// The upward pass without the derivation, using the merged bottom blocks.
     #[inline]
     fn check_row_blocks<T: Token>(
@@ -300,11 +286,13 @@ impl Grammar {
     /// The upward pass over one string with dense tables: a few loads per node.
     /// `TREE` selects whether the derivation is written.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn parse_row_dense<T: Token, const TREE: bool>(
         &self,
         slots: &[&[u32]],
         row: &[T],
         scratch: &mut [u32],
+        kid_lp: &mut [f64],
         symbols: &mut [i64],
         rules: &mut [i64],
         valid_levels: &mut [bool],
@@ -320,6 +308,7 @@ impl Grammar {
             None => (id / m, id % m),
         };
         let nl = self.levels as usize;
+        let merged = self.block_table.is_some();
         let mut logp = 0.0f64;
         let mut width = row.len() / s;
         for l in (0..nl).rev() {
@@ -355,7 +344,17 @@ impl Grammar {
                 } else {
                     let (a, j) = split(id as usize);
                     scratch[i] = a as u32;
-                    if l + 2 < nl || self.block_table.is_none() {
+                    if merged && l + 1 == nl {
+                        kid_lp[i] = lp[id as usize];
+                    } else if merged && l + 2 == nl {
+                        // Summed block by block exactly as `BlockTable` entries are, so
+                        // `parse` and `check` give identical bits.
+                        let mut block = 0.0f64;
+                        for &x in &kid_lp[i * s..(i + 1) * s] {
+                            block += x;
+                        }
+                        logp += block + lp[id as usize];
+                    } else {
                         logp += lp[id as usize];
                     }
                     if TREE {
@@ -366,12 +365,6 @@ impl Grammar {
             }
             valid_levels[l] = all;
             width /= s;
-            if l + 2 == nl {
-                if let Some(bt) = &self.block_table {
-                    // The bottom two levels' log-probability block by block, as in `check`.
-                    logp = self.block_logp(bt, row)?;
-                }
-            }
         }
         Ok((scratch[0], logp))
     }
@@ -432,20 +425,28 @@ impl Grammar {
         items.into_par_iter().try_for_each(
             |(c, (((((rows, mut sy), mut ru), vl), rt), lpo))| {
                 let mut scratch = vec![0u32; scratch_len];
+                let mut kid_lp = vec![0.0f64; scratch_len];
                 for (r, row) in rows.chunks(d).enumerate() {
                     let vl = &mut vl[r * nl..(r + 1) * nl];
                     let sy = sy.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
                     let ru = ru.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
                     let res = match (dense.as_ref(), sy, ru) {
-                        (Some(slots), Some(a), Some(b)) => {
-                            self.parse_row_dense::<T, true>(slots, row, &mut scratch, a, b, vl)
-                        }
+                        (Some(slots), Some(a), Some(b)) => self.parse_row_dense::<T, true>(
+                            slots,
+                            row,
+                            &mut scratch,
+                            &mut kid_lp,
+                            a,
+                            b,
+                            vl,
+                        ),
                         (Some(slots), _, _) => match &self.block_table {
                             Some(bt) => self.check_row_blocks(bt, slots, row, &mut scratch, vl),
                             None => self.parse_row_dense::<T, false>(
                                 slots,
                                 row,
                                 &mut scratch,
+                                &mut kid_lp,
                                 &mut [],
                                 &mut [],
                                 vl,
