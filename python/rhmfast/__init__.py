@@ -23,8 +23,11 @@ from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
 from rhmfast.index import TrainingIndex, memorized
 
 # --- reports ---
+from rhmfast.report import memorization_report, prototypicality
 
 __all__ = ["__version__"]
 __all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
 # index and frequencies
 __all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]
+# reports
+__all__ += ["prototypicality", "memorization_report"]

@@ -118,6 +118,10 @@ class TrainingIndex:
         (kgrams uint32 of shape (K, k), counts int64)."""
         return dict(enumerate(self._native.kgram_counts(max_k), start=1))
 
+    def strings(self) -> np.ndarray:
+        """The training strings ``(N, d)``, decoded from the index (uint32 copy)."""
+        return self._native.strings()
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` (atomically: temporary file, fsync, rename)."""
         self._native.save(os.fspath(path))

@@ -308,32 +308,79 @@ pub fn kgram_counts_all<X: Token>(
     });
     radix_sort(&mut keys, kb);
     let mask = (1u64 << bits) - 1;
+    // One pass over the sorted keys: `lcp[i]` = tokens key i shares with key i-1 and
+    // `avail[i]` = its window length. Key i starts a new k-gram iff
+    // `lcp[i] < k <= avail[i]` (a shorter window between two equal k-grams would have to
+    // sort between them), so the group counts of every k come from a difference array
+    // and each k's scan reads two byte arrays, touching a key only to emit a new k-gram.
+    let n = keys.len();
+    let mut lcp = vec![0u8; n];
+    let mut avail = vec![0u8; n];
+    let unused = 64 - kb; // leading bits above the max_k tokens
+    lcp.par_chunks_mut(1 << 16)
+        .zip(avail.par_chunks_mut(1 << 16))
+        .enumerate()
+        .for_each(|(c, (l, a))| {
+            let base = c << 16;
+            for (j, (l, a)) in l.iter_mut().zip(a.iter_mut()).enumerate() {
+                let i = base + j;
+                let key = keys[i];
+                *a = (max_k as u32 - key.trailing_zeros() / bits) as u8;
+                *l = if i == 0 {
+                    0
+                } else {
+                    let x = key ^ keys[i - 1];
+                    if x == 0 {
+                        max_k as u8
+                    } else {
+                        ((x.leading_zeros() - unused) / bits) as u8
+                    }
+                };
+            }
+        });
+    let mut diff = vec![0i64; max_k + 2];
+    for (&l, &a) in lcp.iter().zip(&avail) {
+        if l < a {
+            diff[l as usize + 1] += 1;
+            diff[a as usize + 1] -= 1;
+        }
+    }
+    let mut groups = vec![0usize; max_k + 1];
+    let mut acc = 0i64;
+    for k in 1..=max_k {
+        acc += diff[k];
+        groups[k] = acc as usize;
+    }
     let out = (1..=max_k)
         .into_par_iter()
         .map(|k| {
             let drop = (max_k - k) as u32 * bits;
-            let mut c = Counts::default();
-            let mut last = 0u64; // prefixes are never 0: the first token code is >= 1
-            for &key in &keys {
-                // available length >= k  <=>  the k-th token code is non-zero
-                if (key >> drop) & mask == 0 {
+            let mut windows: Vec<X> = Vec::with_capacity(groups[k] * k);
+            let mut counts: Vec<i64> = Vec::with_capacity(groups[k]);
+            let k8 = k as u8;
+            for (i, (&l, &a)) in lcp.iter().zip(&avail).enumerate() {
+                if a < k8 {
                     continue;
                 }
-                let p = key >> drop;
-                if p == last {
-                    if let Some(n) = c.counts.last_mut() {
-                        *n += 1;
+                if l >= k8 {
+                    if let Some(c) = counts.last_mut() {
+                        *c += 1;
                     }
                 } else {
-                    for m in (0..k).rev() {
-                        c.windows
-                            .push(X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64));
-                    }
-                    c.counts.push(1);
-                    last = p;
+                    let p = keys[i] >> drop;
+                    windows.extend(
+                        (0..k)
+                            .rev()
+                            .map(|m| X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64)),
+                    );
+                    counts.push(1);
                 }
             }
-            c
+            Counts {
+                positions: Vec::new(),
+                windows,
+                counts,
+            }
         })
         .collect();
     Ok(out)

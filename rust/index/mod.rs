@@ -20,6 +20,8 @@ mod spectrum;
 mod store;
 mod table;
 
+use rayon::prelude::*;
+
 use crate::error::{CoreError, CoreResult};
 pub use build::token_range;
 pub use codes::{Alphabet, Token, NO_CODE};
@@ -139,6 +141,20 @@ impl TrainingIndex {
             Alphabet::Dense { tokens } => 4 * tokens.len(),
         };
         text + sa + lcp + alphabet + self.buckets.memory_bytes() + self.strings.memory_bytes()
+    }
+
+    /// The training strings, decoded (row-major `N*d` tokens).
+    pub fn strings(&self) -> Vec<u32> {
+        let d = self.length;
+        with_text!(self, t => {
+            let mut out = vec![0u32; self.num_strings * d];
+            out.par_chunks_mut(d).zip(t.par_chunks(d + 1)).for_each(|(o, row)| {
+                for (o, c) in o.iter_mut().zip(row) {
+                    *o = self.alphabet.decode(codes::Code::get(*c));
+                }
+            });
+            out
+        })
     }
 
     /// Token `j` of training string `i` (for tests and reports).

@@ -175,11 +175,14 @@ impl<T: Code, S: SaIdx> View<'_, T, S> {
         let n = self.sa.len();
         let (mut best, mut best_pos) = (0usize, usize::MAX);
         let mut i = 0;
+        let mut end = 0; // first unknown token at or after i (w if none)
         while i < w && w - i > best {
-            let end = c[i..]
-                .iter()
-                .position(|&x| x == NO_CODE)
-                .map_or(w, |k| i + k);
+            if end < i || i == 0 {
+                end = c[i..]
+                    .iter()
+                    .position(|&x| x == NO_CODE)
+                    .map_or(w, |k| i + k);
+            }
             if end - i <= best {
                 // Nothing from i up to the unknown token can beat `best`.
                 i = end + 1;
@@ -270,13 +273,8 @@ impl TrainingIndex {
                 .zip(count.par_chunks_mut(256))
                 .enumerate()
                 .for_each(|(c, (w, k))| {
-                    for (r, (w, k)) in w.iter_mut().zip(k.iter_mut()).enumerate() {
-                        let row = c * 256 + r;
-                        if let Some((i, m)) = self.strings.find(t, d, &self.alphabet, &q[row * d..(row + 1) * d]) {
-                            *w = i as i64;
-                            *k = m as i64;
-                        }
-                    }
+                    let rows = &q[c * 256 * d..(c * 256 + w.len()) * d];
+                    self.strings.find_batch(t, d, &self.alphabet, rows, w, k);
                 })
         });
         Ok((which, count))

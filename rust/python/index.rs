@@ -95,6 +95,12 @@ impl PyTrainingIndex {
             .collect()
     }
 
+    fn strings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u32>>> {
+        let (n, d) = (self.inner.num_strings(), self.inner.length());
+        let v = py.detach(|| self.inner.strings());
+        v.into_pyarray(py).reshape([n, d])
+    }
+
     #[getter]
     fn suffix_array<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         match slf.get().inner.sa() {

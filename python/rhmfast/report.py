@@ -1,0 +1,210 @@
+"""Prototypicality of training samples and memorization reports of generated samples.
+
+Both take a grammar (an :class:`rhmfast.RHM`, or any object with ``s``, ``L``, ``d``,
+``log_prob``, ``check``/``parse`` and ``block_probs``) for the exact probabilities the
+empirical frequencies are judged against.
+
+>>> import numpy as np
+>>> import rhmfast
+>>> g = rhmfast.RHM(v=6, n=6, m=4, s=2, L=3, seed=0)
+>>> train = g.sample(200, seed=1, unique=True)
+>>> proto = rhmfast.prototypicality(train, g)
+>>> proto.dtype.names
+('log_prob', 'block_log_freq_0', 'block_log_freq_1', 'block_log_freq_2', 'block_log_freq_3', 'block_log_freq_mean')
+>>> index = rhmfast.TrainingIndex(train)
+>>> generated = np.concatenate([train[:10], g.sample(90, seed=2)])
+>>> report = rhmfast.memorization_report(generated, index, g)
+>>> report["summary"]["copy_fraction"] >= 0.1
+True
+>>> import json; _ = json.dumps(report["summary"])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rhmfast._tokens import query_tokens, training_tokens
+from rhmfast.index import TrainingIndex
+
+
+def _levels(grammar: Any, d: int) -> tuple[int, int]:
+    s, L = int(grammar.s), int(grammar.L)
+    if s**L != d:
+        raise ValueError(f"strings have {d} tokens but the grammar's d = s**L = {s**L}")
+    return s, L
+
+
+def _block_rows(x: np.ndarray, s: int, L: int, level: int) -> tuple[np.ndarray, int, int]:
+    """Rows ``(position, block tokens...)`` of every aligned level-``level`` block, as
+    ``(n * npos,)`` fixed-size byte keys, plus ``npos`` and the block width."""
+    n, d = x.shape
+    w = s ** (L - level)
+    npos = d // w
+    rows = np.empty((n * npos, w + 1), dtype=np.int64)
+    rows[:, 0] = np.tile(np.arange(npos, dtype=np.int64), n)
+    rows[:, 1:] = x.reshape(n * npos, w)
+    return rows.view(np.dtype((np.void, 8 * (w + 1)))).ravel(), npos, w
+
+
+def prototypicality(train: Any, grammar: Any) -> np.ndarray:
+    """Per training sample: its exact log probability under ``grammar`` and the mean log
+    frequency, in the training set, of its aligned blocks at each level.
+
+    Returns a structured array (one record per sample) with named float64 columns
+    ``log_prob``, ``block_log_freq_0`` .. ``block_log_freq_L`` and
+    ``block_log_freq_mean``. ``block_log_freq_l`` averages, over the ``s**l`` positions,
+    ``log(count / P)`` where ``count`` is the number of training strings holding the same
+    block at the same position (``P`` strings); level 0 is the whole string's
+    multiplicity, level ``L`` single tokens. ``block_log_freq_mean`` averages levels
+    ``1..L``. Higher = built from more common substrings (more prototypical).
+    """
+    x = training_tokens(train, "train").astype(np.int64)
+    P, d = x.shape
+    s, L = _levels(grammar, d)
+    names = ["log_prob"] + [f"block_log_freq_{lv}" for lv in range(L + 1)] + ["block_log_freq_mean"]
+    out = np.zeros(P, dtype=[(n, np.float64) for n in names])
+    out["log_prob"] = np.asarray(grammar.log_prob(x), dtype=np.float64)
+    for level in range(L + 1):
+        keys, npos, _ = _block_rows(x, s, L, level)
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        per_block = np.log(counts[inverse.ravel()] / P).reshape(P, npos)
+        out[f"block_log_freq_{level}"] = per_block.mean(axis=1)
+    out["block_log_freq_mean"] = np.mean([out[f"block_log_freq_{lv}"] for lv in range(1, L + 1)], axis=0)
+    return out
+
+
+def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 5) -> dict[str, Any]:
+    """Memorization and over-production of ``generated`` samples against the training
+    set (a :class:`TrainingIndex` or raw training strings) and the exact grammar.
+
+    Returns a dict of numpy arrays and, under ``"summary"``, a JSON-serializable dict:
+
+    - ``copy_of (B,)`` int64: training string each sample copies exactly, -1 for none;
+      summary ``copy_fraction``, ``distinct_copies`` (training strings reproduced),
+      ``train_fraction_reproduced``, and the generalization baseline: ``copy_fraction_chance``
+      (a model that learned the grammar perfectly and memorized nothing generates a
+      training string with probability ``sum p(x)`` per draw) and
+      ``distinct_copies_chance`` (``sum 1 - (1 - p(x))**B``).
+    - ``longest_match (B,)``, ``longest_match_string``, ``longest_match_offset``: longest
+      substring shared with a training string; summary histogram over lengths ``0..d``.
+    - ``valid (B,)``, ``valid_levels (B, L)``; summary ``valid_fraction``,
+      ``valid_levels`` (per-level rates).
+    - ``block_presence (B, L+1)``: per sample and level, the fraction of its blocks present
+      at the same position in the training set; summary ``block_novelty`` per level
+      (1 - mean presence).
+    - ``overproduction``: per level, every distinct generated (position, block) with
+      ``generated_freq``, ``train_freq`` and exact ``grammar_prob`` at that position;
+      summary ``tv_generated_vs_grammar`` and ``tv_generated_vs_train`` per level (mean over
+      positions of the total-variation distance between the block distributions), and the
+      ``top`` most over-produced blocks per level (largest ``generated_freq -
+      grammar_prob``).
+    """
+    if not isinstance(index, TrainingIndex):
+        index = TrainingIndex(index)
+    g = query_tokens(generated, "generated")
+    B, d = g.shape
+    if d != index.length:
+        raise ValueError(f"generated: strings have {d} tokens, the training strings {index.length}")
+    if B == 0:
+        raise ValueError("generated: empty set")
+    s, L = _levels(grammar, d)
+    train = index.strings().astype(np.int64)
+    P = train.shape[0]
+    g64 = g.astype(np.int64)
+
+    which, _ = index.lookup(g)
+    copies = which >= 0
+    distinct = np.unique(which[copies])
+    length, string, offset = index.longest_match(g)
+    check = grammar.check(g64) if hasattr(grammar, "check") else grammar.parse(g64)
+    valid = np.asarray(check.valid, dtype=bool)
+    valid_levels = np.asarray(check.valid_levels, dtype=bool)
+
+    # chance baseline: exact probabilities of the distinct training strings
+    uniq_train = np.unique(train, axis=0)
+    p_train = np.exp(np.asarray(grammar.log_prob(uniq_train), dtype=np.float64))
+    copy_chance = float(p_train.sum())
+    distinct_chance = float((-np.expm1(B * np.log1p(-np.minimum(p_train, 1.0)))).sum())
+
+    presence = np.zeros((B, L + 1))
+    overproduction: dict[int, dict[str, np.ndarray]] = {}
+    tv_grammar, tv_train, novelty, top_blocks = [], [], [], {}
+    for level in range(L + 1):
+        tk, npos, w = _block_rows(train, s, L, level)
+        gk, _, _ = _block_rows(g64, s, L, level)
+        uniq, inverse = np.unique(np.concatenate([tk, gk]), return_inverse=True)
+        inverse = inverse.ravel()
+        train_counts = np.bincount(inverse[: tk.size], minlength=uniq.size)
+        gen_counts = np.bincount(inverse[tk.size :], minlength=uniq.size)
+        present = train_counts[inverse[tk.size :]] > 0
+        presence[:, level] = present.reshape(B, npos).mean(axis=1)
+        novelty.append(float(1.0 - present.mean()))
+
+        sel = np.flatnonzero(gen_counts)
+        rows = uniq[sel].view(np.int64).reshape(sel.size, w + 1)
+        positions, blocks = rows[:, 0], rows[:, 1:]
+        gen_freq = gen_counts[sel] / B
+        train_freq = train_counts[sel] / P
+        prob = np.asarray(grammar.block_probs(blocks, level, positions), dtype=np.float64)
+        overproduction[level] = {
+            "positions": positions,
+            "blocks": blocks,
+            "generated_freq": gen_freq,
+            "train_freq": train_freq,
+            "grammar_prob": prob,
+        }
+        # TV per position: generated blocks' |f - p| plus the mass the reference puts
+        # on blocks never generated (1 - its mass on generated ones)
+        tv_g = np.bincount(positions, np.abs(gen_freq - prob), minlength=npos) + (
+            1.0 - np.bincount(positions, prob, minlength=npos)
+        )
+        tv_t = np.bincount(positions, np.abs(gen_freq - train_freq), minlength=npos) + (
+            1.0 - np.bincount(positions, train_freq, minlength=npos)
+        )
+        tv_grammar.append(float(np.mean(tv_g) / 2))
+        tv_train.append(float(np.mean(tv_t) / 2))
+        order = np.argsort(-(gen_freq - prob), kind="stable")[:top]
+        top_blocks[str(level)] = [
+            {
+                "position": int(positions[i]),
+                "block": blocks[i].tolist(),
+                "generated_freq": float(gen_freq[i]),
+                "train_freq": float(train_freq[i]),
+                "grammar_prob": float(prob[i]),
+            }
+            for i in order
+        ]
+
+    summary = {
+        "num_generated": int(B),
+        "num_train": int(P),
+        "copy_fraction": float(copies.mean()),
+        "distinct_copies": int(distinct.size),
+        "train_fraction_reproduced": float(distinct.size / P),
+        "copy_fraction_chance": copy_chance,
+        "distinct_copies_chance": distinct_chance,
+        "longest_match_mean": float(length.mean()),
+        "longest_match_histogram": np.bincount(length, minlength=d + 1).tolist(),
+        "valid_fraction": float(valid.mean()),
+        "valid_levels": valid_levels.mean(axis=0).tolist(),
+        "block_novelty": novelty,
+        "tv_generated_vs_grammar": tv_grammar,
+        "tv_generated_vs_train": tv_train,
+        "top_overproduced": top_blocks,
+    }
+    return {
+        "copy_of": which,
+        "longest_match": length,
+        "longest_match_string": string,
+        "longest_match_offset": offset,
+        "valid": valid,
+        "valid_levels": valid_levels,
+        "block_presence": presence,
+        "overproduction": overproduction,
+        "summary": summary,
+    }
+
+
+__all__ = ["prototypicality", "memorization_report"]
