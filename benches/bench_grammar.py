@@ -84,7 +84,8 @@ class NumpyParser:
 
 def row(name: str, ours: float, peer: float | None, unit: str, amount: float) -> None:
     rate = amount / ours
-    text = f"{name:<46} {ours * 1e3:9.1f} ms  {rate / 1e6:9.2f} M{unit}/s"
+    scale, prefix = (1e6, "M") if rate >= 1e6 else (1e3, "k")
+    text = f"{name:<46} {ours * 1e3:9.1f} ms  {rate / scale:9.2f} {prefix}{unit}/s"
     if peer is not None:
         text += f"   numpy {amount / peer / 1e6:8.2f} M{unit}/s   ratio {peer / ours:6.1f}x"
     print(text, flush=True)

@@ -255,6 +255,16 @@ def test_from_rules_and_save_load_round_trip(tmp_path):
     assert RHM.from_rules([[[[0, 1], [1, 0]]]], v=5).v == 5
 
 
+def test_copy_and_pickle_rebuild_from_tables():
+    import copy
+    import pickle
+
+    g = RHM(5, 3, 3, 2, 3, seed=2, rule_probs={2: zipf(3, 1.0)}, root_prior=[0.2, 0.3, 0.5])
+    for h in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
+        assert h == g and h is not g
+        np.testing.assert_array_equal(h.sample(30, seed=4), g.sample(30, seed=4))
+
+
 def test_module_level_sample():
     x = rhmfast.sample(100, seed=0, unique=True, zipf_a=1.0)
     g = RHM(6, 6, 4, 2, 4, seed=0, rule_probs=zipf(4, 1.0))

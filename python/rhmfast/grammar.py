@@ -165,8 +165,8 @@ class RHM:
     when ``L >= 2``, ``v*m <= v**s``). ``rule_probs``: None (uniform), a list of ``L``
     entries, or a dict ``{level: probs}`` (missing levels uniform); an entry is
     ``(m,)`` (shared by the level's symbols) or ``(symbols, m)``; rank ``k`` is the
-    rule's position in the symbol's list (see :func:`zipf`). ``root_prior``: ``(n,)``,
-    uniform by default.
+    rule's position in the symbol's list (see :func:`zipf`); a single ``(m,)`` array
+    applies to every level. ``root_prior``: ``(n,)``, uniform by default.
 
     >>> g = RHM(6, 6, 4, 2, 4, seed=0, rule_probs=zipf(4, 1.0))
     >>> g.d, g.num_strings
@@ -336,6 +336,10 @@ class RHM:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Copies and worker processes rebuild the grammar from its validated tables.
+        return (_rebuild, (self.v, self.rules, self.rule_probs, self.root_prior))
 
     def _levels(self, flat: np.ndarray | None) -> list[np.ndarray]:
         assert flat is not None
@@ -622,6 +626,12 @@ class RHM:
                 f"invalid grammar file {path!r}: header says {params}, tables give {got}"
             )
         return g
+
+
+def _rebuild(
+    v: int, rules: list[np.ndarray], rule_probs: list[np.ndarray], root_prior: np.ndarray
+) -> RHM:
+    return RHM.from_rules(rules, v=v, rule_probs=rule_probs, root_prior=root_prior)
 
 
 def _check_header(fmt: Any, version: Any) -> None:

@@ -124,6 +124,7 @@ impl Grammar {
         if s > 8 {
             big_tuple.resize(s, 0);
         }
+        let shift = m.is_power_of_two().then(|| m.trailing_zeros());
         let mut logp = 0.0f64;
         let mut width = block.len() / s;
         for l in (top..nl).rev() {
@@ -161,7 +162,10 @@ impl Grammar {
                     all = false;
                 } else {
                     let idu = id as usize;
-                    scratch[i] = (idu / m) as u32;
+                    scratch[i] = match shift {
+                        Some(sh) => (idu >> sh) as u32,
+                        None => (idu / m) as u32,
+                    };
                     logp += lp[idu];
                 }
                 if let Some(o) = out.as_mut() {
@@ -222,20 +226,6 @@ impl Grammar {
         Ok(code)
     }
 
-    /// Sum of the block entries' log-probabilities, in block order.
-    #[inline]
-    fn block_logp<T: Token>(&self, bt: &BlockTable, row: &[T]) -> Result<f64, u32> {
-        let w = (self.s * self.s) as usize;
-        let mut logp = 0.0f64;
-        for block in row.chunks_exact(w) {
-            let e = bt.entries[self.block_code(block)?];
-            if e.sym != NONE {
-                logp += e.logp;
-            }
-        }
-        Ok(logp)
-    }
-
     /// The upward pass without the derivation, using the merged bottom blocks.
     #[inline]
     fn check_row_blocks<T: Token>(
@@ -248,6 +238,7 @@ impl Grammar {
     ) -> Result<(u32, f64), u32> {
         let (m, s, v) = (self.m as usize, self.s as usize, self.v as usize);
         let nl = self.levels as usize;
+        let shift = m.is_power_of_two().then(|| m.trailing_zeros());
         let mut logp = 0.0f64;
         let (mut kids_ok, mut all) = (true, true);
         for (b, block) in row.chunks_exact(s * s).enumerate() {
@@ -279,7 +270,10 @@ impl Grammar {
                     scratch[i] = NONE;
                     all = false;
                 } else {
-                    scratch[i] = (id as usize / m) as u32;
+                    scratch[i] = match shift {
+                        Some(sh) => id >> sh,
+                        None => (id as usize / m) as u32,
+                    };
                     logp += lp[id as usize];
                 }
             }
@@ -292,11 +286,13 @@ impl Grammar {
     /// The upward pass over one string with dense tables: a few loads per node.
     /// `TREE` selects whether the derivation is written.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn parse_row_dense<T: Token, const TREE: bool>(
         &self,
         slots: &[&[u32]],
         row: &[T],
         scratch: &mut [u32],
+        kid_lp: &mut [f64],
         symbols: &mut [i64],
         rules: &mut [i64],
         valid_levels: &mut [bool],
@@ -312,6 +308,7 @@ impl Grammar {
             None => (id / m, id % m),
         };
         let nl = self.levels as usize;
+        let merged = self.block_table.is_some();
         let mut logp = 0.0f64;
         let mut width = row.len() / s;
         for l in (0..nl).rev() {
@@ -347,7 +344,17 @@ impl Grammar {
                 } else {
                     let (a, j) = split(id as usize);
                     scratch[i] = a as u32;
-                    if l + 2 < nl || self.block_table.is_none() {
+                    if merged && l + 1 == nl {
+                        kid_lp[i] = lp[id as usize];
+                    } else if merged && l + 2 == nl {
+                        // Summed block by block exactly as `BlockTable` entries are, so
+                        // `parse` and `check` give identical bits.
+                        let mut block = 0.0f64;
+                        for &x in &kid_lp[i * s..(i + 1) * s] {
+                            block += x;
+                        }
+                        logp += block + lp[id as usize];
+                    } else {
                         logp += lp[id as usize];
                     }
                     if TREE {
@@ -358,12 +365,6 @@ impl Grammar {
             }
             valid_levels[l] = all;
             width /= s;
-            if l + 2 == nl {
-                if let Some(bt) = &self.block_table {
-                    // The bottom two levels' log-probability block by block, as in `check`.
-                    logp = self.block_logp(bt, row)?;
-                }
-            }
         }
         Ok((scratch[0], logp))
     }
@@ -392,9 +393,11 @@ impl Grammar {
         } else {
             None
         };
-        let mut valid_levels = vec![false; num * nl];
-        let mut root = vec![-1i64; num];
-        let mut log_prob = vec![f64::NEG_INFINITY; num];
+        let mut valid_levels: Vec<bool> = super::zeroed("x", num * nl)?;
+        let mut root: Vec<i64> = super::zeroed("x", num)?;
+        root.fill(-1);
+        let mut log_prob: Vec<f64> = super::zeroed("x", num)?;
+        log_prob.fill(f64::NEG_INFINITY);
         let scratch_len = (d / self.s as usize).max(1);
 
         // Split every output into per-chunk pieces so chunks can run in parallel.
@@ -422,20 +425,28 @@ impl Grammar {
         items.into_par_iter().try_for_each(
             |(c, (((((rows, mut sy), mut ru), vl), rt), lpo))| {
                 let mut scratch = vec![0u32; scratch_len];
+                let mut kid_lp = vec![0.0f64; scratch_len];
                 for (r, row) in rows.chunks(d).enumerate() {
                     let vl = &mut vl[r * nl..(r + 1) * nl];
                     let sy = sy.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
                     let ru = ru.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
                     let res = match (dense.as_ref(), sy, ru) {
-                        (Some(slots), Some(a), Some(b)) => {
-                            self.parse_row_dense::<T, true>(slots, row, &mut scratch, a, b, vl)
-                        }
+                        (Some(slots), Some(a), Some(b)) => self.parse_row_dense::<T, true>(
+                            slots,
+                            row,
+                            &mut scratch,
+                            &mut kid_lp,
+                            a,
+                            b,
+                            vl,
+                        ),
                         (Some(slots), _, _) => match &self.block_table {
                             Some(bt) => self.check_row_blocks(bt, slots, row, &mut scratch, vl),
                             None => self.parse_row_dense::<T, false>(
                                 slots,
                                 row,
                                 &mut scratch,
+                                &mut kid_lp,
                                 &mut [],
                                 &mut [],
                                 vl,

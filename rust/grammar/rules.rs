@@ -25,17 +25,17 @@ const GRAMMAR_STREAM: u64 = u64::MAX;
 /// `>= k` (exact); non-uniform uses an alias table (one `u64` per draw).
 #[derive(Debug, Clone)]
 pub(crate) enum LevelSampler {
-    Bits {
-        bits: u32,
-    },
-    Uniform {
-        bits: u32,
-        k: u32,
-    },
-    Alias {
-        threshold: Vec<u64>,
-        alias: Vec<u32>,
-    },
+    Bits { bits: u32 },
+    Uniform { bits: u32, k: u32 },
+    Alias { table: Vec<AliasEntry> },
+}
+
+/// One alias-table column: keep the column when the low 32 random bits are below
+/// `threshold`, else take `alias` (a column that is always kept aliases itself).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AliasEntry {
+    pub(crate) threshold: u32,
+    pub(crate) alias: u32,
 }
 
 /// A Random Hierarchy Model grammar with its derived lookup tables.
@@ -204,14 +204,24 @@ pub(crate) fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
             k: k as u32,
         };
     }
-    let mut threshold = Vec::with_capacity(probs.len());
-    let mut alias = Vec::with_capacity(probs.len());
+    let mut table = Vec::with_capacity(probs.len());
     for row in probs.chunks(k) {
         let (t, a) = alias_table(row);
-        threshold.extend(t);
-        alias.extend(a);
+        for (i, (&ti, &ai)) in t.iter().zip(&a).enumerate() {
+            table.push(if ti >= 1 << 32 {
+                AliasEntry {
+                    threshold: u32::MAX,
+                    alias: i as u32,
+                }
+            } else {
+                AliasEntry {
+                    threshold: ti as u32,
+                    alias: ai,
+                }
+            });
+        }
     }
-    LevelSampler::Alias { threshold, alias }
+    LevelSampler::Alias { table }
 }
 
 /// Draws `count` distinct `s`-tuples over `[0, v)` uniformly without replacement.
@@ -574,16 +584,28 @@ mod tests {
 
     #[test]
     fn alias_table_reproduces_probabilities() {
-        let p = [0.1, 0.2, 0.3, 0.4];
-        let (t, a) = alias_table(&p);
-        let mut got = [0.0; 4];
-        for (i, (&ti, &ai)) in t.iter().zip(&a).enumerate() {
-            let keep = ti as f64 / 4294967296.0;
-            got[i] += keep / 4.0;
-            got[ai as usize] += (1.0 - keep) / 4.0;
-        }
-        for (g, w) in got.iter().zip(p) {
-            assert!((g - w).abs() < 1e-9);
+        for p in [
+            vec![0.1, 0.2, 0.3, 0.4],
+            vec![0.0, 0.5, 0.0, 0.5],
+            vec![0.25; 4],
+            vec![1.0, 0.0, 0.0],
+        ] {
+            let k = p.len();
+            let LevelSampler::Alias { table } = level_sampler(&[p.clone(), p.clone()].concat(), k)
+            else {
+                assert!(p.iter().all(|&x| x == p[0]));
+                continue;
+            };
+            let mut got = vec![0.0; k];
+            for (i, e) in table[k..].iter().enumerate() {
+                let keep = e.threshold as f64 / 4294967296.0;
+                let keep = if e.alias as usize == i { 1.0 } else { keep };
+                got[i] += keep / k as f64;
+                got[e.alias as usize] += (1.0 - keep) / k as f64;
+            }
+            for (g, w) in got.iter().zip(&p) {
+                assert!((g - w).abs() < 1e-9, "{got:?} vs {p:?}");
+            }
         }
     }
 }

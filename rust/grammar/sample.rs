@@ -129,23 +129,57 @@ impl Bits {
                     return x;
                 }
             },
-            LevelSampler::Alias { threshold, alias } => {
+            LevelSampler::Alias { table } => {
                 let r = self.rng.next_u64();
                 let col = (((r >> 32) * k as u64) >> 32) as usize;
-                let idx = sym * k + col;
-                if (r & 0xFFFF_FFFF) < threshold[idx] {
+                let e = table[sym * k + col];
+                if (r as u32) < e.threshold {
                     col as u32
                 } else {
-                    alias[idx]
+                    e.alias
                 }
             }
         }
     }
 }
 
-/// Largest bottom-subtree table (token entries) and outcome count per symbol.
-const BOTTOM_MAX_ENTRIES: usize = 1 << 18;
+/// Largest merged table (bytes of tokens, about half an L2 cache) and outcome
+/// count per symbol.
+const BOTTOM_MAX_BYTES: usize = 1 << 20;
 const BOTTOM_MAX_OUTCOMES: usize = 1 << 16;
+
+/// Merged-table tokens in the output dtype of the grammar (smallest holding `v`),
+/// so a block is copied, not converted.
+#[derive(Debug, Clone)]
+pub enum BlockTokens {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+fn token_bytes(v: u32) -> usize {
+    if v <= 1 << 8 {
+        1
+    } else if v <= 1 << 16 {
+        2
+    } else {
+        4
+    }
+}
+
+/// Copies a block, with constant lengths for the common widths so the copy is a
+/// few moves rather than a `memcpy` call.
+#[inline(always)]
+fn copy_block<T: Copy>(dst: &mut [T], src: &[T]) {
+    match dst.len() {
+        2 => dst[..2].copy_from_slice(&src[..2]),
+        4 => dst[..4].copy_from_slice(&src[..4]),
+        8 => dst[..8].copy_from_slice(&src[..8]),
+        9 => dst[..9].copy_from_slice(&src[..9]),
+        16 => dst[..16].copy_from_slice(&src[..16]),
+        w => dst.copy_from_slice(&src[..w]),
+    }
+}
 
 /// The bottom `levels` levels of the tree merged: every level-`(L-levels)` symbol
 /// has `outcomes = m**K_B` possible subtrees (`K_B` internal nodes), each a block of
@@ -156,7 +190,7 @@ pub(crate) struct BottomTable {
     pub(crate) levels: usize,
     width: usize,
     outcomes: usize,
-    tokens: Vec<u32>,
+    tokens: BlockTokens,
     sampler: LevelSampler,
     /// The levels above merged too (root prior included), when small enough.
     top: Option<TopTable>,
@@ -187,7 +221,7 @@ impl TopTable {
         let kt = (width - 1) / (s - 1);
         let per_root = m.checked_pow(kt as u32)?;
         let outcomes = n.checked_mul(per_root)?;
-        if outcomes > BOTTOM_MAX_OUTCOMES || outcomes * width > BOTTOM_MAX_ENTRIES {
+        if outcomes > BOTTOM_MAX_OUTCOMES || outcomes * width * 4 > BOTTOM_MAX_BYTES {
             return None;
         }
         let mut symbols = vec![0u32; outcomes * width];
@@ -247,7 +281,7 @@ impl BottomTable {
             };
             let top = nl - b;
             let entries = g.symbols_at(top) * outcomes * width;
-            if entries > BOTTOM_MAX_ENTRIES {
+            if entries * token_bytes(g.v) > BOTTOM_MAX_BYTES {
                 break;
             }
             best = Some((b, width, kb, outcomes));
@@ -292,6 +326,11 @@ impl BottomTable {
             level_sampler(&vec![1.0; outcomes], outcomes)
         } else {
             level_sampler(&probs, outcomes)
+        };
+        let tokens = match token_bytes(g.v) {
+            1 => BlockTokens::U8(tokens.iter().map(|&x| x as u8).collect()),
+            2 => BlockTokens::U16(tokens.iter().map(|&x| x as u16).collect()),
+            _ => BlockTokens::U32(tokens),
         };
         Some(BottomTable {
             levels: b,
@@ -343,6 +382,7 @@ impl Grammar {
     fn sample_row_fast<T: Token>(
         &self,
         bt: &BottomTable,
+        block_tokens: &[T],
         bits: &mut Bits,
         row: &mut [T],
         scratch: &mut [u32],
@@ -360,9 +400,7 @@ impl Grammar {
             let a = scratch[i] as usize;
             let o = bits.draw(&bt.sampler, a, k) as usize;
             let start = (a * k + o) * w;
-            for (x, &c) in out.iter_mut().zip(&bt.tokens[start..start + w]) {
-                *x = T::from_u32(c);
-            }
+            copy_block(out, &block_tokens[start..start + w]);
         }
     }
 
@@ -393,10 +431,14 @@ impl Grammar {
             .for_each(|(c, rows)| {
                 let mut bits = Bits::new(seed, first_chunk + c as u64);
                 let mut scratch = vec![0u32; scratch_len];
-                match &self.bottom {
-                    Some(bt) => rows
+                let fast = self
+                    .bottom
+                    .as_ref()
+                    .and_then(|bt| T::block_tokens(&bt.tokens).map(|tk| (bt, tk)));
+                match fast {
+                    Some((bt, tk)) => rows
                         .chunks_mut(d)
-                        .for_each(|row| self.sample_row_fast(bt, &mut bits, row, &mut scratch)),
+                        .for_each(|row| self.sample_row_fast(bt, tk, &mut bits, row, &mut scratch)),
                     None => rows
                         .chunks_mut(d)
                         .for_each(|row| self.sample_row(&mut bits, row, &mut scratch)),
