@@ -116,8 +116,12 @@ def test_study_grammar_basics():
     for r in rules:
         tuples = {tuple(t) for t in r.reshape(-1, 2).tolist()}
         assert len(tuples) == 24 and r.min() >= 0 and r.max() < 6
-    assert all(np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=0).rules, strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=1).rules, strict=True))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=0).rules, strict=True)
+    )
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(rules, RHM(6, 6, 4, 2, 4, seed=1).rules, strict=True)
+    )
     assert g == RHM(6, 6, 4, 2, 4, seed=0) and g != RHM(6, 6, 4, 2, 4, seed=1)
     assert "v=6" in repr(g)
 
@@ -272,3 +276,45 @@ def test_large_grammar_d1024_v65536():
     assert not g.check(y).valid_levels[:, -1].any()
     assert (g.parse(y).symbols[-1][:, 1:] >= 0).all()
     np.testing.assert_array_equal(g.from_index(g.index(x)), x)
+
+
+@settings(deadline=None, max_examples=20)
+@given(
+    st.sampled_from(
+        [(1500, 5, 3, 2, 2), (102, 4, 3, 3, 2), (2**17 + 1, 3, 2, 4, 1), (70000, 2, 4, 2, 1)]
+    ),
+    st.integers(0, 2**32),
+    st.data(),
+)
+def test_large_alphabets_use_hashed_tables_and_match_reference(params, seed, data):
+    # v**s > 2**20: parsing goes through the open-addressing tables (exact packed
+    # keys, or hashed keys verified against the rules when s*bits(v) > 64).
+    v, n, m, s, L = params
+    g = RHM(v, n, m, s, L, seed=seed, rule_probs={L - 1: zipf(m, 1.0)})
+    x = data.draw(corrupted_strings(g) if data.draw(st.booleans()) else valid_strings(g))
+    assert_parse_matches_reference(g, x)
+    sampled = g.sample(20, seed=seed)
+    assert g.check(sampled).valid.all()
+    np.testing.assert_array_equal(g.from_index(g.index(sampled)), sampled)
+
+
+@pytest.mark.parametrize(
+    ("params", "probs", "prior"),
+    [
+        ((3, 2, 2, 2, 2), {0: [0.8, 0.2], 1: zipf(2, 1.0)}, [0.3, 0.7]),
+        ((3, 2, 2, 2, 3), {1: zipf(2, 0.5), 2: zipf(2, 2.0)}, None),
+        ((4, 3, 3, 2, 2), {1: zipf(3, 1.0)}, [0.5, 0.3, 0.2]),
+        ((4, 2, 2, 3, 2), None, None),
+        ((5, 3, 3, 2, 1), {0: zipf(3, 1.0)}, None),
+    ],
+)
+def test_sampled_strings_follow_their_exact_probabilities(params, probs, prior):
+    # Whole-string frequencies against exp(log_prob) over every string (chi-square),
+    # covering the merged top/bottom sampling tables and the rule-by-rule path.
+    g = RHM(*params, seed=1, rule_probs=probs, root_prior=prior)
+    assert g.num_strings <= 2000
+    num = 200_000
+    counts = np.bincount(g.index(g.sample(num, seed=9)), minlength=g.num_strings)
+    expected = np.exp(g.log_prob(g.from_index(list(range(g.num_strings))))) * num
+    assert abs(expected.sum() - num) < 1e-6 * num
+    assert chisquare(counts, expected).pvalue > 1e-4

@@ -254,3 +254,21 @@ def test_bad_frequency_arguments():
         G.kgram_probs(5)
     with pytest.raises(TypeError, match="integer"):
         G.kgram_probs([[0.5]])
+
+
+def _overcommit_heuristic_with_small_memory() -> bool:
+    try:
+        with open("/proc/sys/vm/overcommit_memory") as f:
+            mode = f.read().strip()
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) for line in f}
+    except OSError:
+        return False
+    return mode == "0" and (info["MemTotal"] + info.get("SwapTotal", 0)) * 1024 < 2**38
+
+
+@pytest.mark.skipif(not _overcommit_heuristic_with_small_memory(), reason="needs Linux heuristic overcommit and < 256 GiB")
+def test_allocation_failure_is_a_value_error_not_an_abort():
+    # 2**36 strings of 8 tokens = 512 GiB: under the cap, but the system refuses it.
+    with pytest.raises(ValueError, match="too large to allocate"):
+        G.sample(2**36, seed=0)

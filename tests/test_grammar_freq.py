@@ -52,15 +52,23 @@ def test_block_probs_match_enumeration(g, data):
     for x, p, _ in rows:
         for i in range(npos):
             table[i, x[i * width : (i + 1) * width]] += p
-    blocks = data.draw(st.lists(st.tuples(*[st.integers(0, g.v - 1)] * width), min_size=1, max_size=6))
+    blocks = data.draw(
+        st.lists(st.tuples(*[st.integers(0, g.v - 1)] * width), min_size=1, max_size=6)
+    )
     seen = [b for (_, b) in list(table)[:6]]
     blocks = np.array(blocks + seen, dtype=np.int64)
-    positions = np.array(data.draw(st.lists(st.integers(0, npos - 1), min_size=len(blocks), max_size=len(blocks))))
+    positions = np.array(
+        data.draw(st.lists(st.integers(0, npos - 1), min_size=len(blocks), max_size=len(blocks)))
+    )
     got = g.block_probs(blocks, level, positions)
-    want = [table.get((int(i), tuple(b.tolist())), 0.0) for i, b in zip(positions, blocks, strict=True)]
+    want = [
+        table.get((int(i), tuple(b.tolist())), 0.0) for i, b in zip(positions, blocks, strict=True)
+    ]
     np.testing.assert_allclose(got, want, atol=1e-12)
     pooled = g.block_probs(blocks, level)
-    want_pooled = [sum(table.get((i, tuple(b.tolist())), 0.0) for i in range(npos)) / npos for b in blocks]
+    want_pooled = [
+        sum(table.get((i, tuple(b.tolist())), 0.0) for i in range(npos)) / npos for b in blocks
+    ]
     np.testing.assert_allclose(pooled, want_pooled, atol=1e-12)
 
 
@@ -76,7 +84,9 @@ def test_kgram_probs_match_enumeration(g, data):
             x = rows[data.draw(st.integers(0, len(rows) - 1))][0]
             pats.append(np.array(x[offs[-1] : offs[-1] + k]))
         else:
-            pats.append(np.array(data.draw(st.lists(st.integers(0, g.v - 1), min_size=k, max_size=k))))
+            pats.append(
+                np.array(data.draw(st.lists(st.integers(0, g.v - 1), min_size=k, max_size=k)))
+            )
     got = g.kgram_probs(pats, offs)
     want = [
         sum(p for x, p, _ in rows if x[o : o + len(q)] == tuple(q.tolist()))
@@ -85,7 +95,12 @@ def test_kgram_probs_match_enumeration(g, data):
     np.testing.assert_allclose(got, want, atol=1e-12)
     pooled = g.kgram_probs(pats)
     want_pooled = [
-        np.mean([sum(p for x, p, _ in rows if x[o : o + len(q)] == tuple(q.tolist())) for o in range(g.d - len(q) + 1)])
+        np.mean(
+            [
+                sum(p for x, p, _ in rows if x[o : o + len(q)] == tuple(q.tolist()))
+                for o in range(g.d - len(q) + 1)
+            ]
+        )
         for q in pats
     ]
     np.testing.assert_allclose(pooled, want_pooled, atol=1e-12)

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from rhmfast._rhmfast import __version__
 
+# --- index and frequencies (issue: suffix index) ---
+from rhmfast.frequencies import block_counts, kgram_counts, kgram_counts_all
+
 # --- grammar (issue: grammar core) ---
 from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
+from rhmfast.index import TrainingIndex, memorized
 
-# --- index and frequencies (issue: suffix index) ---
 # --- reports ---
 
 __all__ = ["__version__"]
 __all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
+# index and frequencies
+__all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]

@@ -329,7 +329,9 @@ class RHM:
             (self.v, self.n, self.m, self.s, self.L)
             == (other.v, other.n, other.m, other.s, other.L)
             and all(np.array_equal(a, b) for a, b in zip(self.rules, other.rules, strict=True))
-            and all(np.array_equal(a, b) for a, b in zip(self.rule_probs, other.rule_probs, strict=True))
+            and all(
+                np.array_equal(a, b) for a, b in zip(self.rule_probs, other.rule_probs, strict=True)
+            )
             and np.array_equal(self.root_prior, other.root_prior)
         )
 

@@ -6,7 +6,11 @@ use num_bigint::BigUint;
 use num_traits::ToPrimitive;
 use rayon::prelude::*;
 
-use super::sample::{Sampled, TreeRow, CHUNK};
+use super::sample::{Sampled, CHUNK};
+
+/// Per-row derivation output: symbols and rule indices of the internal nodes in
+/// level order (`K = (d-1)/(s-1)` entries each).
+type TreeRow<'a> = Option<(&'a mut [i64], &'a mut [i64])>;
 use super::{Grammar, Token};
 use crate::error::{CoreError, CoreResult};
 
@@ -33,9 +37,17 @@ impl Grammar {
     /// Digits of `idx`: `digits[0]` the root, `digits[1 + t]` the rule of node `t`.
     fn digits_small(&self, mut idx: u64, digits: &mut [u32]) {
         let m = self.m as u64;
-        for dgt in digits[1..].iter_mut().rev() {
-            *dgt = (idx % m) as u32;
-            idx /= m;
+        if m.is_power_of_two() {
+            let (sh, mask) = (m.trailing_zeros(), m - 1);
+            for dgt in digits[1..].iter_mut().rev() {
+                *dgt = (idx & mask) as u32;
+                idx = idx.checked_shr(sh).unwrap_or(0);
+            }
+        } else {
+            for dgt in digits[1..].iter_mut().rev() {
+                *dgt = (idx % m) as u32;
+                idx /= m;
+            }
         }
         digits[0] = idx as u32;
     }
@@ -129,8 +141,12 @@ impl Grammar {
         self.check_index(index)?;
         let num = index.len();
         let (d, k) = (self.d, self.internal_nodes());
-        let mut tokens = vec![T::from_u32(0); num * d];
-        let mut tree = want_tree.then(|| (vec![0i64; num * k], vec![0i64; num * k]));
+        let mut tokens: Vec<T> = super::zeroed("i", num * d)?;
+        let mut tree = if want_tree {
+            Some((super::zeroed("i", num * k)?, super::zeroed("i", num * k)?))
+        } else {
+            None
+        };
         let work = |c: usize, rows: &mut [T], mut t: TreeRow<'_>| {
             let mut digits = vec![0u32; k + 1];
             let (mut cur, mut next) = (Vec::with_capacity(d), Vec::with_capacity(d));

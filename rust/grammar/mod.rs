@@ -19,7 +19,7 @@ pub use rules::{Grammar, MAX_D, MAX_RULE_ENTRIES, MAX_V};
 pub use sample::Sampled;
 
 /// Token types a string may be stored in (the smallest unsigned type holding `v`).
-pub trait Token: Copy + Send + Sync + Eq + std::hash::Hash + 'static {
+pub trait Token: Copy + Default + Send + Sync + Eq + std::hash::Hash + 'static {
     fn from_u32(x: u32) -> Self;
     fn to_u32(self) -> u32;
 }
@@ -55,6 +55,25 @@ impl Token for u32 {
     fn to_u32(self) -> u32 {
         self
     }
+}
+
+/// A zero-filled vector of `n` elements, or a `ValueError` naming `param` when the
+/// system cannot provide the memory (never an abort). The fallible reservation is
+/// a probe; the vector itself comes from `vec!` so large zeroed buffers stay lazy.
+pub(crate) fn zeroed<T: Clone + Default>(
+    param: &str,
+    n: usize,
+) -> crate::error::CoreResult<Vec<T>> {
+    let bytes = (n as u128) * std::mem::size_of::<T>() as u128;
+    let mut probe: Vec<T> = Vec::new();
+    if bytes > isize::MAX as u128 || probe.try_reserve_exact(n).is_err() {
+        return Err(crate::error::CoreError::value(
+            param,
+            format!("cannot allocate {n} elements ({bytes} bytes): too large to allocate"),
+        ));
+    }
+    drop(probe);
+    Ok(vec![T::default(); n])
 }
 
 /// Marks an undefined symbol in scratch buffers.

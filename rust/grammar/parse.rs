@@ -5,8 +5,81 @@
 
 use rayon::prelude::*;
 
+use super::table::TupleTable;
 use super::{Grammar, Token, NONE};
 use crate::error::{CoreError, CoreResult};
+
+/// Largest merged bottom-block table (`v**(s*s)` entries).
+const BLOCK_TABLE_LIMIT: u128 = 1 << 16;
+
+/// One entry of the merged bottom-block table: a block of `s*s` tokens parsed
+/// through levels `L-1` and `L-2` in one load.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockEntry {
+    /// Level-`(L-2)` symbol, or `NONE`.
+    sym: u32,
+    /// Every level-`(L-1)` node of the block parses.
+    kids_ok: bool,
+    /// Log-probability of the block's `s + 1` rules (meaningful when `sym != NONE`).
+    logp: f64,
+}
+
+/// Blocks of `s*s` tokens -> level-`(L-2)` symbol and subtree log-probability, for
+/// small alphabets: halves the lookups of the upward pass. Log-probabilities are
+/// summed block by block in both `parse` and `check`, so both give identical bits.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockTable {
+    entries: Vec<BlockEntry>,
+}
+
+impl BlockTable {
+    pub(crate) fn build(g: &Grammar) -> Option<BlockTable> {
+        let (v, s, nl) = (g.v as usize, g.s as usize, g.levels as usize);
+        if nl < 2 {
+            return None;
+        }
+        let size = (v as u128).checked_pow((s * s) as u32)?;
+        if size > BLOCK_TABLE_LIMIT
+            || g.tables
+                .iter()
+                .any(|t| !matches!(t, TupleTable::Dense { .. }))
+        {
+            return None;
+        }
+        let m = g.m as usize;
+        let mut entries = Vec::with_capacity(size as usize);
+        let mut block = vec![0u32; s * s];
+        let mut kids = vec![0u32; s];
+        for code in 0..size as usize {
+            let mut x = code;
+            for b in block.iter_mut().rev() {
+                *b = (x % v) as u32;
+                x /= v;
+            }
+            let mut kids_ok = true;
+            let mut logp = 0.0f64;
+            for (c, kid) in kids.iter_mut().enumerate() {
+                let id = g.tables[nl - 1].get(&block[c * s..(c + 1) * s], &g.rules[nl - 1]);
+                if id == NONE {
+                    kids_ok = false;
+                } else {
+                    *kid = (id as usize / m) as u32;
+                    logp += g.log_rule_probs[nl - 1][id as usize];
+                }
+            }
+            let mut sym = NONE;
+            if kids_ok {
+                let id = g.tables[nl - 2].get(&kids, &g.rules[nl - 2]);
+                if id != NONE {
+                    sym = (id as usize / m) as u32;
+                    logp += g.log_rule_probs[nl - 2][id as usize];
+                }
+            }
+            entries.push(BlockEntry { sym, kids_ok, logp });
+        }
+        Some(BlockTable { entries })
+    }
+}
 
 /// Rows per parallel work item.
 const PARSE_CHUNK: usize = 512;
@@ -123,6 +196,178 @@ impl Grammar {
         Ok((scratch[0], logp))
     }
 
+    /// Dense tables of every level, when all levels have one (small `v**s`).
+    fn dense_slots(&self) -> Option<Vec<&[u32]>> {
+        self.tables
+            .iter()
+            .map(|t| match t {
+                TupleTable::Dense { slots, .. } => Some(slots.as_slice()),
+                TupleTable::Hashed { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Base-`v` code of a block of tokens, or `Err(token)` for a token `>= v`.
+    #[inline(always)]
+    fn block_code<T: Token>(&self, block: &[T]) -> Result<usize, u32> {
+        let v = self.v;
+        let mut code = 0usize;
+        for &tok in block {
+            let tok = tok.to_u32();
+            if tok >= v {
+                return Err(tok);
+            }
+            code = code * v as usize + tok as usize;
+        }
+        Ok(code)
+    }
+
+    /// Sum of the block entries' log-probabilities, in block order.
+    #[inline]
+    fn block_logp<T: Token>(&self, bt: &BlockTable, row: &[T]) -> Result<f64, u32> {
+        let w = (self.s * self.s) as usize;
+        let mut logp = 0.0f64;
+        for block in row.chunks_exact(w) {
+            let e = bt.entries[self.block_code(block)?];
+            if e.sym != NONE {
+                logp += e.logp;
+            }
+        }
+        Ok(logp)
+    }
+
+    /// The upward pass without the derivation, using the merged bottom blocks.
+    #[inline]
+    fn check_row_blocks<T: Token>(
+        &self,
+        bt: &BlockTable,
+        slots: &[&[u32]],
+        row: &[T],
+        scratch: &mut [u32],
+        valid_levels: &mut [bool],
+    ) -> Result<(u32, f64), u32> {
+        let (m, s, v) = (self.m as usize, self.s as usize, self.v as usize);
+        let nl = self.levels as usize;
+        let mut logp = 0.0f64;
+        let (mut kids_ok, mut all) = (true, true);
+        for (b, block) in row.chunks_exact(s * s).enumerate() {
+            let e = bt.entries[self.block_code(block)?];
+            kids_ok &= e.kids_ok;
+            if e.sym == NONE {
+                all = false;
+            } else {
+                logp += e.logp;
+            }
+            scratch[b] = e.sym;
+        }
+        valid_levels[nl - 1] = kids_ok;
+        valid_levels[nl - 2] = all;
+        let mut width = row.len() / (s * s * s);
+        for l in (0..nl - 2).rev() {
+            let table = slots[l];
+            let lp = &self.log_rule_probs[l];
+            let mut all = true;
+            for i in 0..width {
+                let mut code = 0usize;
+                let mut ok = true;
+                for &x in &scratch[i * s..(i + 1) * s] {
+                    ok &= x != NONE;
+                    code = code.wrapping_mul(v).wrapping_add(x as usize);
+                }
+                let id = if ok { table[code] } else { NONE };
+                if id == NONE {
+                    scratch[i] = NONE;
+                    all = false;
+                } else {
+                    scratch[i] = (id as usize / m) as u32;
+                    logp += lp[id as usize];
+                }
+            }
+            valid_levels[l] = all;
+            width /= s;
+        }
+        Ok((scratch[0], logp))
+    }
+
+    /// The upward pass over one string with dense tables: a few loads per node.
+    /// `TREE` selects whether the derivation is written.
+    #[inline]
+    fn parse_row_dense<T: Token, const TREE: bool>(
+        &self,
+        slots: &[&[u32]],
+        row: &[T],
+        scratch: &mut [u32],
+        symbols: &mut [i64],
+        rules: &mut [i64],
+        valid_levels: &mut [bool],
+    ) -> Result<(u32, f64), u32> {
+        let (m, s, v) = (self.m as usize, self.s as usize, self.v);
+        let shift = if m.is_power_of_two() {
+            Some(m.trailing_zeros())
+        } else {
+            None
+        };
+        let split = |id: usize| match shift {
+            Some(sh) => (id >> sh, id & (m - 1)),
+            None => (id / m, id % m),
+        };
+        let nl = self.levels as usize;
+        let mut logp = 0.0f64;
+        let mut width = row.len() / s;
+        for l in (0..nl).rev() {
+            let table = slots[l];
+            let lp = &self.log_rule_probs[l];
+            let off = self.level_offset(l);
+            let mut all = true;
+            for i in 0..width {
+                let mut code = 0usize;
+                let mut ok = true;
+                if l + 1 == nl {
+                    for &tok in &row[i * s..(i + 1) * s] {
+                        let tok = tok.to_u32();
+                        if tok >= v {
+                            return Err(tok);
+                        }
+                        code = code * v as usize + tok as usize;
+                    }
+                } else {
+                    for &x in &scratch[i * s..(i + 1) * s] {
+                        ok &= x != NONE;
+                        code = code.wrapping_mul(v as usize).wrapping_add(x as usize);
+                    }
+                }
+                let id = if ok { table[code] } else { NONE };
+                if id == NONE {
+                    scratch[i] = NONE;
+                    all = false;
+                    if TREE {
+                        symbols[off + i] = -1;
+                        rules[off + i] = -1;
+                    }
+                } else {
+                    let (a, j) = split(id as usize);
+                    scratch[i] = a as u32;
+                    if l + 2 < nl || self.block_table.is_none() {
+                        logp += lp[id as usize];
+                    }
+                    if TREE {
+                        symbols[off + i] = a as i64;
+                        rules[off + i] = j as i64;
+                    }
+                }
+            }
+            valid_levels[l] = all;
+            width /= s;
+            if l + 2 == nl {
+                if let Some(bt) = &self.block_table {
+                    // The bottom two levels' log-probability block by block, as in `check`.
+                    logp = self.block_logp(bt, row)?;
+                }
+            }
+        }
+        Ok((scratch[0], logp))
+    }
+
     /// Parses `tokens` (`N * d`, row-major). With `want_tree`, also returns the
     /// symbols and rule indices of every internal node.
     pub fn parse<T: Token>(&self, tokens: &[T], want_tree: bool) -> CoreResult<ParseBuffers> {
@@ -136,8 +381,17 @@ impl Grammar {
         let num = tokens.len() / d;
         let k = self.internal_nodes();
         let nl = self.levels as usize;
-        let mut symbols = want_tree.then(|| vec![-1i64; num * k]);
-        let mut rules = want_tree.then(|| vec![-1i64; num * k]);
+        // Every entry is written by the pass; zeroed allocations are cheap (calloc).
+        let mut symbols = if want_tree {
+            Some(super::zeroed::<i64>("x", num * k)?)
+        } else {
+            None
+        };
+        let mut rules = if want_tree {
+            Some(super::zeroed::<i64>("x", num * k)?)
+        } else {
+            None
+        };
         let mut valid_levels = vec![false; num * nl];
         let mut root = vec![-1i64; num];
         let mut log_prob = vec![f64::NEG_INFINITY; num];
@@ -164,16 +418,39 @@ impl Grammar {
             .zip(log_prob.chunks_mut(PARSE_CHUNK))
             .enumerate()
             .collect();
+        let dense = self.dense_slots();
         items.into_par_iter().try_for_each(
             |(c, (((((rows, mut sy), mut ru), vl), rt), lpo))| {
                 let mut scratch = vec![0u32; scratch_len];
                 for (r, row) in rows.chunks(d).enumerate() {
-                    let out = RowOut {
-                        symbols: sy.as_mut().map(|x| &mut x[r * k..(r + 1) * k]),
-                        rules: ru.as_mut().map(|x| &mut x[r * k..(r + 1) * k]),
-                        valid_levels: &mut vl[r * nl..(r + 1) * nl],
+                    let vl = &mut vl[r * nl..(r + 1) * nl];
+                    let sy = sy.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
+                    let ru = ru.as_mut().map(|x| &mut x[r * k..(r + 1) * k]);
+                    let res = match (dense.as_ref(), sy, ru) {
+                        (Some(slots), Some(a), Some(b)) => {
+                            self.parse_row_dense::<T, true>(slots, row, &mut scratch, a, b, vl)
+                        }
+                        (Some(slots), _, _) => match &self.block_table {
+                            Some(bt) => self.check_row_blocks(bt, slots, row, &mut scratch, vl),
+                            None => self.parse_row_dense::<T, false>(
+                                slots,
+                                row,
+                                &mut scratch,
+                                &mut [],
+                                &mut [],
+                                vl,
+                            ),
+                        },
+                        (None, symbols, rules) => {
+                            let out = RowOut {
+                                symbols,
+                                rules,
+                                valid_levels: vl,
+                            };
+                            self.parse_block(row, 0, &mut scratch, Some(out))
+                        }
                     };
-                    match self.parse_block(row, 0, &mut scratch, Some(out)) {
+                    match res {
                         Ok((sym, lp)) => {
                             if sym != NONE {
                                 rt[r] = sym as i64;
@@ -181,14 +458,14 @@ impl Grammar {
                             }
                         }
                         Err(tok) => {
+                            let row_index = c * PARSE_CHUNK + r;
                             return Err(CoreError::value(
                                 "x",
                                 format!(
-                                    "string {} contains token {tok}, outside [0, v={})",
-                                    c * PARSE_CHUNK + r,
+                                    "string {row_index} contains token {tok}, outside [0, v={})",
                                     self.v
                                 ),
-                            ))
+                            ));
                         }
                     }
                 }

@@ -21,11 +21,16 @@ pub const MAX_RULE_ENTRIES: u64 = 1 << 28;
 const GRAMMAR_STREAM: u64 = u64::MAX;
 
 /// How the rule of one level's symbols is drawn: uniform with `m` a power of two
-/// takes `bits` random bits; otherwise an alias table (one `u64` per draw).
+/// takes `bits` random bits; uniform otherwise takes `bits` bits and rejects values
+/// `>= k` (exact); non-uniform uses an alias table (one `u64` per draw).
 #[derive(Debug, Clone)]
 pub(crate) enum LevelSampler {
     Bits {
         bits: u32,
+    },
+    Uniform {
+        bits: u32,
+        k: u32,
     },
     Alias {
         threshold: Vec<u64>,
@@ -56,6 +61,10 @@ pub struct Grammar {
     pub(crate) uniform: bool,
     pub(crate) num_strings: BigUint,
     pub(crate) num_strings_u64: Option<u64>,
+    /// Whole bottom subtrees drawn in one step (see `sample::BottomTable`).
+    pub(crate) bottom: Option<super::sample::BottomTable>,
+    /// The two bottom levels merged for parsing (see `parse::BlockTable`).
+    pub(crate) block_table: Option<super::parse::BlockTable>,
 }
 
 fn check_dims(v: u64, n: u64, m: u64, s: u64, levels: u64) -> CoreResult<usize> {
@@ -182,11 +191,17 @@ fn alias_table(p: &[f64]) -> (Vec<u64>, Vec<u32>) {
     (threshold, alias)
 }
 
-fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
+pub(crate) fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
     let uniform = probs.chunks(k).all(|row| row.iter().all(|&x| x == row[0]));
     if uniform && k.is_power_of_two() {
         return LevelSampler::Bits {
             bits: k.trailing_zeros(),
+        };
+    }
+    if uniform && k <= 1 << 24 {
+        return LevelSampler::Uniform {
+            bits: usize::BITS - (k - 1).leading_zeros(),
+            k: k as u32,
         };
     }
     let mut threshold = Vec::with_capacity(probs.len());
@@ -389,7 +404,7 @@ impl Grammar {
         let internal = ((d - 1) / (s as usize - 1)) as u64;
         let num_strings = BigUint::from(n) * BigUint::from(m).pow(internal as u32);
         let num_strings_u64 = num_strings.to_u64();
-        Ok(Grammar {
+        let mut g = Grammar {
             v,
             n,
             m,
@@ -407,7 +422,12 @@ impl Grammar {
             uniform,
             num_strings,
             num_strings_u64,
-        })
+            bottom: None,
+            block_table: None,
+        };
+        g.bottom = super::sample::BottomTable::build(&g);
+        g.block_table = super::parse::BlockTable::build(&g);
+        Ok(g)
     }
 
     pub fn v(&self) -> u32 {

@@ -5,6 +5,7 @@
 //! depend on how rayon schedules the chunks.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use num_bigint::BigUint;
 use rand::{Rng, RngCore, SeedableRng};
@@ -12,9 +13,72 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::enumerate::Index;
-use super::rules::LevelSampler;
+use super::rules::{level_sampler, LevelSampler};
 use super::{Grammar, Token};
 use crate::error::{CoreError, CoreResult};
+
+/// A fast multiplicative hasher for the de-duplication sets (keys are random
+/// indices or whole strings, not adversarial).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+const FAST_K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(FAST_K);
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u16(&mut self, x: u16) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(x as u64);
+    }
+    #[inline]
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
+
+/// Empty slot of the row set.
+const NONE_ROW: u32 = u32::MAX;
+
+#[inline]
+fn row_hash<T: Token>(row: &[T]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for &x in row {
+        h = (h.rotate_left(23) ^ x.to_u32() as u64).wrapping_mul(FAST_K);
+    }
+    h ^ (h >> 29)
+}
 
 /// Rows per RNG stream.
 pub(crate) const CHUNK: usize = 1024;
@@ -59,6 +123,12 @@ impl Bits {
     fn draw(&mut self, sampler: &LevelSampler, sym: usize, k: usize) -> u32 {
         match sampler {
             LevelSampler::Bits { bits } => self.take(*bits),
+            LevelSampler::Uniform { bits, k } => loop {
+                let x = self.take(*bits);
+                if x < *k {
+                    return x;
+                }
+            },
             LevelSampler::Alias { threshold, alias } => {
                 let r = self.rng.next_u64();
                 let col = (((r >> 32) * k as u64) >> 32) as usize;
@@ -73,20 +143,171 @@ impl Bits {
     }
 }
 
-/// Per-row derivation output: symbols and rule indices of the internal nodes in
-/// level order (`K = (d-1)/(s-1)` entries each).
-pub(crate) type TreeRow<'a> = Option<(&'a mut [i64], &'a mut [i64])>;
+/// Largest bottom-subtree table (token entries) and outcome count per symbol.
+const BOTTOM_MAX_ENTRIES: usize = 1 << 18;
+const BOTTOM_MAX_OUTCOMES: usize = 1 << 16;
+
+/// The bottom `levels` levels of the tree merged: every level-`(L-levels)` symbol
+/// has `outcomes = m**K_B` possible subtrees (`K_B` internal nodes), each a block of
+/// `width = s**levels` tokens, drawn in one step from their exact product
+/// distribution. This replaces `K_B` rule draws and copies by one draw and one copy.
+#[derive(Debug, Clone)]
+pub(crate) struct BottomTable {
+    pub(crate) levels: usize,
+    width: usize,
+    outcomes: usize,
+    tokens: Vec<u32>,
+    sampler: LevelSampler,
+    /// The levels above merged too (root prior included), when small enough.
+    top: Option<TopTable>,
+}
+
+/// The root and the levels `0..top` merged: `outcomes = n * m**K_top` possible top
+/// derivations, each giving the `width = s**top` symbols of level `top`, drawn in
+/// one step from their exact distribution.
+#[derive(Debug, Clone)]
+struct TopTable {
+    width: usize,
+    outcomes: usize,
+    symbols: Vec<u32>,
+    sampler: LevelSampler,
+}
+
+fn is_uniform_rows(p: &[f64], k: usize) -> bool {
+    p.chunks(k).all(|row| row.iter().all(|&x| x == row[0]))
+}
+
+impl TopTable {
+    fn build(g: &Grammar, top: usize) -> Option<TopTable> {
+        let (n, m, s) = (g.n as usize, g.m as usize, g.s as usize);
+        if top == 0 {
+            return None;
+        }
+        let width = s.checked_pow(top as u32)?;
+        let kt = (width - 1) / (s - 1);
+        let per_root = m.checked_pow(kt as u32)?;
+        let outcomes = n.checked_mul(per_root)?;
+        if outcomes > BOTTOM_MAX_OUTCOMES || outcomes * width > BOTTOM_MAX_ENTRIES {
+            return None;
+        }
+        let mut symbols = vec![0u32; outcomes * width];
+        let mut probs = vec![0.0f64; outcomes];
+        let mut digits = vec![0usize; kt];
+        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        for o in 0..outcomes {
+            let mut x = o % per_root;
+            for dgt in digits.iter_mut().rev() {
+                *dgt = x % m;
+                x /= m;
+            }
+            let root = o / per_root;
+            cur.clear();
+            cur.push(root as u32);
+            let mut p = g.root_prior[root];
+            let mut t = 0;
+            for l in 0..top {
+                next.clear();
+                for &sym in cur.iter() {
+                    let id = sym as usize * m + digits[t];
+                    t += 1;
+                    p *= g.rule_probs[l][id];
+                    next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
+                }
+                std::mem::swap(&mut cur, &mut next);
+            }
+            symbols[o * width..(o + 1) * width].copy_from_slice(&cur);
+            probs[o] = p;
+        }
+        let uniform = is_uniform_rows(&g.root_prior, n)
+            && (0..top).all(|l| is_uniform_rows(&g.rule_probs[l], m));
+        let sampler = if uniform {
+            level_sampler(&vec![1.0; outcomes], outcomes)
+        } else {
+            level_sampler(&probs, outcomes)
+        };
+        Some(TopTable {
+            width,
+            outcomes,
+            symbols,
+            sampler,
+        })
+    }
+}
+
+impl BottomTable {
+    pub(crate) fn build(g: &Grammar) -> Option<BottomTable> {
+        let (m, s, nl) = (g.m as usize, g.s as usize, g.levels as usize);
+        let mut best = None;
+        for b in 2..=nl {
+            let width = s.checked_pow(b as u32)?;
+            let kb = (width - 1) / (s - 1);
+            let outcomes = match m.checked_pow(kb as u32) {
+                Some(o) if o <= BOTTOM_MAX_OUTCOMES => o,
+                _ => break,
+            };
+            let top = nl - b;
+            let entries = g.symbols_at(top) * outcomes * width;
+            if entries > BOTTOM_MAX_ENTRIES {
+                break;
+            }
+            best = Some((b, width, kb, outcomes));
+        }
+        let (b, width, kb, outcomes) = best?;
+        let top = nl - b;
+        let syms = g.symbols_at(top);
+        let mut tokens = vec![0u32; syms * outcomes * width];
+        let mut probs = vec![0.0f64; syms * outcomes];
+        let mut digits = vec![0usize; kb];
+        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        for a in 0..syms {
+            for o in 0..outcomes {
+                // Digits of o in node order, first node most significant.
+                let mut x = o;
+                for dgt in digits.iter_mut().rev() {
+                    *dgt = x % m;
+                    x /= m;
+                }
+                cur.clear();
+                cur.push(a as u32);
+                let mut p = 1.0f64;
+                let mut t = 0;
+                for l in top..nl {
+                    next.clear();
+                    for &sym in cur.iter() {
+                        let id = sym as usize * m + digits[t];
+                        t += 1;
+                        p *= g.rule_probs[l][id];
+                        next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
+                    }
+                    std::mem::swap(&mut cur, &mut next);
+                }
+                let start = (a * outcomes + o) * width;
+                tokens[start..start + width].copy_from_slice(&cur);
+                probs[a * outcomes + o] = p;
+            }
+        }
+        let uniform = (top..nl).all(|l| is_uniform_rows(&g.rule_probs[l], m));
+        // Uniform rules give uniform outcomes (Bits/Uniform); otherwise an alias table.
+        let sampler = if uniform {
+            level_sampler(&vec![1.0; outcomes], outcomes)
+        } else {
+            level_sampler(&probs, outcomes)
+        };
+        Some(BottomTable {
+            levels: b,
+            width,
+            outcomes,
+            tokens,
+            sampler,
+            top: TopTable::build(g, top),
+        })
+    }
+}
 
 impl Grammar {
-    /// Draws one string into `row`, using `scratch` (at least `d/s` entries).
+    /// Draws one string into `row` rule by rule, using `scratch` (`d/s` entries).
     #[inline]
-    fn sample_row<T: Token>(
-        &self,
-        bits: &mut Bits,
-        row: &mut [T],
-        scratch: &mut [u32],
-        mut tree: TreeRow<'_>,
-    ) {
+    fn sample_row<T: Token>(&self, bits: &mut Bits, row: &mut [T], scratch: &mut [u32]) {
         let (m, s) = (self.m as usize, self.s as usize);
         scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
         let mut width = 1usize;
@@ -94,31 +315,22 @@ impl Grammar {
         for l in 0..nl {
             let rules = &self.rules[l];
             let sampler = &self.samplers[l];
-            let off = self.level_offset(l);
             if l + 1 == nl {
                 for i in 0..width {
                     let a = scratch[i] as usize;
-                    let j = bits.draw(sampler, a, m) as usize;
-                    let id = a * m + j;
-                    let children = &rules[id * s..(id + 1) * s];
-                    for (o, &c) in row[i * s..(i + 1) * s].iter_mut().zip(children) {
+                    let id = a * m + bits.draw(sampler, a, m) as usize;
+                    for (o, &c) in row[i * s..(i + 1) * s]
+                        .iter_mut()
+                        .zip(&rules[id * s..(id + 1) * s])
+                    {
                         *o = T::from_u32(c);
-                    }
-                    if let Some((syms, rs)) = tree.as_mut() {
-                        syms[off + i] = a as i64;
-                        rs[off + i] = j as i64;
                     }
                 }
             } else {
                 // In place, right to left: node i's children land at i*s.. >= i.
                 for i in (0..width).rev() {
                     let a = scratch[i] as usize;
-                    let j = bits.draw(sampler, a, m) as usize;
-                    let id = a * m + j;
-                    if let Some((syms, rs)) = tree.as_mut() {
-                        syms[off + i] = a as i64;
-                        rs[off + i] = j as i64;
-                    }
+                    let id = a * m + bits.draw(sampler, a, m) as usize;
                     scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
                 }
             }
@@ -126,41 +338,77 @@ impl Grammar {
         }
     }
 
-    /// Fills `out` (`rows * d`) with independent strings; chunk `c` of `CHUNK` rows
-    /// uses stream `first_chunk + c`. `tree`, when given, gets `rows * K` symbols
-    /// and rule indices.
-    pub(crate) fn sample_into<T: Token>(
+    /// Draws one string using the bottom-subtree table (no derivation output).
+    #[inline]
+    fn sample_row_fast<T: Token>(
         &self,
-        out: &mut [T],
-        seed: u64,
-        first_chunk: u64,
-        tree: Option<(&mut [i64], &mut [i64])>,
+        bt: &BottomTable,
+        bits: &mut Bits,
+        row: &mut [T],
+        scratch: &mut [u32],
     ) {
-        let d = self.d;
-        let k = self.internal_nodes();
-        let scratch_len = (d / self.s as usize).max(1);
-        let work = |c: usize, rows: &mut [T], mut t: TreeRow<'_>| {
-            let mut bits = Bits::new(seed, first_chunk + c as u64);
-            let mut scratch = vec![0u32; scratch_len];
-            for (r, row) in rows.chunks_mut(d).enumerate() {
-                let tr = t
-                    .as_mut()
-                    .map(|(a, b)| (&mut a[r * k..(r + 1) * k], &mut b[r * k..(r + 1) * k]));
-                self.sample_row(&mut bits, row, &mut scratch, tr);
-            }
-        };
-        match tree {
-            None => out
-                .par_chunks_mut(CHUNK * d)
-                .enumerate()
-                .for_each(|(c, rows)| work(c, rows, None)),
-            Some((syms, rs)) => out
-                .par_chunks_mut(CHUNK * d)
-                .zip(syms.par_chunks_mut(CHUNK * k))
-                .zip(rs.par_chunks_mut(CHUNK * k))
-                .enumerate()
-                .for_each(|(c, ((rows, a), b))| work(c, rows, Some((a, b)))),
+        let (m, s) = (self.m as usize, self.s as usize);
+        let top = self.levels as usize - bt.levels;
+        if let Some(tt) = &bt.top {
+            let o = bits.draw(&tt.sampler, 0, tt.outcomes) as usize;
+            scratch[..tt.width].copy_from_slice(&tt.symbols[o * tt.width..(o + 1) * tt.width]);
+        } else {
+            self.expand_top(bits, scratch, top, m, s);
         }
+        let (w, k) = (bt.width, bt.outcomes);
+        for (i, out) in row.chunks_exact_mut(w).enumerate() {
+            let a = scratch[i] as usize;
+            let o = bits.draw(&bt.sampler, a, k) as usize;
+            let start = (a * k + o) * w;
+            for (x, &c) in out.iter_mut().zip(&bt.tokens[start..start + w]) {
+                *x = T::from_u32(c);
+            }
+        }
+    }
+
+    /// Expands the root through levels `0..top` rule by rule into `scratch`.
+    #[inline]
+    fn expand_top(&self, bits: &mut Bits, scratch: &mut [u32], top: usize, m: usize, s: usize) {
+        scratch[0] = bits.draw(&self.root_sampler, 0, self.n as usize);
+        let mut width = 1usize;
+        for l in 0..top {
+            let rules = &self.rules[l];
+            let sampler = &self.samplers[l];
+            for i in (0..width).rev() {
+                let a = scratch[i] as usize;
+                let id = a * m + bits.draw(sampler, a, m) as usize;
+                scratch[i * s..(i + 1) * s].copy_from_slice(&rules[id * s..(id + 1) * s]);
+            }
+            width *= s;
+        }
+    }
+
+    /// Fills `out` (`rows * d`) with independent strings; chunk `c` of `CHUNK` rows
+    /// uses stream `first_chunk + c`.
+    pub(crate) fn sample_into<T: Token>(&self, out: &mut [T], seed: u64, first_chunk: u64) {
+        let d = self.d;
+        let scratch_len = (d / self.s as usize).max(1);
+        out.par_chunks_mut(CHUNK * d)
+            .enumerate()
+            .for_each(|(c, rows)| {
+                let mut bits = Bits::new(seed, first_chunk + c as u64);
+                let mut scratch = vec![0u32; scratch_len];
+                match &self.bottom {
+                    Some(bt) => rows
+                        .chunks_mut(d)
+                        .for_each(|row| self.sample_row_fast(bt, &mut bits, row, &mut scratch)),
+                    None => rows
+                        .chunks_mut(d)
+                        .for_each(|row| self.sample_row(&mut bits, row, &mut scratch)),
+                }
+            });
+    }
+
+    /// The derivations of valid strings, recovered by parsing (the grammar is
+    /// unambiguous), so a string is the same whether or not its tree is asked for.
+    fn trees<T: Token>(&self, tokens: &[T]) -> CoreResult<(Vec<i64>, Vec<i64>)> {
+        let p = self.parse(tokens, true)?;
+        Ok((p.symbols.unwrap_or_default(), p.rules.unwrap_or_default()))
     }
 
     /// `num` strings with replacement (and their derivations if `want_tree`).
@@ -171,21 +419,14 @@ impl Grammar {
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
         let total = self.check_num(num, want_tree)?;
-        let mut out = vec![T::from_u32(0); total];
-        let mut tree = want_tree.then(|| {
-            (
-                vec![0i64; num * self.internal_nodes()],
-                vec![0i64; num * self.internal_nodes()],
-            )
-        });
-        self.sample_into(
-            &mut out,
-            seed,
-            0,
-            tree.as_mut()
-                .map(|(a, b)| (a.as_mut_slice(), b.as_mut_slice())),
-        );
-        Ok(Sampled { tokens: out, tree })
+        let mut tokens: Vec<T> = super::zeroed("num", total)?;
+        self.sample_into(&mut tokens, seed, 0);
+        let tree = if want_tree {
+            Some(self.trees(&tokens)?)
+        } else {
+            None
+        };
+        Ok(Sampled { tokens, tree })
     }
 
     fn check_num(&self, num: usize, want_tree: bool) -> CoreResult<usize> {
@@ -217,6 +458,12 @@ impl Grammar {
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
         self.check_num(num, want_tree)?;
+        if num >= NONE_ROW as usize {
+            return Err(CoreError::value(
+                "num",
+                format!("unique=True needs num < 2**32, got {num}"),
+            ));
+        }
         if BigUint::from(num) > self.num_strings {
             return Err(CoreError::value(
                 "num",
@@ -246,48 +493,61 @@ impl Grammar {
         seed: u64,
         want_tree: bool,
     ) -> CoreResult<Sampled<T>> {
-        let (d, k) = (self.d, self.internal_nodes());
-        let mut tokens: Vec<T> = Vec::with_capacity(num * d);
-        let mut tree =
-            want_tree.then(|| (Vec::with_capacity(num * k), Vec::with_capacity(num * k)));
-        let mut seen: HashSet<Box<[T]>> = HashSet::with_capacity(num);
+        let d = self.d;
+        let mut tokens: Vec<T> = super::zeroed("num", num * d)?;
+        // Open addressing over accepted rows: (row hash, row index); contents are
+        // compared only when hashes agree, and no row is copied until accepted.
+        let size = (2 * num).max(16).next_power_of_two();
+        let mask = size - 1;
+        let mut slots: Vec<(u64, u32)> = vec![(0, NONE_ROW); size];
+        let mut have = 0usize;
         let mut next_chunk = 0u64;
         let mut drawn = 0usize;
         let budget = num.saturating_mul(1000).saturating_add(1 << 22);
-        while seen.len() < num {
+        while have < num {
             if drawn > budget {
                 return Err(CoreError::value(
                     "num",
-                    format!("drew {drawn} strings without finding {num} distinct ones: the rule probabilities concentrate on too few strings"),
+                    format!(
+                        "drew {drawn} strings without finding {num} distinct ones: \
+                         the rule probabilities concentrate on too few strings"
+                    ),
                 ));
             }
-            let want = num - seen.len();
+            let want = num - have;
             let chunks = (want + want / 4).div_ceil(CHUNK).max(1);
             let rows = chunks * CHUNK;
-            let mut batch = vec![T::from_u32(0); rows * d];
-            let mut bt = want_tree.then(|| (vec![0i64; rows * k], vec![0i64; rows * k]));
-            self.sample_into(
-                &mut batch,
-                seed,
-                next_chunk,
-                bt.as_mut()
-                    .map(|(a, b)| (a.as_mut_slice(), b.as_mut_slice())),
-            );
+            let mut batch: Vec<T> = super::zeroed("num", rows * d)?;
+            self.sample_into(&mut batch, seed, next_chunk);
             next_chunk += chunks as u64;
             drawn += rows;
-            for (r, row) in batch.chunks(d).enumerate() {
-                if seen.len() == num {
+            let hashes: Vec<u64> = batch.par_chunks(d).map(row_hash).collect();
+            for (row, &h) in batch.chunks(d).zip(&hashes) {
+                if have == num {
                     break;
                 }
-                if seen.insert(row.into()) {
-                    tokens.extend_from_slice(row);
-                    if let (Some((ts, tr)), Some((bs, br))) = (tree.as_mut(), bt.as_ref()) {
-                        ts.extend_from_slice(&bs[r * k..(r + 1) * k]);
-                        tr.extend_from_slice(&br[r * k..(r + 1) * k]);
+                let mut i = h as usize & mask;
+                loop {
+                    let (sh, idx) = slots[i];
+                    if idx == NONE_ROW {
+                        slots[i] = (h, have as u32);
+                        tokens[have * d..(have + 1) * d].copy_from_slice(row);
+                        have += 1;
+                        break;
                     }
+                    let idx = idx as usize;
+                    if sh == h && &tokens[idx * d..(idx + 1) * d] == row {
+                        break;
+                    }
+                    i = (i + 1) & mask;
                 }
             }
         }
+        let tree = if want_tree {
+            Some(self.trees(&tokens)?)
+        } else {
+            None
+        };
         Ok(Sampled { tokens, tree })
     }
 
@@ -298,7 +558,8 @@ impl Grammar {
         rng.set_stream(UNIQUE_STREAM);
         if let Some(p) = self.num_strings_u64 {
             // Sparse Fisher-Yates: position i of a virtual permutation of [0, p).
-            let mut moved: HashMap<u64, u64> = HashMap::with_capacity(num);
+            let mut moved: HashMap<u64, u64, FastBuild> =
+                HashMap::with_capacity_and_hasher(num, FastBuild::default());
             let mut out = Vec::with_capacity(num);
             for i in 0..num as u64 {
                 let j = rng.random_range(i..p);
@@ -317,7 +578,8 @@ impl Grammar {
             } else {
                 (1u32 << (nbits % 32)) - 1
             };
-            let mut seen: HashSet<BigUint> = HashSet::with_capacity(num);
+            let mut seen: HashSet<BigUint, FastBuild> =
+                HashSet::with_capacity_and_hasher(num, FastBuild::default());
             let mut out = Vec::with_capacity(num);
             while out.len() < num {
                 let mut digits: Vec<u32> = (0..words).map(|_| rng.next_u32()).collect();

@@ -10,18 +10,31 @@ const DENSE_LIMIT: u128 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub(crate) enum TupleTable {
-    Dense { v: u32, slots: Vec<u32> },
-    Hashed { mask: usize, slots: Vec<u32> },
+    Dense {
+        v: u32,
+        slots: Vec<u32>,
+    },
+    /// `key` is the tuple packed exactly (`bits` per symbol) when it fits in 64
+    /// bits (`exact`), else a hash verified against the rule table on a match.
+    Hashed {
+        mask: usize,
+        slots: Vec<Slot>,
+        bits: u32,
+        exact: bool,
+    },
+}
+
+/// One open-addressing slot: the key stored inline so a probe touches one line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    key: u64,
+    id: u32,
 }
 
 #[inline(always)]
-fn hash_tuple(children: &[u32]) -> u64 {
-    let mut h: u64 = 0x243F_6A88_85A3_08D3;
-    for &c in children {
-        h = (h ^ c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h ^= h >> 29;
-    }
-    h
+fn mix(key: u64) -> u64 {
+    let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 31)
 }
 
 impl TupleTable {
@@ -38,17 +51,25 @@ impl TupleTable {
             }
             TupleTable::Dense { v, slots }
         } else {
+            let bits = 32 - (v - 1).leading_zeros();
+            let exact = (bits as usize) * s <= 64;
             let size = (2 * count).max(16).next_power_of_two();
             let mask = size - 1;
-            let mut slots = vec![NONE; size];
+            let mut slots = vec![Slot { key: 0, id: NONE }; size];
             for r in 0..count {
-                let mut i = hash_tuple(&children[r * s..(r + 1) * s]) as usize & mask;
-                while slots[i] != NONE {
+                let key = tuple_key(&children[r * s..(r + 1) * s], bits, exact);
+                let mut i = mix(key) as usize & mask;
+                while slots[i].id != NONE {
                     i = (i + 1) & mask;
                 }
-                slots[i] = r as u32;
+                slots[i] = Slot { key, id: r as u32 };
             }
-            TupleTable::Hashed { mask, slots }
+            TupleTable::Hashed {
+                mask,
+                slots,
+                bits,
+                exact,
+            }
         }
     }
 
@@ -58,22 +79,49 @@ impl TupleTable {
     pub(crate) fn get(&self, tuple: &[u32], children: &[u32]) -> u32 {
         match self {
             TupleTable::Dense { v, slots } => slots[dense_code(tuple, *v)],
-            TupleTable::Hashed { mask, slots } => {
+            TupleTable::Hashed {
+                mask,
+                slots,
+                bits,
+                exact,
+            } => {
                 let s = tuple.len();
-                let mut i = hash_tuple(tuple) as usize & mask;
+                let key = tuple_key(tuple, *bits, *exact);
+                let mut i = mix(key) as usize & mask;
                 loop {
-                    let r = slots[i];
-                    if r == NONE {
+                    let slot = slots[i];
+                    if slot.id == NONE {
                         return NONE;
                     }
-                    let ru = r as usize;
-                    if &children[ru * s..(ru + 1) * s] == tuple {
-                        return r;
+                    if slot.key == key {
+                        let r = slot.id as usize;
+                        if *exact || &children[r * s..(r + 1) * s] == tuple {
+                            return slot.id;
+                        }
                     }
                     i = (i + 1) & mask;
                 }
             }
         }
+    }
+}
+
+#[inline(always)]
+fn hash_tuple(children: &[u32]) -> u64 {
+    let mut h: u64 = 0x243F_6A88_85A3_08D3;
+    for &c in children {
+        h = (h ^ c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^= h >> 29;
+    }
+    h
+}
+
+#[inline(always)]
+fn tuple_key(tuple: &[u32], bits: u32, exact: bool) -> u64 {
+    if exact {
+        tuple.iter().fold(0u64, |k, &c| (k << bits) | c as u64)
+    } else {
+        hash_tuple(tuple)
     }
 }
 
@@ -92,23 +140,13 @@ mod tests {
 
     #[test]
     fn dense_and_hashed_agree() {
-        // v=5, s=2: 3 rules.
         let children = vec![0, 1, 4, 4, 2, 0];
         let dense = TupleTable::build(&children, 2, 5);
         assert!(matches!(dense, TupleTable::Dense { .. }));
-        let size = 16;
-        let mut slots = vec![NONE; size];
-        for r in 0..3 {
-            let mut i = hash_tuple(&children[r * 2..r * 2 + 2]) as usize & (size - 1);
-            while slots[i] != NONE {
-                i = (i + 1) & (size - 1);
-            }
-            slots[i] = r as u32;
-        }
-        let hashed = TupleTable::Hashed {
-            mask: size - 1,
-            slots,
-        };
+        // The same tuples in a large alphabet (hashed, exact keys) and with s = 8
+        // over 2**20 symbols (hashed, verified keys).
+        let hashed = TupleTable::build(&children, 2, 1 << 20);
+        assert!(matches!(hashed, TupleTable::Hashed { exact: true, .. }));
         for a in 0..5 {
             for b in 0..5 {
                 let t = [a, b];
@@ -119,5 +157,14 @@ mod tests {
                 assert_eq!(hashed.get(&t, &children), want);
             }
         }
+        let wide: Vec<u32> = (0..64u32).map(|x| x * 7919 % (1 << 20)).collect();
+        let table = TupleTable::build(&wide, 8, 1 << 20);
+        assert!(matches!(table, TupleTable::Hashed { exact: false, .. }));
+        for r in 0..8 {
+            assert_eq!(table.get(&wide[r * 8..(r + 1) * 8], &wide), r as u32);
+        }
+        let mut other = wide[..8].to_vec();
+        other[7] += 1;
+        assert_eq!(table.get(&other, &wide), NONE);
     }
 }

@@ -7,6 +7,7 @@ mod counting;
 mod errors;
 mod grammar;
 mod index;
+mod tokens;
 
 #[pymodule]
 fn _rhmfast(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,28 @@
+"""Discrete diffusion on RHM strings (needs the ``train`` extra: torch, tqdm).
+
+``TrainConfig`` needs no torch; ``train`` and ``generate_from_run`` import it on first use.
+
+>>> from rhmfast.diffusion import TrainConfig
+>>> TrainConfig(steps=10).steps
+10
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rhmfast.diffusion.config import TrainConfig
+
+if TYPE_CHECKING:
+    from rhmfast.diffusion.trainer import generate_from_run, train
+
+__all__ = ["TrainConfig", "generate_from_run", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("train", "generate_from_run"):
+        # the loop lives in ``trainer`` (a submodule named ``train`` would shadow the function)
+        from rhmfast.diffusion import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module 'rhmfast.diffusion' has no attribute {name!r}")

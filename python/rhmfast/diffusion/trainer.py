@@ -1,0 +1,535 @@
+"""``train(config) -> run directory``: the training loop, checkpoints and evaluation hook.
+
+Everything random is a pure function of ``(seed, step)``: the data order (one
+permutation per epoch) and the noise of each step come from generators seeded by the
+step, so a killed run resumed from any checkpoint continues bit-exactly (model,
+optimizer, EMA, step and the global RNG states are restored from the checkpoint).
+
+>>> import tempfile, numpy as np, pathlib
+>>> tmp = pathlib.Path(tempfile.mkdtemp())
+>>> np.savez(tmp / "tok.npz", train=np.random.default_rng(0).integers(0, 4, (8, 8)))
+>>> cfg = TrainConfig(run_dir=str(tmp / "run"), data_path=str(tmp / "tok.npz"), v=4, s=2,
+...     L=3, width=16, depth=1, heads=2, steps=4, batch_size=8, first_checkpoint=4,
+...     eval_samples=8, elbo_draws=1, progress=False)
+>>> run = train(cfg)
+>>> sorted(p.name for p in (run / "checkpoints").iterdir())
+['step_00000004.pt']
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import pathlib
+import random
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rhmfast.diffusion import checkpoint as ckpt
+from rhmfast.diffusion.config import TrainConfig
+from rhmfast.diffusion.data import RunData, build_data, load_data, save_data
+from rhmfast.diffusion.distributed import DistInfo, setup
+from rhmfast.diffusion.elbo import elbo_nll
+from rhmfast.diffusion.models import build_model
+from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, make_process
+from rhmfast.diffusion.sampling import sample
+
+RESUME_EVERY_S = 300.0  # rolling checkpoints/resume.pt at most this often (wall seconds)
+IGNORED_ON_RESTART = ("run_dir", "progress")  # keys a restart may change
+
+
+def checkpoint_steps(steps: int, first: int, per_octave: int) -> list[int]:
+    """Log-spaced steps ``round(first * 2**(k / per_octave))`` up to ``steps``, plus ``steps``.
+
+    >>> checkpoint_steps(100, 16, 2)
+    [16, 23, 32, 45, 64, 91, 100]
+    """
+    out = set()
+    k = 0
+    while True:
+        s = int(round(first * 2 ** (k / per_octave)))
+        if s > steps:
+            break
+        out.add(s)
+        k += 1
+    out.add(steps)
+    return sorted(out)
+
+
+def _generator(*key: int) -> torch.Generator:
+    h = 1469598103934665603
+    for k in key:  # FNV-style mix, stable across runs and platforms
+        h = ((h ^ (k & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) % (2**64)
+    return torch.Generator().manual_seed(h % (2**63))
+
+
+class DataOrder:
+    """Global batch indices of each step: epoch ``e`` visits ``randperm(P)`` seeded by
+    ``(seed, e)``. A pure function of the step, so resuming needs no stored order."""
+
+    def __init__(self, seed: int, num: int, batch: int) -> None:
+        self.seed, self.num, self.batch = seed, num, batch
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.pop(min(self._perms))
+            self._perms[epoch] = torch.randperm(self.num, generator=_generator(self.seed, 1, epoch))
+        return self._perms[epoch]
+
+    def indices(self, step: int) -> torch.Tensor:
+        pos = torch.arange(step * self.batch, (step + 1) * self.batch)
+        epochs, offs = pos // self.num, pos % self.num
+        out = torch.empty(self.batch, dtype=torch.long)
+        for e in epochs.unique().tolist():
+            sel = epochs == e
+            out[sel] = self._perm(e)[offs[sel]]
+        return out
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state: Any = np.random.get_state()
+    py_state: Any = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+        "numpy_rest": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": [int(py_state[0]), list(py_state[1]), py_state[2]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    rest = state["numpy_rest"]
+    np.random.set_state(
+        ("MT19937", state["numpy_keys"].numpy().astype(np.uint32), rest[0], rest[1], rest[2])
+    )
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def _prepare_run_dir(config: TrainConfig, run: pathlib.Path) -> None:
+    """Write config.toml, or check that the stored one matches (a different one is refused)."""
+    path = run / "config.toml"
+    if path.exists():
+        stored = TrainConfig.from_toml(path)
+        diffs = [
+            f"{k} = {getattr(stored, k)!r} (stored) vs {getattr(config, k)!r}"
+            for k in stored.to_dict()
+            if k not in IGNORED_ON_RESTART and getattr(stored, k) != getattr(config, k)
+        ]
+        if diffs:
+            raise ValueError(
+                f"run_dir {str(run)!r} already holds a different config: " + "; ".join(diffs)
+            )
+        return
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt.atomic_write_bytes(path, config.to_toml().encode())
+
+
+def _check_model_fits(config: TrainConfig, data: RunData) -> None:
+    if config.model == "unet" and data.d != config.d:
+        raise ValueError(
+            f"TrainConfig.model = 'unet' needs strings of length s**L = {config.d} "
+            f"(s = {config.s}, L = {config.L}); the data have d = {data.d}"
+        )
+
+
+def _lr_at(config: TrainConfig, step: int) -> float:
+    if config.warmup <= 0:
+        return config.lr
+    return config.lr * min(1.0, (step + 1) / config.warmup)
+
+
+class _Metrics:
+    def __init__(self, path: pathlib.Path, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+
+    def truncate_after(self, step: int) -> None:
+        """Keep only complete lines up to ``step`` (a resumed run rewrites the rest)."""
+        if not self.enabled or not self.path.exists():
+            return
+        keep = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            if isinstance(rec, dict) and int(rec.get("step", -1)) <= step:
+                keep.append(line)
+        ckpt.atomic_write_bytes(self.path, "".join(k + "\n" for k in keep).encode())
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _copies(data: RunData) -> Any:
+    """``lookup(samples) -> copy_of (B,) int64``: the smallest index of the training
+    string each sample copies, -1 if none (suffix index over the training set)."""
+    import rhmfast
+
+    index = rhmfast.TrainingIndex(data.train)
+
+    def lookup(samples: np.ndarray) -> np.ndarray:
+        _, which = rhmfast.memorized(samples, index, return_index=True)
+        return np.asarray(which, dtype=np.int64)
+
+    return lookup
+
+
+def evaluate(
+    model: nn.Module,
+    process: MaskedProcess | D3PMProcess,
+    data: RunData,
+    config: TrainConfig,
+    step: int,
+    device: torch.device,
+    copy_lookup: Any,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Sample, check copies and validity, and bound every string's likelihood."""
+    bf16 = config.bf16 and device.type == "cuda"
+    d, L = data.d, config.L
+    B = config.eval_samples
+    model.eval()
+    samples = sample(
+        model,
+        process,
+        num=B,
+        d=d,
+        seed=config.seed * 1_000_003 + step,
+        steps=config.sampling_steps,
+        device=device,
+        bf16=bf16,
+    ).astype(data.train.dtype)
+    copy_of = copy_lookup(samples) if B else np.zeros(0, np.int64)
+    if data.grammar is not None and B:
+        parsed = data.grammar.check(samples)
+        valid = np.asarray(parsed.valid, dtype=bool)
+        valid_levels = np.asarray(parsed.valid_levels, dtype=bool).reshape(B, L)
+    else:
+        valid = np.zeros(B, dtype=bool)
+        valid_levels = np.zeros((B, L if data.grammar is not None else 0), dtype=bool)
+
+    def nll(x: np.ndarray, salt: int) -> np.ndarray:
+        if config.elbo_draws == 0 or len(x) == 0:
+            return np.full(len(x), np.nan)
+        return elbo_nll(
+            model,
+            process,
+            x,
+            draws=config.elbo_draws,
+            seed=config.seed * 1_000_003 + salt,
+            device=device,
+            bf16=bf16,
+        )
+
+    train_nll = nll(data.train, 1)  # fixed noise seeds: checkpoints are compared on equal terms
+    heldout_nll = nll(data.heldout, 2)
+    model.train()
+
+    def mean(a: np.ndarray) -> float | None:
+        return float(a.mean()) if len(a) and np.isfinite(a).all() else None
+
+    tm, hm = mean(train_nll), mean(heldout_nll)
+    record = {
+        "kind": "eval",
+        "step": step,
+        "copy_fraction": float((copy_of >= 0).mean()) if B else None,
+        "distinct_copies": int(len(np.unique(copy_of[copy_of >= 0]))),
+        "valid_fraction": float(valid.mean()) if (B and data.grammar is not None) else None,
+        "valid_levels": [float(x) for x in valid_levels.mean(0)] if B else [],
+        "train_loss": None if tm is None else tm / d,
+        "heldout_loss": None if hm is None else hm / d,
+        "train_nll_mean": tm,
+        "heldout_nll_mean": hm,
+    }
+    arrays = {
+        "samples": samples,
+        "copy_of": copy_of,
+        "valid": valid,
+        "valid_levels": valid_levels,
+        "train_nll": train_nll,
+        "heldout_nll": heldout_nll,
+        "step": np.int64(step),
+    }
+    return record, arrays
+
+
+def _save_eval(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    ckpt.atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_data_for_run(config: TrainConfig, run: pathlib.Path, info: DistInfo) -> RunData:
+    path = run / "data.npz"
+    if info.is_main and not path.exists():
+        data = build_data(config)
+        if data.grammar is not None:
+            data.grammar.save(str(run / "grammar.json"))
+        save_data(path, data)
+    info.barrier()
+    data = load_data(path, config)
+    if config.data_path == "" and data.train.shape[1] != config.d:
+        raise ValueError(
+            f"run data {str(path)!r} has d = {data.train.shape[1]}, config s**L = {config.d}"
+        )
+    return data
+
+
+def train(config: TrainConfig) -> pathlib.Path:
+    """Train (or resume) the run described by ``config``; returns the run directory."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, not {type(config).__name__}")
+    info = setup(config.device)
+    try:
+        return _train(config, info)
+    finally:
+        info.close()
+
+
+def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
+    if config.batch_size % info.world:
+        raise ValueError(
+            f"TrainConfig.batch_size = {config.batch_size}: must be divisible by the "
+            f"number of processes ({info.world})"
+        )
+    run = pathlib.Path(config.run_dir)
+    device = info.device
+    if info.is_main:
+        _prepare_run_dir(config, run)
+    info.barrier()
+    data = _load_data_for_run(config, run, info)
+    _check_model_fits(config, data)
+    d, P = data.d, len(data.train)
+    process = make_process(config.process, config.v, config.d3pm_steps)
+
+    torch.manual_seed(config.seed)
+    model = build_model(
+        config.model,
+        input_vocab=process.input_vocab,
+        v=config.v,
+        d=d,
+        s=config.s,
+        L=config.L,
+        width=config.width,
+        depth=config.depth,
+        heads=config.heads,
+        time_conditioned=process.time_conditioned,
+    ).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    ckdir = run / "checkpoints"
+    resume_file = ckdir / "resume.pt"
+    start, elapsed = 0, 0.0
+    state = ckpt.load_latest(ckdir, extra=[resume_file])
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        start, elapsed = int(state["step"]), float(state["elapsed"])
+        if state["data_order"] != [config.seed, P, config.batch_size]:
+            raise ValueError(f"checkpoint in {str(ckdir)!r} was written for different data")
+        _set_rng_state(state["rng"])
+    metrics = _Metrics(run / "metrics.jsonl", info.is_main)
+    metrics.truncate_after(start)
+
+    net = info.wrap(model)
+    fwd = torch.compile(net) if config.compile else net
+    order = DataOrder(config.seed, P, config.batch_size)
+    train_t = torch.from_numpy(data.train.astype(np.int64)).to(device)
+    per_rank = config.batch_size // info.world
+    lo, hi = info.rank * per_rank, (info.rank + 1) * per_rank
+    autocast = config.bf16 and device.type == "cuda"
+    schedule = [
+        s
+        for s in checkpoint_steps(
+            config.steps, config.first_checkpoint, config.checkpoints_per_octave
+        )
+        if s > start
+    ]
+    copy_lookup = _copies(data) if info.is_main else None
+    log_every = max(1, min(100, config.steps // 200))
+
+    bar = None
+    if config.progress and info.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc=run.name, unit="step")
+
+    loss_sum = torch.zeros((), device=device)
+    loss_n = 0
+    t_last, step_last = time.perf_counter(), start
+    t_resume = time.perf_counter()
+    model.train()
+    for step in range(start, config.steps):
+        lr = _lr_at(config, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx = order.indices(step)[lo:hi].to(device)
+        noise = process.draw_noise(config.batch_size, d, _generator(config.seed, 2, step))
+        noise = noise.slice(lo, hi).to(device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            loss = process.loss(fwd, train_t[idx], noise).mean() / d
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            decay = min(config.ema, (1.0 + step) / (10.0 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.lerp_(pm, 1.0 - decay)
+            for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+                be.copy_(bm)
+        loss_sum += loss.detach()
+        loss_n += 1
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+        if done % log_every == 0 or done == config.steps:
+            now = time.perf_counter()
+            elapsed += now - t_last
+            rate = (done - step_last) * config.batch_size * d / max(now - t_last, 1e-9)
+            mean_loss = float(loss_sum) / loss_n
+            metrics.write(
+                {"kind": "train", "step": done, "loss": mean_loss, "lr": lr, "tokens_per_s": rate}
+            )
+            if bar is not None:
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
+            loss_sum.zero_()
+            loss_n, t_last, step_last = 0, now, done
+        if schedule and done == schedule[0]:
+            schedule.pop(0)
+            elapsed += time.perf_counter() - t_last
+            if info.is_main:
+                t0 = time.perf_counter()
+                record, arrays = evaluate(ema, process, data, config, done, device, copy_lookup)
+                record["seconds"] = elapsed
+                record["eval_seconds"] = time.perf_counter() - t0
+                _save_eval(run / "eval" / f"step_{done:08d}.npz", arrays)
+                metrics.write(record)
+                ckpt.save_checkpoint(
+                    ckpt.step_path(ckdir, done), _state(model, ema, opt, done, elapsed, config, P)
+                )
+            info.barrier()
+            t_last = time.perf_counter()
+            t_resume = t_last
+        elif time.perf_counter() - t_resume > RESUME_EVERY_S:
+            if info.is_main:
+                el = elapsed + time.perf_counter() - t_last
+                ckpt.save_checkpoint(resume_file, _state(model, ema, opt, done, el, config, P))
+            t_resume = time.perf_counter()
+    if bar is not None:
+        bar.close()
+    return run
+
+
+def _state(
+    model: nn.Module,
+    ema: nn.Module,
+    opt: torch.optim.Optimizer,
+    step: int,
+    elapsed: float,
+    config: TrainConfig,
+    num_train: int,
+) -> dict[str, Any]:
+    return {
+        "step": step,
+        "elapsed": elapsed,
+        "model": model.state_dict(),
+        "ema": ema.state_dict(),
+        "optimizer": opt.state_dict(),
+        "rng": _rng_state(),
+        "data_order": [config.seed, num_train, config.batch_size],
+        "config": config.to_toml(),
+    }
+
+
+def generate_from_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    step: int | None = None,
+    num: int = 1024,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+) -> pathlib.Path:
+    """Sample ``num`` strings from a run's EMA weights at checkpoint ``step`` (default:
+    the latest readable one); writes an ``.npy`` (default
+    ``RUN/generated/step_XXXXXXXX_seed_S.npy``) and returns its path."""
+    run = pathlib.Path(run_dir)
+    cfg_path = run / "config.toml"
+    if not cfg_path.is_file():
+        raise ValueError(f"run_dir {str(run)!r} holds no config.toml")
+    if num < 0:
+        raise ValueError(f"num = {num}: must be >= 0")
+    config = TrainConfig.from_toml(cfg_path)
+    ckdir = run / "checkpoints"
+    if step is None:
+        state = ckpt.load_latest(ckdir)
+        if state is None:
+            raise ValueError(f"run_dir {str(run)!r} holds no readable checkpoint")
+    else:
+        path = ckpt.step_path(ckdir, step)
+        if not path.exists():
+            have = [s for s, _ in ckpt.list_checkpoints(ckdir)]
+            raise ValueError(f"step = {step}: no checkpoint {path.name}; available steps: {have}")
+        state = ckpt.load_checkpoint(path)
+    with np.load(run / "data.npz", allow_pickle=False) as f:
+        train_arr = f["train"]
+    d = int(train_arr.shape[1])
+    device = setup(config.device).device
+    process = make_process(config.process, config.v, config.d3pm_steps)
+    model = build_model(
+        config.model,
+        input_vocab=process.input_vocab,
+        v=config.v,
+        d=d,
+        s=config.s,
+        L=config.L,
+        width=config.width,
+        depth=config.depth,
+        heads=config.heads,
+        time_conditioned=process.time_conditioned,
+    )
+    model.load_state_dict(state["ema"])
+    model.to(device).eval()
+    x = sample(
+        model,
+        process,
+        num=num,
+        d=d,
+        seed=seed,
+        steps=config.sampling_steps,
+        device=device,
+        bf16=config.bf16 and device.type == "cuda",
+    ).astype(train_arr.dtype)
+    target = (
+        pathlib.Path(out)
+        if out is not None
+        else run / "generated" / f"step_{int(state['step']):08d}_seed_{seed}.npy"
+    )
+    buf = io.BytesIO()
+    np.save(buf, x, allow_pickle=False)
+    ckpt.atomic_write_bytes(target, buf.getvalue())
+    return target

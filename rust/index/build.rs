@@ -1,0 +1,339 @@
+//! Building the index: alphabet, coded text, libsais suffix array and PLCP, capped LCP,
+//! bucket table and whole-string table.
+
+use libsais::suffix_array::AlphabetSize;
+use libsais::{LibsaisError, SuffixArrayConstruction};
+use rayon::prelude::*;
+
+use super::codes::{Code, SaIdx, Token};
+use super::search::Buckets;
+use super::table::StringTable;
+use super::{check_shape, Alphabet, LcpBuf, SaBuf, TextBuf, TrainingIndex};
+use crate::error::{CoreError, CoreResult};
+
+fn sais_err(e: LibsaisError) -> CoreError {
+    CoreError::value("train", format!("suffix array construction failed ({e})"))
+}
+
+/// Smallest and largest token (as i64).
+pub fn token_range<X: Token>(data: &[X]) -> (i64, i64) {
+    data.par_chunks(1 << 16)
+        .map(|c| {
+            c.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &t| {
+                (lo.min(t.to_i64()), hi.max(t.to_i64()))
+            })
+        })
+        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)))
+}
+
+/// Check tokens are in `[0, 2**32)`; return the alphabet.
+pub(crate) fn make_alphabet<X: Token>(param: &str, data: &[X]) -> CoreResult<Alphabet> {
+    let (lo, hi) = token_range(data);
+    if lo < 0 {
+        return Err(CoreError::value(
+            param,
+            format!("token {lo} is negative; tokens must be in [0, 2**32)"),
+        ));
+    }
+    if hi > u32::MAX as i64 {
+        return Err(CoreError::value(
+            param,
+            format!("token {hi} does not fit; tokens must be in [0, 2**32)"),
+        ));
+    }
+    if hi < 65535 {
+        return Ok(Alphabet::Shift {
+            sigma: hi as u32 + 1,
+        });
+    }
+    let mut tokens: Vec<u32> = data.par_iter().map(|t| t.to_i64() as u32).collect();
+    tokens.par_sort_unstable();
+    tokens.dedup();
+    tokens.shrink_to_fit();
+    Ok(Alphabet::Dense { tokens })
+}
+
+fn fill_text<X: Token, T: Code>(data: &[X], d: usize, alphabet: &Alphabet) -> Vec<T> {
+    let n = data.len() / d * (d + 1);
+    let mut text = vec![T::from_code(0); n];
+    text.par_chunks_mut(d + 1)
+        .zip(data.par_chunks(d))
+        .for_each(|(row, src)| {
+            for (dst, &t) in row.iter_mut().zip(src) {
+                *dst = T::from_code(alphabet.encode(t.to_i64()));
+            }
+        });
+    text
+}
+
+/// `lcp[i] = plcp[sa[i]]`, capped at the distance from `sa[i]` to its separator unless
+/// the PLCP is already separator-aware (`generalized`: libsais' GSA mode).
+fn make_lcp<S: SaIdx>(sa: &[S], plcp: &[S], d: usize, generalized: bool) -> LcpBuf {
+    let at = |i: usize| -> usize {
+        let p = sa[i].idx();
+        if generalized {
+            plcp[p].idx()
+        } else {
+            plcp[p].idx().min(d - p % (d + 1))
+        }
+    };
+    if d <= u8::MAX as usize {
+        LcpBuf::U8(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u8)
+                .collect(),
+        )
+    } else if d <= u16::MAX as usize {
+        LcpBuf::U16(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u16)
+                .collect(),
+        )
+    } else {
+        LcpBuf::U32(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u32)
+                .collect(),
+        )
+    }
+}
+
+/// LCP straight from a u8 text, eight symbols per step: `lcp[i]` = common prefix of
+/// suffixes `sa[i-1]` and `sa[i]`, stopping at the separator 0. At most `d/8 + 1` word
+/// comparisons per position, and no PLCP array (4 bytes per position) is needed.
+fn lcp_u8<S: SaIdx>(text: &[u8], sa: &[S], d: usize) -> LcpBuf {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let n = text.len();
+    let at = |i: usize| -> usize {
+        if i == 0 {
+            return 0;
+        }
+        let (a, b) = (sa[i - 1].idx(), sa[i].idx());
+        let mut j = 0;
+        loop {
+            if a + j + 8 <= n && b + j + 8 <= n {
+                let mut wa = [0u8; 8];
+                let mut wb = [0u8; 8];
+                wa.copy_from_slice(&text[a + j..a + j + 8]);
+                wb.copy_from_slice(&text[b + j..b + j + 8]);
+                let (wa, wb) = (u64::from_le_bytes(wa), u64::from_le_bytes(wb));
+                let diff = wa ^ wb;
+                let zero = wa.wrapping_sub(ONES) & !wa & HIGHS;
+                let stop = diff | zero;
+                if stop != 0 {
+                    // first differing byte or first separator, whichever comes first
+                    let first_diff = (diff.trailing_zeros() / 8) as usize;
+                    let first_zero = (zero.trailing_zeros() / 8) as usize;
+                    return j + first_diff.min(first_zero);
+                }
+                j += 8;
+            } else {
+                while a + j < n && b + j < n && text[a + j] == text[b + j] && text[a + j] != 0 {
+                    j += 1;
+                }
+                return j;
+            }
+        }
+    };
+    if d <= u8::MAX as usize {
+        LcpBuf::U8(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u8)
+                .collect(),
+        )
+    } else if d <= u16::MAX as usize {
+        LcpBuf::U16(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u16)
+                .collect(),
+        )
+    } else {
+        LcpBuf::U32(
+            sa.par_iter()
+                .enumerate()
+                .map(|(i, _)| at(i) as u32)
+                .collect(),
+        )
+    }
+}
+
+macro_rules! sa_only {
+    ($text:expr, $buf:ident) => {{
+        SuffixArrayConstruction::for_text($text)
+            .$buf()
+            .single_threaded()
+            .generalized_suffix_array()
+            .run()
+            .map_err(sais_err)?
+            .into_vec()
+    }};
+}
+
+macro_rules! sais_small {
+    ($text:expr, $buf:ident) => {{
+        let res = SuffixArrayConstruction::for_text($text)
+            .$buf()
+            .single_threaded()
+            .generalized_suffix_array()
+            .run()
+            .map_err(sais_err)?;
+        let res = res
+            .plcp_construction()
+            .single_threaded()
+            .run()
+            .map_err(sais_err)?;
+        let (sa, plcp, _) = res.into_parts();
+        (sa, plcp)
+    }};
+}
+
+pub(super) fn build<X: Token>(
+    data: &[X],
+    num_strings: usize,
+    d: usize,
+) -> CoreResult<TrainingIndex> {
+    if num_strings == 0 {
+        return Err(CoreError::value(
+            "train",
+            "empty set: need at least one string",
+        ));
+    }
+    if d == 0 {
+        return Err(CoreError::value(
+            "train",
+            "strings must have at least one token",
+        ));
+    }
+    check_shape("train", data.len(), num_strings, d)?;
+    if num_strings >= u32::MAX as usize {
+        return Err(CoreError::value(
+            "train",
+            format!("{num_strings} strings: at most 2**32-2 supported"),
+        ));
+    }
+    let n = num_strings
+        .checked_mul(d + 1)
+        .ok_or_else(|| CoreError::value("train", "too many tokens"))?;
+    let alphabet = make_alphabet("train", data)?;
+    let sigma = alphabet.sigma();
+    // libsais runs single-threaded: its OpenMP threads spin-wait, and next to rayon's
+    // workers on a shared machine that made a 2-thread build 5-10x slower than 1 thread.
+    let small_sa = n <= i32::MAX as usize;
+
+    let (text, sa, lcp) = if sigma <= 65535 {
+        let text = if sigma <= 255 {
+            TextBuf::U8(fill_text::<X, u8>(data, d, &alphabet))
+        } else {
+            TextBuf::U16(fill_text::<X, u16>(data, d, &alphabet))
+        };
+        let (sa, lcp) = match (&text, small_sa) {
+            (TextBuf::U8(t), true) => {
+                let sa = sa_only!(t.as_slice(), in_owned_buffer32);
+                let lcp = lcp_u8(t, &sa, d);
+                (SaBuf::I32(sa), lcp)
+            }
+            (TextBuf::U8(t), false) => {
+                let sa = sa_only!(t.as_slice(), in_owned_buffer64);
+                let lcp = lcp_u8(t, &sa, d);
+                (SaBuf::I64(sa), lcp)
+            }
+            (TextBuf::U16(t), true) => {
+                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer32);
+                let lcp = make_lcp(&sa, &plcp, d, true);
+                (SaBuf::I32(sa), lcp)
+            }
+            (TextBuf::U16(t), false) => {
+                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer64);
+                let lcp = make_lcp(&sa, &plcp, d, true);
+                (SaBuf::I64(sa), lcp)
+            }
+            (TextBuf::I32(_), _) => unreachable!("small alphabets are coded as u8/u16"),
+        };
+        (text, sa, lcp)
+    } else {
+        if !small_sa {
+            return Err(CoreError::value(
+                "train",
+                format!("{n} positions with {sigma} distinct tokens: more than 2**31-1 positions needs at most 65534 distinct tokens"),
+            ));
+        }
+        let mut t = fill_text::<X, i32>(data, d, &alphabet);
+        // Plain (not generalized) mode: libsais has no generalized mode for integer
+        // alphabets. Ties between suffixes equal up to their separators are then broken
+        // by what follows, which is still a valid order for every query, and the LCP is
+        // capped at the separator below.
+        let (sa, plcp) = {
+            let mut construction = SuffixArrayConstruction::for_text_mut(&mut t)
+                .in_owned_buffer32()
+                .single_threaded();
+            // SAFETY: every code is in [0, sigma], so sigma + 1 is a valid alphabet size.
+            construction =
+                unsafe { construction.with_alphabet_size(AlphabetSize::new(sigma as i32 + 1)) };
+            let res = construction.run().map_err(sais_err)?;
+            let res = res
+                .plcp_construction()
+                .single_threaded()
+                .run()
+                .map_err(sais_err)?;
+            let (sa, plcp, _) = res.into_parts();
+            (sa, plcp)
+        };
+        let lcp = make_lcp(&sa, &plcp, d, false);
+        (TextBuf::I32(t), SaBuf::I32(sa), lcp)
+    };
+    Ok(assemble(num_strings, d, alphabet, text, sa, lcp))
+}
+
+/// Derive the lookup tables (cheap, O(n)) and assemble; shared by build and load.
+pub(super) fn assemble(
+    num_strings: usize,
+    d: usize,
+    alphabet: Alphabet,
+    text: TextBuf,
+    sa: SaBuf,
+    lcp: LcpBuf,
+) -> TrainingIndex {
+    let sigma = alphabet.sigma();
+    let n = num_strings * (d + 1);
+    let buckets = {
+        macro_rules! go {
+            ($t:expr, $s:expr) => {
+                match &lcp {
+                    LcpBuf::U8(l) => Buckets::build($t, $s, |i| l[i] as usize, sigma, d),
+                    LcpBuf::U16(l) => Buckets::build($t, $s, |i| l[i] as usize, sigma, d),
+                    LcpBuf::U32(l) => Buckets::build($t, $s, |i| l[i] as usize, sigma, d),
+                }
+            };
+        }
+        match (&text, &sa) {
+            (TextBuf::U8(t), SaBuf::I32(s)) => go!(t, s),
+            (TextBuf::U8(t), SaBuf::I64(s)) => go!(t, s),
+            (TextBuf::U16(t), SaBuf::I32(s)) => go!(t, s),
+            (TextBuf::U16(t), SaBuf::I64(s)) => go!(t, s),
+            (TextBuf::I32(t), SaBuf::I32(s)) => go!(t, s),
+            (TextBuf::I32(t), SaBuf::I64(s)) => go!(t, s),
+        }
+    };
+    let strings = match &text {
+        TextBuf::U8(t) => StringTable::build(t, num_strings, d, &alphabet),
+        TextBuf::U16(t) => StringTable::build(t, num_strings, d, &alphabet),
+        TextBuf::I32(t) => StringTable::build(t, num_strings, d, &alphabet),
+    };
+    debug_assert_eq!(buckets.total(), n);
+    TrainingIndex {
+        num_strings,
+        length: d,
+        alphabet,
+        text,
+        sa,
+        lcp,
+        buckets,
+        strings,
+    }
+}

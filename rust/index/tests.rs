@@ -1,0 +1,186 @@
+//! Core invariants against brute force (no Python needed).
+
+use super::*;
+
+fn lcg(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s >> 33
+    }
+}
+
+fn data(rows: usize, d: usize, v: u64, seed: u64) -> Vec<u32> {
+    let mut r = lcg(seed);
+    (0..rows * d).map(|_| (r() % v) as u32).collect()
+}
+
+fn suffix_positions(idx: &TrainingIndex) -> Vec<usize> {
+    match idx.sa() {
+        SaBuf::I32(v) => v.iter().map(|&x| x as usize).collect(),
+        SaBuf::I64(v) => v.iter().map(|&x| x as usize).collect(),
+    }
+}
+
+fn count_brute(x: &[u32], d: usize, p: &[u32]) -> i64 {
+    if p.is_empty() {
+        return (x.len() / d * (d + 1)) as i64;
+    }
+    x.chunks(d)
+        .map(|r| r.windows(p.len()).filter(|w| *w == p).count() as i64)
+        .sum()
+}
+
+fn check_all(x: &[u32], rows: usize, d: usize) {
+    let idx = TrainingIndex::build(x, rows, d).unwrap();
+    // suffix array sorts the suffixes (each truncated at its separator)
+    let sa = suffix_positions(&idx);
+    let suffix = |p: usize| -> Vec<i64> {
+        let (r, o) = (p / (d + 1), p % (d + 1));
+        x[r * d + o.min(d)..(r + 1) * d]
+            .iter()
+            .map(|&t| t as i64)
+            .collect()
+    };
+    for w in sa.windows(2) {
+        assert!(suffix(w[0]) <= suffix(w[1]));
+    }
+    let lcp: Vec<usize> = match idx.lcp() {
+        LcpBuf::U8(v) => v.iter().map(|&x| x as usize).collect(),
+        LcpBuf::U16(v) => v.iter().map(|&x| x as usize).collect(),
+        LcpBuf::U32(v) => v.iter().map(|&x| x as usize).collect(),
+    };
+    assert_eq!(lcp[0], 0);
+    for i in 1..sa.len() {
+        let (a, b) = (suffix(sa[i - 1]), suffix(sa[i]));
+        let l = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        assert_eq!(lcp[i], l);
+    }
+    // count every substring of every row, plus absent patterns
+    let mut pats: Vec<Vec<u32>> = Vec::new();
+    for r in x.chunks(d).take(5) {
+        for a in 0..d {
+            for b in a..=d {
+                pats.push(r[a..b].to_vec());
+            }
+        }
+    }
+    pats.push(vec![999_999]);
+    pats.push(vec![x[0]; d + 1]);
+    let flat: Vec<u32> = pats.concat();
+    let mut offs = vec![0i64];
+    for p in &pats {
+        offs.push(offs.last().unwrap() + p.len() as i64);
+    }
+    let got = idx.count(&flat, &offs).unwrap();
+    for (p, g) in pats.iter().zip(&got) {
+        assert_eq!(*g, count_brute(x, d, p), "pattern {p:?}");
+    }
+    // longest match of queries against brute force
+    let q = data(30, d + 2, 4, 99);
+    let w = d + 2;
+    let (len, string, offset) = idx.longest_match(&q, 30, w).unwrap();
+    for r in 0..30 {
+        let s = &q[r * w..(r + 1) * w];
+        let mut best = 0;
+        for a in 0..w {
+            for b in a + 1..=w {
+                if b - a > best && count_brute(x, d, &s[a..b]) > 0 {
+                    best = b - a;
+                }
+            }
+        }
+        assert_eq!(len[r] as usize, best);
+        if best > 0 {
+            let (i, o) = (string[r] as usize, offset[r] as usize);
+            let hit = &x[i * d + o..i * d + o + best];
+            assert!(s.windows(best).any(|win| win == hit));
+        } else {
+            assert_eq!((string[r], offset[r]), (-1, -1));
+        }
+    }
+    // lookup
+    let (which, cnt) = idx.lookup(x, rows, d).unwrap();
+    for r in 0..rows {
+        let row = &x[r * d..(r + 1) * d];
+        let eq: Vec<usize> = (0..rows)
+            .filter(|&j| &x[j * d..(j + 1) * d] == row)
+            .collect();
+        assert_eq!(which[r] as usize, eq[0]);
+        assert_eq!(cnt[r] as usize, eq.len());
+    }
+}
+
+#[test]
+fn small_alphabet_matches_brute_force() {
+    check_all(&data(60, 6, 3, 1), 60, 6);
+    check_all(&data(1, 1, 2, 2), 1, 1);
+    check_all(&[1; 50], 10, 5);
+}
+
+#[test]
+fn large_alphabets_match_brute_force() {
+    let x: Vec<u32> = data(50, 5, 3, 3).iter().map(|&t| t * 40_000).collect(); // u16 dense? no: shift u16 > 65535 -> dense u8
+    check_all(&x, 50, 5);
+    let y: Vec<u32> = (0..400u32).map(|i| (i * 7919) % 70_001).collect(); // > 65534 distinct? no, dense u16
+    check_all(&y, 80, 5);
+    let z: Vec<u32> = (0..70_000u32).map(|i| i.wrapping_mul(2654435761)).collect(); // i32 codes
+    let idx = TrainingIndex::build(&z, 7000, 10).unwrap();
+    assert!(matches!(idx.text, TextBuf::I32(_)));
+    let (w, _) = idx.lookup(&z[..100], 10, 10).unwrap();
+    assert_eq!(w, (0..10).collect::<Vec<i64>>());
+}
+
+#[test]
+fn save_load_roundtrip_and_corruption() {
+    let x = data(200, 8, 5, 4);
+    let idx = TrainingIndex::build(&x, 200, 8).unwrap();
+    let dir = std::env::temp_dir().join(format!("rhmfast_idx_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.idx");
+    idx.save(&path).unwrap();
+    let back = TrainingIndex::load(&path).unwrap();
+    assert_eq!(suffix_positions(&back), suffix_positions(&idx));
+    assert_eq!(
+        back.lookup(&x, 200, 8).unwrap(),
+        idx.lookup(&x, 200, 8).unwrap()
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 10, 51, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(TrainingIndex::load(&path).is_err());
+    }
+    let mut edited = bytes.clone();
+    let last = edited.len() - 3;
+    edited[last] ^= 1;
+    std::fs::write(&path, &edited).unwrap();
+    assert!(matches!(
+        TrainingIndex::load(&path),
+        Err(CoreError::Format { .. })
+    ));
+    let mut huge = bytes.clone();
+    huge[16..24].copy_from_slice(&(u64::MAX / 3).to_le_bytes());
+    std::fs::write(&path, &huge).unwrap();
+    assert!(matches!(
+        TrainingIndex::load(&path),
+        Err(CoreError::Format { .. })
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    assert!(TrainingIndex::build::<u32>(&[], 0, 4).is_err());
+    assert!(TrainingIndex::build(&[1u32, 2, 3], 2, 2).is_err());
+    assert!(TrainingIndex::build(&[-1i64, 2], 1, 2).is_err());
+    assert!(TrainingIndex::build(&[1i64 << 33, 2], 1, 2).is_err());
+    let idx = TrainingIndex::build(&[1u32, 2, 3, 4], 2, 2).unwrap();
+    assert!(idx.count(&[1u32], &[0, 2]).is_err());
+    assert!(idx.count(&[1u32, 2], &[0, 2, 1, 2]).is_err());
+    assert_eq!(
+        idx.lookup(&[1u32, 2, 3], 1, 3).unwrap(),
+        (vec![-1], vec![0])
+    );
+}
