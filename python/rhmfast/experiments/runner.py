@@ -204,21 +204,45 @@ def run_trainings(
                     env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
                 log = exp_dir / "logs" / f"{spec.name}.log"
                 with open(log, "ab") as f:
-                    rc = subprocess.call(train_command(config_path(exp_dir, spec)), stdout=f,
-                                         stderr=subprocess.STDOUT, env=env)
+                    with lock:  # no new process once interrupted
+                        if stop.is_set():
+                            return
+                        proc = subprocess.Popen(train_command(config_path(exp_dir, spec)), stdout=f,
+                                                stderr=subprocess.STDOUT, env=env)
+                        procs.append(proc)
+                    rc = proc.wait()
+                if stop.is_set():
+                    return
                 if rc == 0:
                     _mark_done(exp_dir, spec)
                 else:
                     failures.append(f"{spec.name} (exit {rc}, log {log})")
 
             stop = threading.Event()
+            lock = threading.Lock()
+            procs: list[subprocess.Popen[bytes]] = []
             poller = threading.Thread(target=bar.run_until, args=(stop,), daemon=True)
             poller.start()
+            pool = ThreadPoolExecutor(max_workers=jobs)
             try:
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    list(pool.map(launch, enumerate(todo)))
+                list(pool.map(launch, enumerate(todo)))
+            except BaseException:
+                # interrupted (Ctrl-C, SIGTERM turned into an exception): stop the trainings;
+                # they resume from their last checkpoint on the next run
+                with lock:
+                    stop.set()
+                    for proc in procs:
+                        if proc.poll() is None:
+                            proc.terminate()
+                    for proc in procs:
+                        try:
+                            proc.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                raise
             finally:
                 stop.set()
+                pool.shutdown(wait=True)
                 poller.join()
     finally:
         bar.close()
