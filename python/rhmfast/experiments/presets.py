@@ -30,12 +30,14 @@ TRAIN: dict[str, dict[str, Any]] = {
     ),
     # SCIENCE.md's CPU trial, sized for 2 cores and 15 minutes with 3 seeds: the study's
     # grammar (d = 16) with Zipf a = 1, P = 128 unique strings, the 0.6M-parameter
-    # transformer at lr 1e-3, batch 128, which showed rho = -0.35 at 2725 steps. Shorter
+    # transformer at lr 1e-3, batch 128, which showed rho = -0.35 at 2725 steps. Measured
+    # CPU cost: 0.153 s per step, 2.8 s per evaluation, 7.5 s start-up per run, so
+    # 3 x (2600 steps + 27 evaluations) = 1440 CPU-seconds = 12 minutes on 2 cores. Shorter
     # strings (d = 8) were tried and rejected: the model memorizes them before it learns
     # the grammar, and chance reproductions swamp the top quintiles.
     "quick": dict(
         v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
-        num_train=128, num_heldout=128, width=128, depth=4, heads=4, steps=2800,
+        num_train=128, num_heldout=128, width=128, depth=4, heads=4, steps=2600,
         batch_size=128, lr=1e-3, warmup=100, ema=0.99, checkpoints_per_octave=6, first_checkpoint=128,
         eval_samples=512, elbo_draws=4, device="auto", bf16=False, progress=True,
     ),
