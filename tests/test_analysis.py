@@ -418,3 +418,27 @@ def test_plots_have_log_step_axis(tmp_path):
     assert ax.get_xscale() == "log" and ax.get_xlabel() == plots.STEP_LABEL
     png, svg = plots.save_figure(fig, tmp_path / "q")
     assert png.read_bytes()[:4] == b"\x89PNG" and "<svg" in svg.read_text()
+
+
+def test_block_frequencies_agree_with_the_native_block_counts():
+    import rhmfast
+
+    g = rhmfast.RHM(4, 2, 2, 2, 3, seed=1, rule_probs={1: rhmfast.zipf(2, 1.0)})
+    train = g.sample(40, seed=2)
+    gen = g.sample(30, seed=3)
+    for level in range(0, 4):
+        tab = an.overproduction(gen, train, 2, level, grammar_probs=lambda b, lv: g.block_probs(b, lv))
+        blocks, counts = rhmfast.block_counts(train, 2, level, positional=False)
+        native = {tuple(b): c / counts.sum() for b, c in zip(blocks.tolist(), counts.tolist(), strict=True)}
+        ours = {tuple(b): t for b, t in zip(tab.blocks.tolist(), tab.train.tolist(), strict=True) if t > 0}
+        assert ours.keys() == native.keys()
+        for b, f in native.items():
+            assert ours[b] == pytest.approx(f)
+        # exact grammar probabilities of the generated blocks sum to at most 1 per level
+        assert 0 < tab.grammar.sum() <= 1 + 1e-9
+    # positional counts: the mean log count of a string's blocks, level by level
+    positions, blocks, counts = rhmfast.block_counts(train, 2, 2, positional=True)
+    lookup = {(int(p), tuple(b)): int(c) for p, b, c in zip(positions, blocks.tolist(), counts, strict=True)}
+    k = 2  # level-2 blocks of d = 8 tokens have 2 tokens
+    expect = [np.mean([math.log(lookup[(j, tuple(r[j * k:(j + 1) * k]))]) for j in range(4)]) for r in train.tolist()]
+    np.testing.assert_allclose(an.block_log_frequency(train, 2)[:, 1], expect)

@@ -210,3 +210,28 @@ def test_failed_training_process_is_reported_and_resumable(tmp_path, monkeypatch
     assert (tmp_path / "s" / "done" / "P8-seed0").exists()
     assert not (tmp_path / "s" / "done" / "P16-seed0").exists()
     assert (tmp_path / "s" / "logs" / "P16-seed0.log").exists()
+
+
+def test_interrupt_terminates_training_processes(tmp_path, monkeypatch):
+    import os
+    import signal
+    import threading
+    import time
+
+    from rhmfast.experiments import runner
+
+    started = []
+
+    def command(cfg):
+        started.append(cfg.stem)
+        return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    monkeypatch.setattr(runner, "train_command", command)
+    # interrupt the experiment once both "trainings" run
+    threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run("scaling", preset="micro", out=tmp_path / "s", jobs=2, progress=False)
+    assert time.monotonic() - t0 < 30  # the sleeping children were terminated, not waited for
+    assert sorted(started) == ["P16-seed0", "P8-seed0"]
+    assert not (tmp_path / "s" / "done").exists()

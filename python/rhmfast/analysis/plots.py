@@ -112,7 +112,7 @@ def figure_quintile_curves(
     q = observed.shape[0]
     cmap = plt.get_cmap("viridis")
     for i in range(q):
-        color = cmap(i / max(q - 1, 1))
+        color = cmap(0.85 * i / max(q - 1, 1))  # stop before viridis' pale yellow end
         ax.plot(steps, observed[i], marker="o", ms=3, color=color, label=f"Q{i + 1}")
         if np.isfinite(baseline[i]).any():
             ax.plot(steps, baseline[i], ls="--", color=color, alpha=0.8)

@@ -153,6 +153,8 @@ def run(
         unfinished = [s.name for s in specs if not is_done(exp_dir, s)]
         if unfinished:
             print(f"note: runs {unfinished} look unfinished; analysing what they hold", file=sys.stderr)
+    if progress:
+        print(f"{exp_dir.name}: analysing {len(specs)} run(s), writing figures and report", file=sys.stderr)
     report = Report(exp_dir, f"{module.TITLE} ({name}, preset {preset})")
     results = module.analyse(exp_dir, specs, settings, report)
     report.heading("Runs")

@@ -137,7 +137,9 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
             # beyond chance: the per-quintile excess over the perfect-grammar baseline, and the
             # baseline-corrected clock
             beyond = "yes" if excess[q5] > excess[q1] else "no"
-            if corrected is not None and np.isfinite(corrected.rho):
+            if max(excess[q5], excess[q1]) <= 0:
+                beyond = "none (reproduction below chance in both extreme quintiles)"
+            elif corrected is not None and np.isfinite(corrected.rho):
                 if (corrected.high < 0) != (beyond == "yes"):
                     beyond = "mixed"
             verdict += (

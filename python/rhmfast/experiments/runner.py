@@ -21,6 +21,7 @@ skipped and unfinished ones resume from their last checkpoint (the trainer's job
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shlex
@@ -136,8 +137,6 @@ def _latest_step(run: Path) -> int:
             tail = f.read().decode("utf-8", "replace").splitlines()
     except OSError:
         return 0
-    import json
-
     for line in reversed(tail):
         try:
             row = json.loads(line)
@@ -168,8 +167,10 @@ def run_trainings(
 ) -> None:
     """Train every unfinished run of ``specs``.
 
-    ``jobs``: parallel training processes (default: one per GPU, else one per CPU core,
-    at most one per run). ``jobs=1`` trains in this process. ``train_fn`` (a callable
+    ``jobs``: parallel training processes (default: one per GPU; on CPUs one per run, up
+    to twice the cores, one thread each: small models use a core better one process per
+    thread than one process over several threads, and equal runs finish together instead
+    of in waves that leave cores idle). ``jobs=1`` trains in this process. ``train_fn`` (a callable
     taking a config path) replaces the rhmfast trainer and runs in this process.
     """
     todo = [s for s in specs if not is_done(exp_dir, s)]
@@ -180,7 +181,7 @@ def run_trainings(
     gpus = 0 if train_fn is not None else _cuda_devices(todo)
     cores = os.cpu_count() or 1
     if jobs is None:
-        jobs = max(1, min(len(todo), gpus if gpus else cores))
+        jobs = max(1, min(len(todo), gpus if gpus else 2 * cores))
     (exp_dir / "logs").mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     total = sum(int(s.train.get("steps", 0)) for s in todo)
@@ -203,21 +204,45 @@ def run_trainings(
                     env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
                 log = exp_dir / "logs" / f"{spec.name}.log"
                 with open(log, "ab") as f:
-                    rc = subprocess.call(train_command(config_path(exp_dir, spec)), stdout=f,
-                                         stderr=subprocess.STDOUT, env=env)
+                    with lock:  # no new process once interrupted
+                        if stop.is_set():
+                            return
+                        proc = subprocess.Popen(train_command(config_path(exp_dir, spec)), stdout=f,
+                                                stderr=subprocess.STDOUT, env=env)
+                        procs.append(proc)
+                    rc = proc.wait()
+                if stop.is_set():
+                    return
                 if rc == 0:
                     _mark_done(exp_dir, spec)
                 else:
                     failures.append(f"{spec.name} (exit {rc}, log {log})")
 
             stop = threading.Event()
+            lock = threading.Lock()
+            procs: list[subprocess.Popen[bytes]] = []
             poller = threading.Thread(target=bar.run_until, args=(stop,), daemon=True)
             poller.start()
+            pool = ThreadPoolExecutor(max_workers=jobs)
             try:
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    list(pool.map(launch, enumerate(todo)))
+                list(pool.map(launch, enumerate(todo)))
+            except BaseException:
+                # interrupted (Ctrl-C, SIGTERM turned into an exception): stop the trainings;
+                # they resume from their last checkpoint on the next run
+                with lock:
+                    stop.set()
+                    for proc in procs:
+                        if proc.poll() is None:
+                            proc.terminate()
+                    for proc in procs:
+                        try:
+                            proc.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                raise
             finally:
                 stop.set()
+                pool.shutdown(wait=True)
                 poller.join()
     finally:
         bar.close()

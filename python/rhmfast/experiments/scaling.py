@@ -25,7 +25,7 @@ TITLE = "Memorization time against training-set size"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "micro": {"sizes": [8, 16], "seeds": [0], "copy_threshold": 0.1, "nll_threshold": 0.25},
-    "quick": {"sizes": [32, 64, 128, 256], "seeds": [0], "copy_threshold": 0.1, "nll_threshold": 0.25},
+    "quick": {"sizes": [32, 64, 128, 256], "seeds": [0], "copy_threshold": 0.02, "nll_threshold": 0.25},
     "paper": {"sizes": [2500, 5000, 10000, 20000], "seeds": [0, 1], "copy_threshold": 0.1, "nll_threshold": 0.25},
 }
 

@@ -36,7 +36,7 @@ TITLE = "Partial memorization: is slop over-produced before whole samples are co
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "micro": {"seeds": [0], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 8},
-    "quick": {"seeds": [0], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
+    "quick": {"seeds": [0, 1], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
     "paper": {"seeds": [0, 1, 2], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
 }
 
