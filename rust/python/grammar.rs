@@ -94,6 +94,18 @@ fn matrix<'py, T: numpy::Element>(
     Ok(v.into_pyarray(py).reshape([rows, cols])?.into_any())
 }
 
+/// `x` must hold strings of the grammar's length `d`.
+fn check_length(g: &Grammar, cols: usize) -> PyResult<()> {
+    if cols != g.d() {
+        return Err(CoreError::value(
+            "x",
+            format!("strings have length {cols}, expected d = {}", g.d()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// A Random Hierarchy Model grammar (native). Use `rhmfast.RHM`.
 #[pyclass(name = "Grammar", module = "rhmfast._rhmfast", frozen)]
 pub struct PyGrammar {
@@ -318,13 +330,7 @@ impl PyGrammar {
         let t = extract_tokens("x", x)?;
         let (rows, cols) = tokens_shape(&t);
         let g = &self.inner;
-        if cols != g.d() {
-            return Err(CoreError::value(
-                "x",
-                format!("strings have length {cols}, expected d = {}", g.d()),
-            )
-            .into());
-        }
+        check_length(g, cols)?;
         let p = with_tokens!("x", t, |s| py.detach(|| g.parse(s, tree)))?;
         let k = g.internal_nodes();
         let none = || py.None().into_bound(py);
@@ -350,13 +356,7 @@ impl PyGrammar {
         let t = extract_tokens("x", x)?;
         let g = &self.inner;
         let (_, cols) = tokens_shape(&t);
-        if cols != g.d() {
-            return Err(CoreError::value(
-                "x",
-                format!("strings have length {cols}, expected d = {}", g.d()),
-            )
-            .into());
-        }
+        check_length(g, cols)?;
         let idx = with_tokens!("x", t, |s| py.detach(|| g.index(s)))?;
         match idx {
             Index::Small(v) => PyList::new(py, v),
