@@ -94,6 +94,18 @@ fn matrix<'py, T: numpy::Element>(
     Ok(v.into_pyarray(py).reshape([rows, cols])?.into_any())
 }
 
+/// The contiguous data of an optional 1-D array.
+fn optional_slice<'a>(
+    param: &str,
+    a: Option<&'a PyReadonlyArray1<'_, i64>>,
+) -> PyResult<Option<&'a [i64]>> {
+    a.map(|a| {
+        a.as_slice()
+            .map_err(|_| PyValueError::new_err(format!("{param}: expected a contiguous array")))
+    })
+    .transpose()
+}
+
 /// `x` must hold strings of the grammar's length `d`.
 fn check_length(g: &Grammar, cols: usize) -> PyResult<()> {
     if cols != g.d() {
@@ -426,13 +438,7 @@ impl PyGrammar {
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let t = extract_tokens("blocks", blocks)?;
         let g = &self.inner;
-        let pos = match positions.as_ref() {
-            Some(p) => Some(
-                p.as_slice()
-                    .map_err(|_| PyValueError::new_err("positions: expected a contiguous array"))?,
-            ),
-            None => None,
-        };
+        let pos = optional_slice("positions", positions.as_ref())?;
         let out = with_tokens!("blocks", t, |s| py.detach(|| g.block_probs(s, level, pos)))?;
         Ok(out.into_pyarray(py))
     }
@@ -451,13 +457,7 @@ impl PyGrammar {
                     .map_err(|_| PyValueError::new_err("patterns: expected contiguous arrays"))
             })
             .collect::<PyResult<_>>()?;
-        let offs = match offsets.as_ref() {
-            Some(o) => Some(
-                o.as_slice()
-                    .map_err(|_| PyValueError::new_err("offsets: expected a contiguous array"))?,
-            ),
-            None => None,
-        };
+        let offs = optional_slice("offsets", offsets.as_ref())?;
         let g = &self.inner;
         let out = py.detach(|| g.kgram_probs(&pats, offs))?;
         Ok(out.into_pyarray(py))
