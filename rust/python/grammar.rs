@@ -72,6 +72,19 @@ macro_rules! with_tokens {
     };
 }
 
+/// Expands `$go!(T)` with the narrowest token type `T` that holds `v` symbols.
+macro_rules! narrowest_token {
+    ($v:expr, $go:ident) => {
+        if $v <= 1 << 8 {
+            $go!(u8)
+        } else if $v <= 1 << 16 {
+            $go!(u16)
+        } else {
+            $go!(u32)
+        }
+    };
+}
+
 fn shape2<T: numpy::Element>(a: &PyReadonlyArray2<'_, T>) -> (usize, usize) {
     let s = a.shape();
     (s[0], s[1])
@@ -322,13 +335,7 @@ impl PyGrammar {
                 self.sampled(py, out)
             }};
         }
-        if v <= 1 << 8 {
-            go!(u8)
-        } else if v <= 1 << 16 {
-            go!(u16)
-        } else {
-            go!(u32)
-        }
+        narrowest_token!(v, go)
     }
 
     /// Returns `(symbols or None, rules or None, valid_levels, root, log_prob)`.
@@ -407,13 +414,7 @@ impl PyGrammar {
                 self.sampled(py, out)
             }};
         }
-        if v <= 1 << 8 {
-            go!(u8)
-        } else if v <= 1 << 16 {
-            go!(u16)
-        } else {
-            go!(u32)
-        }
+        narrowest_token!(v, go)
     }
 
     /// `(s**level, symbols)` marginal probabilities of the symbols at every node of a level.
