@@ -350,6 +350,13 @@ class RHM:
             off += width
         return out
 
+    def _with_tree(self, out: tuple[np.ndarray, Any, Any], return_tree: bool) -> Any:
+        """``tokens``, or ``(tokens, Derivation)``, from the native ``(tokens, syms, rules)``."""
+        tokens, syms, rules = out
+        if return_tree:
+            return tokens, Derivation(self._levels(syms), self._levels(rules))
+        return tokens
+
     # --- sampling -----------------------------------------------------------------
 
     def sample(
@@ -371,12 +378,10 @@ class RHM:
         (5, [(5, 1), (5, 2), (5, 4), (5, 8)])
         """
         num = _int("num", num, lo=0)
-        tokens, syms, rules = self._g.sample(
+        out = self._g.sample(
             num, seed=_seed(seed), unique=bool(unique), return_tree=bool(return_tree)
         )
-        if return_tree:
-            return tokens, Derivation(self._levels(syms), self._levels(rules))
-        return tokens
+        return self._with_tree(out, return_tree)
 
     # --- parsing ------------------------------------------------------------------
 
@@ -457,10 +462,8 @@ class RHM:
         for x in idx:
             if not 0 <= x < total:
                 raise ValueError(f"i: index {x} is not in [0, num_strings = {total})")
-        tokens, syms, rules = self._g.from_index(idx, return_tree=bool(return_tree))
-        if return_tree:
-            return tokens, Derivation(self._levels(syms), self._levels(rules))
-        return tokens
+        out = self._g.from_index(idx, return_tree=bool(return_tree))
+        return self._with_tree(out, return_tree)
 
     # --- exact expected frequencies ---------------------------------------------------
 
