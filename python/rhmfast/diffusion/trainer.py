@@ -391,6 +391,11 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
         bar = tqdm(total=config.steps, initial=start, desc=run.name, unit="step")
 
+    # The tensors stay the same objects for the whole run (state is loaded in place),
+    # so the EMA update's lists are built once, not every step.
+    ema_params: list[torch.Tensor] = list(ema.parameters())
+    model_params: list[torch.Tensor] = list(model.parameters())
+    buffer_pairs = list(zip(ema.buffers(), model.buffers(), strict=True))
     loss_sum = torch.zeros((), device=device)
     loss_n = 0
     t_last, step_last = time.perf_counter(), start
@@ -412,8 +417,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         opt.step()
         with torch.no_grad():
             decay = min(config.ema, (1.0 + step) / (10.0 + step))
-            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
-            for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+            torch._foreach_lerp_(ema_params, model_params, 1.0 - decay)
+            for be, bm in buffer_pairs:
                 be.copy_(bm)
         loss_sum += loss.detach()
         loss_n += 1
