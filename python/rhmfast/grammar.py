@@ -43,14 +43,19 @@ FILE_VERSION = 1
 _MAX_INT = 1 << 62
 
 
+def _as_int(name: str, value: Any, what: str = "an integer") -> int:
+    """``value`` as a Python int (bools refused), or a TypeError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected {what}, got a bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}") from None
+
+
 def _int(name: str, value: Any, *, lo: int | None = None) -> int:
     """An integer argument, or a TypeError/ValueError naming it."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected an integer, got a bool")
-    try:
-        x = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
+    x = _as_int(name, value)
     if abs(x) > _MAX_INT:
         raise ValueError(f"{name} = {x} is absurdly large (limit {_MAX_INT})")
     if lo is not None and x < lo:
@@ -59,12 +64,7 @@ def _int(name: str, value: Any, *, lo: int | None = None) -> int:
 
 
 def _seed(value: Any) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError("seed: expected an integer, got a bool")
-    try:
-        x = operator.index(value)
-    except TypeError:
-        raise TypeError(f"seed: expected an integer, got {type(value).__name__}") from None
+    x = _as_int("seed", value)
     if not 0 <= x < 1 << 64:
         raise ValueError(f"seed = {x} must be in [0, 2**64)")
     return x
@@ -350,6 +350,13 @@ class RHM:
             off += width
         return out
 
+    def _with_tree(self, out: tuple[np.ndarray, Any, Any], return_tree: bool) -> Any:
+        """``tokens``, or ``(tokens, Derivation)``, from the native ``(tokens, syms, rules)``."""
+        tokens, syms, rules = out
+        if return_tree:
+            return tokens, Derivation(self._levels(syms), self._levels(rules))
+        return tokens
+
     # --- sampling -----------------------------------------------------------------
 
     def sample(
@@ -371,12 +378,10 @@ class RHM:
         (5, [(5, 1), (5, 2), (5, 4), (5, 8)])
         """
         num = _int("num", num, lo=0)
-        tokens, syms, rules = self._g.sample(
+        out = self._g.sample(
             num, seed=_seed(seed), unique=bool(unique), return_tree=bool(return_tree)
         )
-        if return_tree:
-            return tokens, Derivation(self._levels(syms), self._levels(rules))
-        return tokens
+        return self._with_tree(out, return_tree)
 
     # --- parsing ------------------------------------------------------------------
 
@@ -457,10 +462,8 @@ class RHM:
         for x in idx:
             if not 0 <= x < total:
                 raise ValueError(f"i: index {x} is not in [0, num_strings = {total})")
-        tokens, syms, rules = self._g.from_index(idx, return_tree=bool(return_tree))
-        if return_tree:
-            return tokens, Derivation(self._levels(syms), self._levels(rules))
-        return tokens
+        out = self._g.from_index(idx, return_tree=bool(return_tree))
+        return self._with_tree(out, return_tree)
 
     # --- exact expected frequencies ---------------------------------------------------
 
@@ -643,12 +646,7 @@ def _check_header(fmt: Any, version: Any) -> None:
 
 def _int_any(name: str, value: Any) -> int:
     """A non-negative Python int of any size."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected integers, got a bool")
-    try:
-        x = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected integers, got {type(value).__name__}") from None
+    x = _as_int(name, value, "integers")
     if x < 0:
         raise ValueError(f"{name}: index {x} is negative")
     return x

@@ -67,37 +67,24 @@ pub struct Grammar {
     pub(crate) block_table: Option<super::parse::BlockTable>,
 }
 
+/// `Err` naming `param` unless `lo <= value <= hi`.
+fn check_in(param: &str, value: u64, lo: u64, hi: u64) -> CoreResult<()> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(CoreError::value(
+            param,
+            format!("{param} = {value} must be in [{lo}, {hi}]"),
+        ))
+    }
+}
+
 fn check_dims(v: u64, n: u64, m: u64, s: u64, levels: u64) -> CoreResult<usize> {
-    if !(1..=MAX_V).contains(&v) {
-        return Err(CoreError::value(
-            "v",
-            format!("v = {v} must be in [1, {MAX_V}]"),
-        ));
-    }
-    if !(1..=MAX_V).contains(&n) {
-        return Err(CoreError::value(
-            "n",
-            format!("n = {n} must be in [1, {MAX_V}]"),
-        ));
-    }
-    if !(1..=MAX_V).contains(&m) {
-        return Err(CoreError::value(
-            "m",
-            format!("m = {m} must be in [1, {MAX_V}]"),
-        ));
-    }
-    if !(2..=MAX_D).contains(&s) {
-        return Err(CoreError::value(
-            "s",
-            format!("s = {s} must be in [2, {MAX_D}]"),
-        ));
-    }
-    if !(1..=64).contains(&levels) {
-        return Err(CoreError::value(
-            "L",
-            format!("L = {levels} must be in [1, 64]"),
-        ));
-    }
+    check_in("v", v, 1, MAX_V)?;
+    check_in("n", n, 1, MAX_V)?;
+    check_in("m", m, 1, MAX_V)?;
+    check_in("s", s, 2, MAX_D)?;
+    check_in("L", levels, 1, 64)?;
     let d = (s as u128).checked_pow(levels as u32).unwrap_or(u128::MAX);
     if d > MAX_D as u128 {
         return Err(CoreError::value(

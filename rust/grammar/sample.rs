@@ -211,6 +211,62 @@ fn is_uniform_rows(p: &[f64], k: usize) -> bool {
     p.chunks(k).all(|row| row.iter().all(|&x| x == row[0]))
 }
 
+/// One fixed derivation of a subtree, the scratch shared by `TopTable::build` and
+/// `BottomTable::build` when they enumerate every outcome.
+struct Derivation {
+    /// Rule choice of each node in node order (level by level, left to right).
+    digits: Vec<usize>,
+    /// The symbols of the last level expanded.
+    cur: Vec<u32>,
+    next: Vec<u32>,
+}
+
+impl Derivation {
+    fn new(nodes: usize, width: usize) -> Derivation {
+        Derivation {
+            digits: vec![0; nodes],
+            cur: Vec::with_capacity(width),
+            next: Vec::with_capacity(width),
+        }
+    }
+
+    /// Expands `root` down `levels`, the t-th node taking the rule named by the t-th
+    /// base-`m` digit of `choice` (first node most significant); leaves the symbols
+    /// in `self.cur` and returns `p0` times the rule probabilities, multiplied in
+    /// node order.
+    fn expand(
+        &mut self,
+        g: &Grammar,
+        root: u32,
+        p0: f64,
+        levels: std::ops::Range<usize>,
+        choice: usize,
+    ) -> f64 {
+        let (m, s) = (g.m as usize, g.s as usize);
+        let mut x = choice;
+        for dgt in self.digits.iter_mut().rev() {
+            *dgt = x % m;
+            x /= m;
+        }
+        self.cur.clear();
+        self.cur.push(root);
+        let mut p = p0;
+        let mut t = 0;
+        for l in levels {
+            self.next.clear();
+            for &sym in self.cur.iter() {
+                let id = sym as usize * m + self.digits[t];
+                t += 1;
+                p *= g.rule_probs[l][id];
+                self.next
+                    .extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
+            }
+            std::mem::swap(&mut self.cur, &mut self.next);
+        }
+        p
+    }
+}
+
 impl TopTable {
     fn build(g: &Grammar, top: usize) -> Option<TopTable> {
         let (n, m, s) = (g.n as usize, g.m as usize, g.s as usize);
@@ -226,30 +282,11 @@ impl TopTable {
         }
         let mut symbols = vec![0u32; outcomes * width];
         let mut probs = vec![0.0f64; outcomes];
-        let mut digits = vec![0usize; kt];
-        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        let mut tree = Derivation::new(kt, width);
         for o in 0..outcomes {
-            let mut x = o % per_root;
-            for dgt in digits.iter_mut().rev() {
-                *dgt = x % m;
-                x /= m;
-            }
             let root = o / per_root;
-            cur.clear();
-            cur.push(root as u32);
-            let mut p = g.root_prior[root];
-            let mut t = 0;
-            for l in 0..top {
-                next.clear();
-                for &sym in cur.iter() {
-                    let id = sym as usize * m + digits[t];
-                    t += 1;
-                    p *= g.rule_probs[l][id];
-                    next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
-                }
-                std::mem::swap(&mut cur, &mut next);
-            }
-            symbols[o * width..(o + 1) * width].copy_from_slice(&cur);
+            let p = tree.expand(g, root as u32, g.root_prior[root], 0..top, o % per_root);
+            symbols[o * width..(o + 1) * width].copy_from_slice(&tree.cur);
             probs[o] = p;
         }
         let uniform = is_uniform_rows(&g.root_prior, n)
@@ -291,32 +328,12 @@ impl BottomTable {
         let syms = g.symbols_at(top);
         let mut tokens = vec![0u32; syms * outcomes * width];
         let mut probs = vec![0.0f64; syms * outcomes];
-        let mut digits = vec![0usize; kb];
-        let (mut cur, mut next) = (Vec::with_capacity(width), Vec::with_capacity(width));
+        let mut tree = Derivation::new(kb, width);
         for a in 0..syms {
             for o in 0..outcomes {
-                // Digits of o in node order, first node most significant.
-                let mut x = o;
-                for dgt in digits.iter_mut().rev() {
-                    *dgt = x % m;
-                    x /= m;
-                }
-                cur.clear();
-                cur.push(a as u32);
-                let mut p = 1.0f64;
-                let mut t = 0;
-                for l in top..nl {
-                    next.clear();
-                    for &sym in cur.iter() {
-                        let id = sym as usize * m + digits[t];
-                        t += 1;
-                        p *= g.rule_probs[l][id];
-                        next.extend_from_slice(&g.rules[l][id * s..(id + 1) * s]);
-                    }
-                    std::mem::swap(&mut cur, &mut next);
-                }
+                let p = tree.expand(g, a as u32, 1.0, top..nl, o);
                 let start = (a * outcomes + o) * width;
-                tokens[start..start + width].copy_from_slice(&cur);
+                tokens[start..start + width].copy_from_slice(&tree.cur);
                 probs[a * outcomes + o] = p;
             }
         }

@@ -72,6 +72,19 @@ macro_rules! with_tokens {
     };
 }
 
+/// Expands `$go!(T)` with the narrowest token type `T` that holds `v` symbols.
+macro_rules! narrowest_token {
+    ($v:expr, $go:ident) => {
+        if $v <= 1 << 8 {
+            $go!(u8)
+        } else if $v <= 1 << 16 {
+            $go!(u16)
+        } else {
+            $go!(u32)
+        }
+    };
+}
+
 fn shape2<T: numpy::Element>(a: &PyReadonlyArray2<'_, T>) -> (usize, usize) {
     let s = a.shape();
     (s[0], s[1])
@@ -92,6 +105,30 @@ fn matrix<'py, T: numpy::Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let rows = v.len().checked_div(cols).unwrap_or(0);
     Ok(v.into_pyarray(py).reshape([rows, cols])?.into_any())
+}
+
+/// The contiguous data of an optional 1-D array.
+fn optional_slice<'a>(
+    param: &str,
+    a: Option<&'a PyReadonlyArray1<'_, i64>>,
+) -> PyResult<Option<&'a [i64]>> {
+    a.map(|a| {
+        a.as_slice()
+            .map_err(|_| PyValueError::new_err(format!("{param}: expected a contiguous array")))
+    })
+    .transpose()
+}
+
+/// `x` must hold strings of the grammar's length `d`.
+fn check_length(g: &Grammar, cols: usize) -> PyResult<()> {
+    if cols != g.d() {
+        return Err(CoreError::value(
+            "x",
+            format!("strings have length {cols}, expected d = {}", g.d()),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// A Random Hierarchy Model grammar (native). Use `rhmfast.RHM`.
@@ -298,13 +335,7 @@ impl PyGrammar {
                 self.sampled(py, out)
             }};
         }
-        if v <= 1 << 8 {
-            go!(u8)
-        } else if v <= 1 << 16 {
-            go!(u16)
-        } else {
-            go!(u32)
-        }
+        narrowest_token!(v, go)
     }
 
     /// Returns `(symbols or None, rules or None, valid_levels, root, log_prob)`.
@@ -318,13 +349,7 @@ impl PyGrammar {
         let t = extract_tokens("x", x)?;
         let (rows, cols) = tokens_shape(&t);
         let g = &self.inner;
-        if cols != g.d() {
-            return Err(CoreError::value(
-                "x",
-                format!("strings have length {cols}, expected d = {}", g.d()),
-            )
-            .into());
-        }
+        check_length(g, cols)?;
         let p = with_tokens!("x", t, |s| py.detach(|| g.parse(s, tree)))?;
         let k = g.internal_nodes();
         let none = || py.None().into_bound(py);
@@ -350,13 +375,7 @@ impl PyGrammar {
         let t = extract_tokens("x", x)?;
         let g = &self.inner;
         let (_, cols) = tokens_shape(&t);
-        if cols != g.d() {
-            return Err(CoreError::value(
-                "x",
-                format!("strings have length {cols}, expected d = {}", g.d()),
-            )
-            .into());
-        }
+        check_length(g, cols)?;
         let idx = with_tokens!("x", t, |s| py.detach(|| g.index(s)))?;
         match idx {
             Index::Small(v) => PyList::new(py, v),
@@ -395,13 +414,7 @@ impl PyGrammar {
                 self.sampled(py, out)
             }};
         }
-        if v <= 1 << 8 {
-            go!(u8)
-        } else if v <= 1 << 16 {
-            go!(u16)
-        } else {
-            go!(u32)
-        }
+        narrowest_token!(v, go)
     }
 
     /// `(s**level, symbols)` marginal probabilities of the symbols at every node of a level.
@@ -426,13 +439,7 @@ impl PyGrammar {
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let t = extract_tokens("blocks", blocks)?;
         let g = &self.inner;
-        let pos = match positions.as_ref() {
-            Some(p) => Some(
-                p.as_slice()
-                    .map_err(|_| PyValueError::new_err("positions: expected a contiguous array"))?,
-            ),
-            None => None,
-        };
+        let pos = optional_slice("positions", positions.as_ref())?;
         let out = with_tokens!("blocks", t, |s| py.detach(|| g.block_probs(s, level, pos)))?;
         Ok(out.into_pyarray(py))
     }
@@ -451,13 +458,7 @@ impl PyGrammar {
                     .map_err(|_| PyValueError::new_err("patterns: expected contiguous arrays"))
             })
             .collect::<PyResult<_>>()?;
-        let offs = match offsets.as_ref() {
-            Some(o) => Some(
-                o.as_slice()
-                    .map_err(|_| PyValueError::new_err("offsets: expected a contiguous array"))?,
-            ),
-            None => None,
-        };
+        let offs = optional_slice("offsets", offsets.as_ref())?;
         let g = &self.inner;
         let out = py.detach(|| g.kgram_probs(&pats, offs))?;
         Ok(out.into_pyarray(py))

@@ -139,10 +139,10 @@ def _masked_events(
     x = torch.full((B, d), process.mask_id, dtype=torch.long, device=device)
     for j in range(int(num_events.max())):
         rows = (num_events > j).nonzero()[:, 0].to(device)
-        probs = _forward_probs(model, x[rows], device, bf16)
+        sub = x[rows]  # one gather serves the forward pass and the update
+        probs = _forward_probs(model, sub, device, bf16)
         stats["forward_calls"] += 1
         stats["row_evals"] += int(rows.numel())
-        sub = x[rows]
         hit = event[rows] == j
         sub[hit] = categorical(probs[hit], u_at[rows][hit])
         x[rows] = sub

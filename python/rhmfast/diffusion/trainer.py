@@ -149,6 +149,26 @@ def _check_model_fits(config: TrainConfig, data: RunData) -> None:
         )
 
 
+def _model_for(config: TrainConfig, process: MaskedProcess | D3PMProcess, d: int) -> nn.Module:
+    """The denoiser ``config`` names, for strings of length ``d`` under ``process``.
+
+    Training and :func:`generate_from_run` both build it here, so a checkpoint's
+    ``ema`` weights always load into the same architecture that wrote them.
+    """
+    return build_model(
+        config.model,
+        input_vocab=process.input_vocab,
+        v=config.v,
+        d=d,
+        s=config.s,
+        L=config.L,
+        width=config.width,
+        depth=config.depth,
+        heads=config.heads,
+        time_conditioned=process.time_conditioned,
+    )
+
+
 def _lr_at(config: TrainConfig, step: int) -> float:
     if config.warmup <= 0:
         return config.lr
@@ -324,18 +344,7 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     process = make_process(config.process, config.v, config.d3pm_steps)
 
     torch.manual_seed(config.seed)
-    model = build_model(
-        config.model,
-        input_vocab=process.input_vocab,
-        v=config.v,
-        d=d,
-        s=config.s,
-        L=config.L,
-        width=config.width,
-        depth=config.depth,
-        heads=config.heads,
-        time_conditioned=process.time_conditioned,
-    ).to(device)
+    model = _model_for(config, process, d).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(
         model.parameters(),
@@ -382,6 +391,11 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
         bar = tqdm(total=config.steps, initial=start, desc=run.name, unit="step")
 
+    # The tensors stay the same objects for the whole run (state is loaded in place),
+    # so the EMA update's lists are built once, not every step.
+    ema_params: list[torch.Tensor] = list(ema.parameters())
+    model_params: list[torch.Tensor] = list(model.parameters())
+    buffer_pairs = list(zip(ema.buffers(), model.buffers(), strict=True))
     loss_sum = torch.zeros((), device=device)
     loss_n = 0
     t_last, step_last = time.perf_counter(), start
@@ -403,8 +417,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         opt.step()
         with torch.no_grad():
             decay = min(config.ema, (1.0 + step) / (10.0 + step))
-            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
-            for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+            torch._foreach_lerp_(ema_params, model_params, 1.0 - decay)
+            for be, bm in buffer_pairs:
                 be.copy_(bm)
         loss_sum += loss.detach()
         loss_n += 1
@@ -504,18 +518,7 @@ def generate_from_run(
     d = int(train_arr.shape[1])
     device = setup(config.device).device
     process = make_process(config.process, config.v, config.d3pm_steps)
-    model = build_model(
-        config.model,
-        input_vocab=process.input_vocab,
-        v=config.v,
-        d=d,
-        s=config.s,
-        L=config.L,
-        width=config.width,
-        depth=config.depth,
-        heads=config.heads,
-        time_conditioned=process.time_conditioned,
-    )
+    model = _model_for(config, process, d)
     model.load_state_dict(state["ema"])
     model.to(device).eval()
     x = sample(
