@@ -238,6 +238,10 @@ def test_bad_frequency_arguments():
         G.block_probs(np.zeros((1, 2), np.uint8), 2, positions=[4])
     with pytest.raises(ValueError, match="expected 1 entries"):
         G.block_probs(np.zeros((1, 2), np.uint8), 2, positions=[0, 1])
+    with pytest.raises(ValueError, match="which is negative"):
+        G.block_probs(np.zeros((1, 2), np.uint8), 2, positions=[-1])
+    with pytest.raises(ValueError, match="which exceeds"):
+        G.kgram_probs([[0, 1]], [1 << 62])
     with pytest.raises(ValueError, match="token 9"):
         G.block_probs(np.full((1, 2), 9, np.uint8), 2)
     with pytest.raises(ValueError, match=r"offset 7 \+ pattern length 2 exceeds d = 8"):

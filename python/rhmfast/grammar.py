@@ -662,8 +662,10 @@ def _index_array(name: str, value: Any, num: int) -> np.ndarray:
         raise ValueError(
             f"{name}: expected {num} entries (one per pattern/block), got shape {a.shape}"
         )
-    if a.size and (int(a.min()) < 0 or int(a.max()) >= _MAX_INT):
+    if a.size and int(a.min()) < 0:
         raise ValueError(f"{name}: contains {int(a.min())}, which is negative")
+    if a.size and int(a.max()) >= _MAX_INT:
+        raise ValueError(f"{name}: contains {int(a.max())}, which exceeds {_MAX_INT - 1}")
     return np.ascontiguousarray(a, dtype=np.int64)
 
 

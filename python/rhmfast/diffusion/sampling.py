@@ -190,6 +190,8 @@ def sample_d3pm(
     reverse posterior ``p(x_{t-1} | x_t)``. Returns ``(tokens (num, d) int64, stats)``."""
     if num < 0:
         raise ValueError(f"num = {num}: must be >= 0")
+    if d < 1:
+        raise ValueError(f"d = {d}: must be >= 1")
     if batch_size < 1:
         raise ValueError(f"batch_size = {batch_size}: must be >= 1")
     device = torch.device(device)
