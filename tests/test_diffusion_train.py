@@ -385,3 +385,14 @@ def test_cli_train_and_generate(tmp_path, capsys):
     assert main(["generate", str(tmp_path / "cli"), "--num", "5", "--seed", "1"]) == 0
     out = pathlib.Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.load(out, allow_pickle=False).shape == (5, 8)
+
+
+def test_checkpoint_from_another_model_gives_a_clear_error(tmp_path):
+    from rhmfast.diffusion.models import Transformer
+    from rhmfast.diffusion.trainer import _load_weights
+
+    model = Transformer(input_vocab=5, v=4, d=8, width=16, depth=1, heads=2)
+    other = Transformer(input_vocab=5, v=4, d=8, width=32, depth=1, heads=2)
+    with pytest.raises(ValueError, match="does not match the model this config builds"):
+        _load_weights(model, other.state_dict(), tmp_path)
+    _load_weights(model, model.state_dict(), tmp_path)  # its own weights load

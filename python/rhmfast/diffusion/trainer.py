@@ -358,8 +358,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     start, elapsed = 0, 0.0
     state = ckpt.load_latest(ckdir, extra=[resume_file])
     if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
+        _load_weights(model, state["model"], ckdir)
+        _load_weights(ema, state["ema"], ckdir)
         opt.load_state_dict(state["optimizer"])
         start, elapsed = int(state["step"]), float(state["elapsed"])
         if state["data_order"] != [config.seed, P, config.batch_size]:
@@ -484,6 +484,17 @@ def _state(
     }
 
 
+def _load_weights(model: torch.nn.Module, weights: dict[str, Any], where: pathlib.Path) -> None:
+    """Load a checkpoint's weights, naming the run when they do not fit this model (a
+    checkpoint from an older model definition, or a config edited by hand)."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise ValueError(
+            f"checkpoint in {str(where)!r} does not match the model this config builds: {e}"
+        ) from None
+
+
 def generate_from_run(
     run_dir: str | os.PathLike[str],
     *,
@@ -519,7 +530,7 @@ def generate_from_run(
     device = setup(config.device).device
     process = make_process(config.process, config.v, config.d3pm_steps)
     model = _model_for(config, process, d)
-    model.load_state_dict(state["ema"])
+    _load_weights(model, state["ema"], ckdir)
     model.to(device).eval()
     x = sample(
         model,
