@@ -33,6 +33,30 @@ impl<X> Default for Counts<X> {
     }
 }
 
+/// `n` zeroed elements in fresh memory, which Linux is asked to back with transparent
+/// huge pages: the big key and output arrays are written once, and 4 KiB page faults
+/// cost as much as the counting itself.
+fn zeroed<T: Copy + Send + Sync>(zero: T, n: usize) -> Vec<T> {
+    let v = vec![zero; n];
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 1 << 21;
+        let bytes = n * std::mem::size_of::<T>();
+        if bytes >= 4 * HUGE {
+            let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+            let end = (v.as_ptr() as usize + bytes) / HUGE * HUGE;
+            if end > start {
+                // SAFETY: advice only, on whole pages inside this live allocation; it
+                // changes how the kernel backs them, never their contents.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+                }
+            }
+        }
+    }
+    v
+}
+
 fn bits_for(max_value: u64) -> u32 {
     64 - max_value.leading_zeros()
 }
@@ -95,7 +119,7 @@ fn lsd(keys: &mut [u64], scratch: &mut [u64], bits: u32, hist: &mut Vec<usize>) 
 pub fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
     const TOP: u32 = 11;
     let n = keys.len();
-    let mut scratch = vec![0u64; n];
+    let mut scratch = zeroed(0u64, n);
     if n < (1 << 15) || bits <= TOP {
         lsd(keys, &mut scratch, bits, &mut Vec::new());
         return;
@@ -295,7 +319,7 @@ pub fn kgram_counts_all<X: Token>(
     // rolled along the row (shift in the next token) rather than rebuilt.
     let kb = max_k as u32 * bits;
     let full = if kb == 64 { u64::MAX } else { (1u64 << kb) - 1 };
-    let mut keys: Vec<u64> = vec![0; rows * d];
+    let mut keys: Vec<u64> = zeroed(0, rows * d);
     keys.par_chunks_mut(d).enumerate().for_each(|(r, out)| {
         let row = &x[r * d..(r + 1) * d];
         let mut key = 0u64;
@@ -395,8 +419,8 @@ fn spectrum_from_sorted<X: Token>(
     let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k);
     for k in 1..=max_k {
         let g: usize = opens.iter().map(|o| o[k]).sum();
-        windows.push(vec![X::from_i64(0); g * k]);
-        counts.push(vec![0i64; g]);
+        windows.push(zeroed(X::from_i64(0), g * k));
+        counts.push(zeroed(0i64, g));
     }
     // split the outputs into per-chunk parts
     type Part<'a, X> = (usize, Vec<&'a mut [X]>, Vec<&'a mut [i64]>);
@@ -418,12 +442,18 @@ fn spectrum_from_sorted<X: Token>(
     let ends: Vec<Ends> = parts
         .into_par_iter()
         .map(|(c, mut w, mut cnt)| {
-            let mut state = vec![INHERITED; max_k + 1];
-            let mut cursor = vec![0usize; max_k + 1];
+            let mut state = [INHERITED; 65];
+            let mut cursor = [0usize; 65];
             let mut first_close = vec![None; max_k + 1];
+            let mut tokens = [X::from_i64(0); 64];
             let lo = c * chunk;
             for (i, &key) in (lo..).zip(&keys[lo..(lo + chunk).min(n)]) {
                 let (l, a) = shape.at(prev(i), key);
+                if l < a {
+                    for (m, t) in tokens[..max_k].iter_mut().rev().enumerate() {
+                        *t = X::from_i64((((key >> (m as u32 * bits)) & mask) as i64) - 1);
+                    }
+                }
                 for k in l + 1..=max_k {
                     match state[k] {
                         INHERITED => first_close[k] = Some(i),
@@ -432,11 +462,7 @@ fn spectrum_from_sorted<X: Token>(
                     }
                     if k <= a {
                         state[k] = i;
-                        let p = key >> ((max_k - k) as u32 * bits);
-                        let out = &mut w[k - 1][cursor[k] * k..(cursor[k] + 1) * k];
-                        for (m, t) in out.iter_mut().rev().enumerate() {
-                            *t = X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64);
-                        }
+                        w[k - 1][cursor[k] * k..(cursor[k] + 1) * k].copy_from_slice(&tokens[..k]);
                         cursor[k] += 1;
                     } else {
                         state[k] = CLOSED;
