@@ -74,40 +74,49 @@ fn max_token<X: Token>(param: &str, x: &[X]) -> CoreResult<u64> {
     Ok(hi.max(0) as u64)
 }
 
-/// LSD radix sort of `keys` (values below `2**bits`) in place; `scratch` has the same length.
+/// LSD radix sort of `keys` (values below `2**bits`) in place; `scratch` has the same
+/// length. Digits of at most 11 bits, as few as cover `bits`; one read of the keys
+/// builds every digit's histogram, then one scatter pass per digit (skipped when all
+/// keys share the digit).
 fn lsd(keys: &mut [u64], scratch: &mut [u64], bits: u32, hist: &mut Vec<usize>) {
-    const D: u32 = 8;
     let n = keys.len();
+    if bits == 0 || n < 2 {
+        return;
+    }
+    let digits = bits.div_ceil(11);
+    let width = bits.div_ceil(digits);
+    let radix = 1usize << width;
+    let dmask = (radix - 1) as u64;
+    hist.clear();
+    hist.resize(radix * digits as usize, 0);
+    for &k in keys.iter() {
+        for (dg, h) in hist.chunks_exact_mut(radix).enumerate() {
+            h[((k >> (dg as u32 * width)) & dmask) as usize] += 1;
+        }
+    }
     let mut in_keys = true;
-    let mut shift = 0;
-    while shift < bits {
+    for (dg, h) in hist.chunks_exact_mut(radix).enumerate() {
+        if h.contains(&n) {
+            continue; // every key has the same digit here
+        }
+        let shift = dg as u32 * width;
         let (src, dst): (&mut [u64], &mut [u64]) = if in_keys {
             (&mut *keys, &mut *scratch)
         } else {
             (&mut *scratch, &mut *keys)
         };
-        hist.clear();
-        hist.resize(1 << D, 0);
-        for &k in src.iter() {
-            hist[((k >> shift) & ((1 << D) - 1)) as usize] += 1;
-        }
-        if hist.contains(&n) {
-            shift += D;
-            continue; // every key has the same digit here
-        }
         let mut acc = 0;
-        for h in hist.iter_mut() {
-            let c = *h;
-            *h = acc;
-            acc += c;
+        for c in h.iter_mut() {
+            let here = *c;
+            *c = acc;
+            acc += here;
         }
         for &k in src.iter() {
-            let b = ((k >> shift) & ((1 << D) - 1)) as usize;
-            dst[hist[b]] = k;
-            hist[b] += 1;
+            let b = ((k >> shift) & dmask) as usize;
+            dst[h[b]] = k;
+            h[b] += 1;
         }
         in_keys = !in_keys;
-        shift += D;
     }
     if !in_keys {
         keys.copy_from_slice(scratch);
@@ -575,6 +584,16 @@ mod tests {
         w.sort_unstable();
         radix_sort(&mut v, 64);
         assert_eq!(v, w);
+        // the MSD + per-bucket LSD path, and digits shared by every key
+        for bits in [12u32, 29, 40, 64] {
+            let mut v: Vec<u64> = (0..100_000u64)
+                .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) & !0xF0)
+                .collect();
+            let mut w = v.clone();
+            w.sort_unstable();
+            radix_sort(&mut v, bits);
+            assert_eq!(v, w, "bits={bits}");
+        }
     }
 
     #[test]
