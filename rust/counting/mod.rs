@@ -471,7 +471,14 @@ fn spectrum_from_sorted<X: Token>(
                     }
                     if k <= a {
                         state[k] = i;
-                        w[k - 1][cursor[k] * k..(cursor[k] + 1) * k].copy_from_slice(&tokens[..k]);
+                        let (at, out) = (cursor[k] * k, &mut w[k - 1]);
+                        if max_k <= 8 && at + 8 <= out.len() {
+                            // a fixed-size copy (no memcpy call); the tokens past this
+                            // k-gram are overwritten by the next one
+                            out[at..at + 8].copy_from_slice(&tokens[..8]);
+                        } else {
+                            out[at..at + k].copy_from_slice(&tokens[..k]);
+                        }
                         cursor[k] += 1;
                     } else {
                         state[k] = CLOSED;
