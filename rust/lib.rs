@@ -9,6 +9,7 @@ pub mod counting;
 pub mod error;
 pub mod grammar;
 pub mod index;
+mod memory;
 
 #[cfg(feature = "python")]
 mod python;

@@ -5,8 +5,8 @@
 //! Fast path: when a window fits in 64 bits (token code `t+1` in `bits` bits), windows
 //! become packed integer keys, one LSD radix sort orders them and equal keys are
 //! counted. For all k at once, keys of the longest window (zero-padded at string ends)
-//! are sorted once: the order is then also the order of every shorter prefix, so each
-//! k is one linear scan. Otherwise windows are sorted by comparison (single k) or the
+//! are sorted once: the order is then also the order of every shorter prefix, so one
+//! parallel pass over the sorted keys writes the groups of every k. Otherwise windows are sorted by comparison (single k) or the
 //! suffix index's LCP intervals are scanned (all k).
 
 use rayon::prelude::*;
@@ -33,6 +33,15 @@ impl<X> Default for Counts<X> {
     }
 }
 
+/// `n` zeroed elements in fresh memory, which Linux is asked to back with transparent
+/// huge pages: the big key and output arrays are written once, and 4 KiB page faults
+/// cost as much as the counting itself.
+fn zeroed<T: Copy + Send + Sync>(zero: T, n: usize) -> Vec<T> {
+    let mut v = vec![zero; n];
+    crate::memory::advise_huge_pages(&mut v);
+    v
+}
+
 fn bits_for(max_value: u64) -> u32 {
     64 - max_value.leading_zeros()
 }
@@ -50,40 +59,49 @@ fn max_token<X: Token>(param: &str, x: &[X]) -> CoreResult<u64> {
     Ok(hi.max(0) as u64)
 }
 
-/// LSD radix sort of `keys` (values below `2**bits`) in place; `scratch` has the same length.
+/// LSD radix sort of `keys` (values below `2**bits`) in place; `scratch` has the same
+/// length. Digits of at most 11 bits, as few as cover `bits`; one read of the keys
+/// builds every digit's histogram, then one scatter pass per digit (skipped when all
+/// keys share the digit).
 fn lsd(keys: &mut [u64], scratch: &mut [u64], bits: u32, hist: &mut Vec<usize>) {
-    const D: u32 = 8;
     let n = keys.len();
+    if bits == 0 || n < 2 {
+        return;
+    }
+    let digits = bits.div_ceil(11);
+    let width = bits.div_ceil(digits);
+    let radix = 1usize << width;
+    let dmask = (radix - 1) as u64;
+    hist.clear();
+    hist.resize(radix * digits as usize, 0);
+    for &k in keys.iter() {
+        for (dg, h) in hist.chunks_exact_mut(radix).enumerate() {
+            h[((k >> (dg as u32 * width)) & dmask) as usize] += 1;
+        }
+    }
     let mut in_keys = true;
-    let mut shift = 0;
-    while shift < bits {
+    for (dg, h) in hist.chunks_exact_mut(radix).enumerate() {
+        if h.contains(&n) {
+            continue; // every key has the same digit here
+        }
+        let shift = dg as u32 * width;
         let (src, dst): (&mut [u64], &mut [u64]) = if in_keys {
             (&mut *keys, &mut *scratch)
         } else {
             (&mut *scratch, &mut *keys)
         };
-        hist.clear();
-        hist.resize(1 << D, 0);
-        for &k in src.iter() {
-            hist[((k >> shift) & ((1 << D) - 1)) as usize] += 1;
-        }
-        if hist.contains(&n) {
-            shift += D;
-            continue; // every key has the same digit here
-        }
         let mut acc = 0;
-        for h in hist.iter_mut() {
-            let c = *h;
-            *h = acc;
-            acc += c;
+        for c in h.iter_mut() {
+            let here = *c;
+            *c = acc;
+            acc += here;
         }
         for &k in src.iter() {
-            let b = ((k >> shift) & ((1 << D) - 1)) as usize;
-            dst[hist[b]] = k;
-            hist[b] += 1;
+            let b = ((k >> shift) & dmask) as usize;
+            dst[h[b]] = k;
+            h[b] += 1;
         }
         in_keys = !in_keys;
-        shift += D;
     }
     if !in_keys {
         keys.copy_from_slice(scratch);
@@ -95,7 +113,7 @@ fn lsd(keys: &mut [u64], scratch: &mut [u64], bits: u32, hist: &mut Vec<usize>) 
 pub fn radix_sort(keys: &mut Vec<u64>, bits: u32) {
     const TOP: u32 = 11;
     let n = keys.len();
-    let mut scratch = vec![0u64; n];
+    let mut scratch = zeroed(0u64, n);
     if n < (1 << 15) || bits <= TOP {
         lsd(keys, &mut scratch, bits, &mut Vec::new());
         return;
@@ -291,99 +309,202 @@ pub fn kgram_counts_all<X: Token>(
             })
             .collect());
     }
-    // One key per (row, offset): the window of length min(max_k, d - offset), zero padded.
+    // One key per (row, offset): the window of length min(max_k, d - offset), zero padded,
+    // rolled along the row (shift in the next token) rather than rebuilt.
     let kb = max_k as u32 * bits;
-    let mut keys: Vec<u64> = vec![0; rows * d];
+    let full = if kb == 64 { u64::MAX } else { (1u64 << kb) - 1 };
+    let mut keys: Vec<u64> = zeroed(0, rows * d);
     keys.par_chunks_mut(d).enumerate().for_each(|(r, out)| {
         let row = &x[r * d..(r + 1) * d];
+        let mut key = 0u64;
+        for t in &row[..(max_k - 1).min(d)] {
+            key = (key << bits) | (t.to_i64() as u64 + 1);
+        }
         for (o, k) in out.iter_mut().enumerate() {
-            let mut key = 0u64;
-            let mut sh = kb;
-            for t in &row[o..(o + max_k).min(d)] {
-                sh -= bits;
-                key |= (t.to_i64() as u64 + 1) << sh;
-            }
+            let next = row.get(o + max_k - 1).map_or(0, |t| t.to_i64() as u64 + 1);
+            key = (key.checked_shl(bits).unwrap_or(0) | next) & full;
             *k = key;
         }
     });
     radix_sort(&mut keys, kb);
-    let mask = (1u64 << bits) - 1;
-    // One pass over the sorted keys: `lcp[i]` = tokens key i shares with key i-1 and
-    // `avail[i]` = its window length. Key i starts a new k-gram iff
-    // `lcp[i] < k <= avail[i]` (a shorter window between two equal k-grams would have to
-    // sort between them), so the group counts of every k come from a difference array
-    // and each k's scan reads two byte arrays, touching a key only to emit a new k-gram.
-    let n = keys.len();
-    let mut lcp = vec![0u8; n];
-    let mut avail = vec![0u8; n];
-    let unused = 64 - kb; // leading bits above the max_k tokens
-    lcp.par_chunks_mut(1 << 16)
-        .zip(avail.par_chunks_mut(1 << 16))
-        .enumerate()
-        .for_each(|(c, (l, a))| {
-            let base = c << 16;
-            for (j, (l, a)) in l.iter_mut().zip(a.iter_mut()).enumerate() {
-                let i = base + j;
-                let key = keys[i];
-                *a = (max_k as u32 - key.trailing_zeros() / bits) as u8;
-                *l = if i == 0 {
-                    0
-                } else {
-                    let x = key ^ keys[i - 1];
-                    if x == 0 {
-                        max_k as u8
-                    } else {
-                        ((x.leading_zeros() - unused) / bits) as u8
-                    }
-                };
-            }
-        });
-    let mut diff = vec![0i64; max_k + 2];
-    for (&l, &a) in lcp.iter().zip(&avail) {
-        if l < a {
-            diff[l as usize + 1] += 1;
-            diff[a as usize + 1] -= 1;
+    Ok(spectrum_from_sorted(&keys, bits, max_k, CHUNK))
+}
+
+/// Tokens shared with the previous key (`lcp`) and window length (`avail`) of a sorted,
+/// zero-padded key, by table lookups on its leading/trailing zero counts.
+struct KeyShape {
+    lcp_of_lz: [u8; 65],
+    avail_of_tz: [u8; 65],
+}
+
+impl KeyShape {
+    fn new(bits: u32, max_k: usize) -> Self {
+        let unused = 64 - max_k as u32 * bits;
+        let mut lcp_of_lz = [max_k as u8; 65];
+        let mut avail_of_tz = [0u8; 65];
+        for z in 0..64u32 {
+            lcp_of_lz[z as usize] = (z.saturating_sub(unused) / bits) as u8;
+            avail_of_tz[z as usize] = (max_k as u32).saturating_sub(z / bits) as u8;
+        }
+        KeyShape {
+            lcp_of_lz,
+            avail_of_tz,
         }
     }
-    let mut groups = vec![0usize; max_k + 1];
-    let mut acc = 0i64;
-    for k in 1..=max_k {
-        acc += diff[k];
-        groups[k] = acc as usize;
+    /// (lcp with `prev`, avail) of `key`; `prev = None` for the first key.
+    #[inline(always)]
+    fn at(&self, prev: Option<u64>, key: u64) -> (usize, usize) {
+        let l = match prev {
+            Some(p) => self.lcp_of_lz[(p ^ key).leading_zeros() as usize],
+            None => 0,
+        };
+        (
+            l as usize,
+            self.avail_of_tz[key.trailing_zeros() as usize] as usize,
+        )
     }
-    let out = (1..=max_k)
+}
+
+const CHUNK: usize = 1 << 16;
+/// Per-k state of a chunk's emission pass.
+const INHERITED: usize = usize::MAX; // the group open before the chunk is still open
+const CLOSED: usize = usize::MAX - 1; // no group of this k is open
+
+/// Every k-gram count `k = 1..=max_k` from the sorted zero-padded keys. Key `i` opens a
+/// new k-gram group iff `lcp[i] < k <= avail[i]` (a shorter window between two equal
+/// k-grams would have to sort between them) and closes every open group of `k > lcp[i]`.
+/// Pass 1 counts the openings of each chunk per k (a difference array), so pass 2 writes
+/// every chunk's groups straight into the final arrays in parallel; groups running over
+/// a chunk boundary get their counts in a short sequential fix-up.
+fn spectrum_from_sorted<X: Token>(
+    keys: &[u64],
+    bits: u32,
+    max_k: usize,
+    chunk: usize,
+) -> Vec<Counts<X>> {
+    let n = keys.len();
+    let shape = KeyShape::new(bits, max_k);
+    let mask = (1u64 << bits) - 1;
+    let prev = |i: usize| if i == 0 { None } else { Some(keys[i - 1]) };
+    let chunks = n.div_ceil(chunk);
+    // opens[c][k]: groups of k opened in chunk c
+    let opens: Vec<Vec<usize>> = (0..chunks)
         .into_par_iter()
-        .map(|k| {
-            let drop = (max_k - k) as u32 * bits;
-            let mut windows: Vec<X> = Vec::with_capacity(groups[k] * k);
-            let mut counts: Vec<i64> = Vec::with_capacity(groups[k]);
-            let k8 = k as u8;
-            for (i, (&l, &a)) in lcp.iter().zip(&avail).enumerate() {
-                if a < k8 {
-                    continue;
-                }
-                if l >= k8 {
-                    if let Some(c) = counts.last_mut() {
-                        *c += 1;
-                    }
-                } else {
-                    let p = keys[i] >> drop;
-                    windows.extend(
-                        (0..k)
-                            .rev()
-                            .map(|m| X::from_i64((((p >> (m as u32 * bits)) & mask) - 1) as i64)),
-                    );
-                    counts.push(1);
+        .map(|c| {
+            let mut diff = vec![0isize; max_k + 2];
+            let lo = c * chunk;
+            for (i, &key) in (lo..).zip(&keys[lo..(lo + chunk).min(n)]) {
+                let (l, a) = shape.at(prev(i), key);
+                if l < a {
+                    diff[l + 1] += 1;
+                    diff[a + 1] -= 1;
                 }
             }
-            Counts {
-                positions: Vec::new(),
-                windows,
-                counts,
-            }
+            let mut acc = 0isize;
+            (0..=max_k)
+                .map(|k| {
+                    acc += diff[k];
+                    acc as usize
+                })
+                .collect()
         })
         .collect();
-    Ok(out)
+    let mut windows: Vec<Vec<X>> = Vec::with_capacity(max_k);
+    let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k);
+    for k in 1..=max_k {
+        let g: usize = opens.iter().map(|o| o[k]).sum();
+        windows.push(zeroed(X::from_i64(0), g * k));
+        counts.push(zeroed(0i64, g));
+    }
+    // split the outputs into per-chunk parts
+    type Part<'a, X> = (usize, Vec<&'a mut [X]>, Vec<&'a mut [i64]>);
+    let mut parts: Vec<Part<X>> = (0..chunks).map(|c| (c, Vec::new(), Vec::new())).collect();
+    for (k, (w, cnt)) in (1..=max_k).zip(windows.iter_mut().zip(counts.iter_mut())) {
+        let (mut w, mut cnt): (&mut [X], &mut [i64]) = (w, cnt);
+        for (part, o) in parts.iter_mut().zip(&opens) {
+            let (wa, wb) = std::mem::take(&mut w).split_at_mut(o[k] * k);
+            let (ca, cb) = std::mem::take(&mut cnt).split_at_mut(o[k]);
+            part.1.push(wa);
+            part.2.push(ca);
+            w = wb;
+            cnt = cb;
+        }
+    }
+    // per chunk and k: first key that closes the inherited group, and the group left
+    // open at the chunk's end as (index within the chunk's part, start key)
+    type Ends = (Vec<Option<usize>>, Vec<Option<(usize, usize)>>, Vec<bool>);
+    let ends: Vec<Ends> = parts
+        .into_par_iter()
+        .map(|(c, mut w, mut cnt)| {
+            let mut state = [INHERITED; 65];
+            let mut cursor = [0usize; 65];
+            let mut first_close = vec![None; max_k + 1];
+            let mut tokens = [X::from_i64(0); 64];
+            let lo = c * chunk;
+            for (i, &key) in (lo..).zip(&keys[lo..(lo + chunk).min(n)]) {
+                let (l, a) = shape.at(prev(i), key);
+                if l < a {
+                    for (m, t) in tokens[..max_k].iter_mut().rev().enumerate() {
+                        *t = X::from_i64((((key >> (m as u32 * bits)) & mask) as i64) - 1);
+                    }
+                }
+                for k in l + 1..=max_k {
+                    match state[k] {
+                        INHERITED => first_close[k] = Some(i),
+                        CLOSED => {}
+                        start => cnt[k - 1][cursor[k] - 1] = (i - start) as i64,
+                    }
+                    if k <= a {
+                        state[k] = i;
+                        let (at, out) = (cursor[k] * k, &mut w[k - 1]);
+                        if max_k <= 8 && at + 8 <= out.len() {
+                            // a fixed-size copy (no memcpy call); the tokens past this
+                            // k-gram are overwritten by the next one
+                            out[at..at + 8].copy_from_slice(&tokens[..8]);
+                        } else {
+                            out[at..at + k].copy_from_slice(&tokens[..k]);
+                        }
+                        cursor[k] += 1;
+                    } else {
+                        state[k] = CLOSED;
+                    }
+                }
+            }
+            let open = (0..=max_k)
+                .map(|k| match state[k] {
+                    INHERITED | CLOSED => None,
+                    start => Some((cursor[k] - 1, start)),
+                })
+                .collect();
+            let inherited = state.iter().map(|&s| s == INHERITED).collect();
+            (first_close, open, inherited)
+        })
+        .collect();
+    for k in 1..=max_k {
+        let mut base = 0; // groups of k before chunk c
+        let mut pending: Option<(usize, usize)> = None; // (global group, start key)
+        for (o, (first_close, open, inherited)) in opens.iter().zip(&ends) {
+            if let (Some(end), Some((g, start))) = (first_close[k], pending) {
+                counts[k - 1][g] = (end - start) as i64;
+            }
+            if !inherited[k] {
+                pending = open[k].map(|(g, start)| (base + g, start));
+            }
+            base += o[k];
+        }
+        if let Some((g, start)) = pending {
+            counts[k - 1][g] = (n - start) as i64;
+        }
+    }
+    windows
+        .into_iter()
+        .zip(counts)
+        .map(|(windows, counts)| Counts {
+            positions: Vec::new(),
+            windows,
+            counts,
+        })
+        .collect()
 }
 
 /// Counts of the aligned blocks of `level` (width `s**(L-level)` for `d = s**L`), per
@@ -455,6 +576,16 @@ mod tests {
         w.sort_unstable();
         radix_sort(&mut v, 64);
         assert_eq!(v, w);
+        // the MSD + per-bucket LSD path, and digits shared by every key
+        for bits in [12u32, 29, 40, 64] {
+            let mut v: Vec<u64> = (0..100_000u64)
+                .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) & !0xF0)
+                .collect();
+            let mut w = v.clone();
+            w.sort_unstable();
+            radix_sort(&mut v, bits);
+            assert_eq!(v, w, "bits={bits}");
+        }
     }
 
     #[test]
@@ -475,6 +606,38 @@ mod tests {
                 let keys: Vec<_> = c.windows.chunks(k).collect();
                 assert!(keys.windows(2).all(|p| p[0] < p[1]), "sorted, k={k}");
             }
+        }
+    }
+
+    #[test]
+    fn spectrum_same_for_every_chunk_size() {
+        // many equal windows (alphabet 3) so groups run over many tiny chunks
+        let (rows, d, max_k) = (50, 9, 6);
+        let x: Vec<u32> = (0..rows * d)
+            .map(|i| ((i * 2654435761) >> 7) as u32 % 3)
+            .collect();
+        let reference = kgram_counts_all(&x, rows, d, max_k).unwrap();
+        for (k, c) in (1..=max_k).zip(&reference) {
+            assert_eq!(as_map(c, k), brute(&x, d, k), "k={k}");
+        }
+        let bits = bits_for(3);
+        let kb = max_k as u32 * bits;
+        let mut keys: Vec<u64> = (0..rows * d)
+            .map(|p| {
+                let (r, o) = (p / d, p % d);
+                let mut key = 0u64;
+                let mut sh = kb;
+                for t in &x[r * d + o..r * d + (o + max_k).min(d)] {
+                    sh -= bits;
+                    key |= (*t as u64 + 1) << sh;
+                }
+                key
+            })
+            .collect();
+        keys.sort_unstable();
+        for chunk in [1, 2, 3, 5, 64, 10_000] {
+            let got: Vec<Counts<u32>> = spectrum_from_sorted(&keys, bits, max_k, chunk);
+            assert_eq!(got, reference, "chunk={chunk}");
         }
     }
 

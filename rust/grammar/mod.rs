@@ -98,32 +98,9 @@ pub(crate) fn zeroed<T: Clone + Default>(
     }
     drop(probe);
     let mut v = vec![T::default(); n];
-    advise_huge_pages(&mut v);
+    crate::memory::advise_huge_pages(&mut v);
     Ok(v)
 }
-
-/// Asks the kernel for transparent huge pages on a large, not yet touched buffer
-/// (numpy does the same for its arrays): far fewer page faults when it is filled.
-/// Advice only; failure is harmless.
-#[cfg(target_os = "linux")]
-fn advise_huge_pages<T>(v: &mut [T]) {
-    let bytes = std::mem::size_of_val(v);
-    if bytes < 4 << 20 {
-        return;
-    }
-    let p = v.as_mut_ptr() as usize;
-    let start = (p + 4095) & !4095;
-    let end = (p + bytes) & !4095;
-    if end > start {
-        // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE changes no contents.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages<T>(_v: &mut [T]) {}
 
 /// Marks an undefined symbol in scratch buffers.
 pub(crate) const NONE: u32 = u32::MAX;

@@ -101,65 +101,69 @@ fn make_lcp<S: SaIdx>(sa: &[S], plcp: &[S], d: usize, generalized: bool) -> LcpB
     }
 }
 
-/// LCP straight from a u8 text, eight symbols per step: `lcp[i]` = common prefix of
-/// suffixes `sa[i-1]` and `sa[i]`, stopping at the separator 0. At most `d/8 + 1` word
-/// comparisons per position, and no PLCP array (4 bytes per position) is needed.
-fn lcp_u8<S: SaIdx>(text: &[u8], sa: &[S], d: usize) -> LcpBuf {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let n = text.len();
-    let at = |i: usize| -> usize {
-        if i == 0 {
-            return 0;
-        }
-        let (a, b) = (sa[i - 1].idx(), sa[i].idx());
-        let mut j = 0;
-        loop {
-            if a + j + 8 <= n && b + j + 8 <= n {
-                let mut wa = [0u8; 8];
-                let mut wb = [0u8; 8];
-                wa.copy_from_slice(&text[a + j..a + j + 8]);
-                wb.copy_from_slice(&text[b + j..b + j + 8]);
-                let (wa, wb) = (u64::from_le_bytes(wa), u64::from_le_bytes(wb));
-                let diff = wa ^ wb;
-                let zero = wa.wrapping_sub(ONES) & !wa & HIGHS;
-                let stop = diff | zero;
-                if stop != 0 {
-                    // first differing byte or first separator, whichever comes first
-                    let first_diff = (diff.trailing_zeros() / 8) as usize;
-                    let first_zero = (zero.trailing_zeros() / 8) as usize;
-                    return j + first_diff.min(first_zero);
-                }
-                j += 8;
-            } else {
-                while a + j < n && b + j < n && text[a + j] == text[b + j] && text[a + j] != 0 {
-                    j += 1;
-                }
-                return j;
-            }
-        }
-    };
-    if d <= u8::MAX as usize {
-        LcpBuf::U8(
-            sa.par_iter()
-                .enumerate()
-                .map(|(i, _)| at(i) as u8)
-                .collect(),
-        )
-    } else if d <= u16::MAX as usize {
-        LcpBuf::U16(
-            sa.par_iter()
-                .enumerate()
-                .map(|(i, _)| at(i) as u16)
-                .collect(),
-        )
+/// Eight text bytes from `p` (zeros past the end), little-endian.
+#[inline(always)]
+fn word_at(text: &[u8], p: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(src) = text.get(p..p + 8) {
+        w.copy_from_slice(src);
     } else {
-        LcpBuf::U32(
-            sa.par_iter()
-                .enumerate()
-                .map(|(i, _)| at(i) as u32)
-                .collect(),
-        )
+        let src = text.get(p..).unwrap_or(&[]);
+        w[..src.len()].copy_from_slice(src);
+    }
+    u64::from_le_bytes(w)
+}
+
+/// LCP straight from a u8 text, eight symbols per step: `lcp[i]` = common prefix of
+/// suffixes `sa[i-1]` and `sa[i]`, stopping at the separator 0. The first word of each
+/// suffix is loaded once and kept for the next position, so most positions cost one
+/// random read; no PLCP array (4 bytes per position) is needed.
+fn lcp_u8<S: SaIdx>(text: &[u8], sa: &[S], d: usize) -> LcpBuf {
+    fn fill<S: SaIdx, L: Copy + Send>(text: &[u8], sa: &[S], conv: fn(usize) -> L) -> Vec<L> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        const CHUNK: usize = 1 << 14;
+        let n = text.len();
+        let mut out = vec![conv(0); sa.len()];
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+            let lo = c * CHUNK;
+            let mut prev = lo.checked_sub(1).map(|i| sa[i].idx());
+            let mut wa = prev.map_or(0, |a| word_at(text, a));
+            for (o, s) in out.iter_mut().zip(&sa[lo..]) {
+                let b = s.idx();
+                let wb = word_at(text, b);
+                if let Some(a) = prev {
+                    let diff = wa ^ wb;
+                    let zero = wa.wrapping_sub(ONES) & !wa & HIGHS;
+                    let stop = diff | zero;
+                    // first differing byte or first separator, whichever comes first
+                    let l = if stop != 0 {
+                        (stop.trailing_zeros() / 8) as usize
+                    } else {
+                        let mut j = 8;
+                        while a + j < n
+                            && b + j < n
+                            && text[a + j] == text[b + j]
+                            && text[a + j] != 0
+                        {
+                            j += 1;
+                        }
+                        j
+                    };
+                    *o = conv(l);
+                }
+                prev = Some(b);
+                wa = wb;
+            }
+        });
+        out
+    }
+    if d <= u8::MAX as usize {
+        LcpBuf::U8(fill(text, sa, |l| l as u8))
+    } else if d <= u16::MAX as usize {
+        LcpBuf::U16(fill(text, sa, |l| l as u16))
+    } else {
+        LcpBuf::U32(fill(text, sa, |l| l as u32))
     }
 }
 

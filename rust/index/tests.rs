@@ -184,3 +184,32 @@ fn bad_input_is_an_error() {
         (vec![-1], vec![0])
     );
 }
+
+#[test]
+fn lcp_right_across_parallel_chunks() {
+    // 42,000 positions (several LCP chunks), binary alphabet so many LCPs pass 8 symbols
+    let (rows, d) = (2000, 20);
+    let x = data(rows, d, 2, 7);
+    let idx = TrainingIndex::build(&x, rows, d).unwrap();
+    assert!(matches!(idx.text, TextBuf::U8(_)));
+    let sa = suffix_positions(&idx);
+    let suffix = |p: usize| {
+        let (r, o) = (p / (d + 1), p % (d + 1));
+        &x[r * d + o.min(d)..(r + 1) * d]
+    };
+    let lcp: Vec<usize> = match idx.lcp() {
+        LcpBuf::U8(v) => v.iter().map(|&x| x as usize).collect(),
+        LcpBuf::U16(v) => v.iter().map(|&x| x as usize).collect(),
+        LcpBuf::U32(v) => v.iter().map(|&x| x as usize).collect(),
+    };
+    assert_eq!(lcp[0], 0);
+    let mut long = 0;
+    for i in 1..sa.len() {
+        let (a, b) = (suffix(sa[i - 1]), suffix(sa[i]));
+        assert!(a <= b);
+        let l = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        assert_eq!(lcp[i], l, "position {i}");
+        long += usize::from(l > 8);
+    }
+    assert!(long > 1000);
+}

@@ -1,0 +1,26 @@
+//! Large fresh buffers: advice to the kernel that makes filling them cheap.
+
+/// Asks Linux for transparent huge pages on a large buffer that is not yet touched
+/// (numpy does the same for its arrays): filling big key and output arrays otherwise
+/// costs as many 4 KiB page faults as the work itself. Advice only; failure is harmless.
+#[cfg(target_os = "linux")]
+pub(crate) fn advise_huge_pages<T>(v: &mut [T]) {
+    const HUGE: usize = 1 << 21;
+    let bytes = std::mem::size_of_val(v);
+    if bytes < 4 * HUGE {
+        return;
+    }
+    let p = v.as_mut_ptr() as usize;
+    let start = p.next_multiple_of(HUGE);
+    let end = (p + bytes) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: whole pages inside this live allocation; MADV_HUGEPAGE changes how the
+        // kernel backs them, never their contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn advise_huge_pages<T>(_v: &mut [T]) {}
