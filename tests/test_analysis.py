@@ -62,11 +62,16 @@ def test_first_steps_known(tmp_path):
 
 def test_first_excess_copy_step_known(tmp_path):
     run, logp = _designed_run(tmp_path)
-    # cumulative copies: s0: 1, 3, 4 with chance means 4p, 8p, 12p (p = 0.2): 0.8, 1.6, 2.4
-    # P(Poisson(1.6) >= 3) = 0.217, P(Poisson(2.4) >= 4) = 0.221: never significant at 0.05;
-    # s1 (p = 0.1): 1 copy at 64, mean 0.8: P = 0.55; s2 (p = 0.05): 1 copy at 256, mean 0.6: 0.45
-    assert an.first_excess_copy_step(run, alpha=0.05).tolist() == [math.inf] * 4
-    assert an.first_excess_copy_step(run, alpha=0.5).tolist() == [64, math.inf, 256, math.inf]
+    # valid fractions 1/4, 3/4, 2/4: the baseline gets 1, 3, 2 grammar draws (cumulative 1, 4, 6)
+    np.testing.assert_allclose(an.chance_draws(run), [1, 3, 2])
+    # s0 (p = 0.2): cumulative copies 1, 3, 4 against means 0.2, 0.8, 1.2:
+    # P(Poisson(0.2) >= 1) = 0.181, P(Poisson(0.8) >= 3) = 0.0474, P(Poisson(1.2) >= 4) = 0.0338;
+    # s1 (p = 0.1): 1 copy at 64, mean 0.4: P = 0.330; s2 (p = 0.05): 1 copy at 256, mean 0.3: 0.259
+    assert an.first_excess_copy_step(run, alpha=0.05).tolist() == [64, math.inf, math.inf, math.inf]
+    assert an.first_excess_copy_step(run, alpha=0.04).tolist() == [256, math.inf, math.inf, math.inf]
+    assert an.first_excess_copy_step(run, alpha=0.03).tolist() == [math.inf] * 4
+    assert an.first_excess_copy_step(run, alpha=0.3).tolist() == [16, math.inf, 256, math.inf]
+    assert an.first_excess_copy_step(run, alpha=0.5).tolist() == [16, 64, 256, math.inf]
     with pytest.raises(ValueError, match="alpha"):
         an.first_excess_copy_step(run, alpha=0)
 
@@ -85,14 +90,17 @@ def test_memorization_curves_known(tmp_path):
     run, logp = _designed_run(tmp_path)
     c = an.memorization_curves(run)
     np.testing.assert_allclose(c["copy_fraction"], [0.25, 0.75, 0.5])
-    np.testing.assert_allclose(c["chance_copy_fraction"], 0.36)
-    np.testing.assert_allclose(c["excess_copy_fraction"], [0.25 - 0.36, 0.75 - 0.36, 0.5 - 0.36])
+    valid = np.array([0.25, 0.75, 0.5])
+    np.testing.assert_allclose(c["chance_copy_fraction"], 0.36 * valid)
+    np.testing.assert_allclose(c["excess_copy_fraction"], [0.25, 0.75, 0.5] - 0.36 * valid)
+    np.testing.assert_allclose(c["heldout_copy_fraction"], 0)
+    np.testing.assert_allclose(c["heldout_chance_fraction"], 0.2 * valid)
     np.testing.assert_allclose(c["distinct_copies"], [1, 2, 2])
     np.testing.assert_allclose(c["reproduced_fraction"], [0.25, 0.5, 0.75])
     np.testing.assert_allclose(c["nll_crossed_fraction"], [0, 0.25, 0.5])
     np.testing.assert_allclose(c["heldout_crossed_fraction"], [0, 0.5, 0])
     p = np.exp(logp)
-    for t, draws in enumerate([4, 8, 12]):
+    for t, draws in enumerate([1, 4, 6]):
         expect = np.mean([1 - (1 - pi) ** draws for pi in p])
         assert c["baseline_reproduced_fraction"][t] == pytest.approx(expect)
 
@@ -104,15 +112,51 @@ def test_quintile_table_known(tmp_path):
     assert qt.count.tolist() == [1, 1, 1, 1]
     assert qt.reproduced.tolist() == [0, 1, 1, 1]  # strings 3, 2, 1, 0
     assert qt.copies_per_sample.tolist() == [0, 1, 1, 4]
-    np.testing.assert_allclose(qt.expected_copies_per_sample, 12 * np.exp(logp[::-1]))
-    np.testing.assert_allclose(qt.excess_copies_per_sample, [0, 1, 1, 4] - 12 * np.exp(logp[::-1]))
+    np.testing.assert_allclose(qt.expected_copies_per_sample, 6 * np.exp(logp[::-1]))
+    np.testing.assert_allclose(qt.excess_copies_per_sample, [0, 1, 1, 4] - 6 * np.exp(logp[::-1]))
     assert qt.nll_crossed.tolist() == [0, 1, 0, 1]
     assert qt.median_first_copy.tolist() == [math.inf, 256, 64, 16]
     assert qt.beyond_chance.tolist() == [0, 0, 0, 0]  # at alpha = 0.01 nothing beats chance
-    np.testing.assert_allclose(qt.baseline_reproduced, 1 - (1 - np.exp(logp[::-1])) ** 12)
+    np.testing.assert_allclose(qt.baseline_reproduced, 1 - (1 - np.exp(logp[::-1])) ** 6)
     # held-out strings have logp log(0.1): they fall in the bin holding string 1 only
     assert np.isnan(qt.heldout_nll_crossed[[0, 1, 3]]).all()
     assert qt.heldout_nll_crossed[2] == 0.5
+    assert qt.heldout_reproduced[2] == 0 and qt.heldout_beyond_chance[2] == 0
+
+
+def test_heldout_control_known(tmp_path):
+    """Generated held-out strings are counted and pass the same beyond-chance test."""
+    train = np.array([[0, 0], [0, 1]], np.uint8)
+    heldout = np.array([[1, 0], [1, 1], [1, 0]], np.uint8)  # a repeated row counts once, first index
+    logp, hlogp = np.log([0.3, 0.01]), np.log([0.3, 0.01, 0.3])
+    s1 = np.array([[1, 1], [1, 1], [0, 0], [1, 0]], np.uint8)
+    s2 = np.array([[1, 1], [0, 1], [1, 0], [1, 0]], np.uint8)
+    evals = [
+        dict(step=10, copy_of=[-1, -1, 0, -1], samples=s1, valid=[True] * 4,
+             train_nll=-logp, heldout_nll=-hlogp),
+        dict(step=20, copy_of=[-1, 1, -1, -1], samples=s2, valid=[True, True, True, False],
+             train_nll=-logp, heldout_nll=-hlogp),
+    ]
+    write_run(tmp_path / "h", train=train, heldout=heldout, train_logp=logp, heldout_logp=hlogp, evals=evals)
+    run = an.load_run(tmp_path / "h")
+    assert run.heldout_copy_counts.tolist() == [[1, 2, 0], [2, 1, 0]]
+    np.testing.assert_allclose(an.chance_draws(run), [4, 3])
+    # held-out 1 (p = 0.01): 2 copies in 4 draws, P(Poisson(0.04) >= 2) = 7.8e-4: beyond chance at 10;
+    # held-out 0 (p = 0.3): 1 then 3 copies against 1.2 then 2.1: P = 0.70, 0.35: never
+    assert an.first_excess_copy_step(run, alpha=0.01, heldout=True).tolist() == [math.inf, 10, math.inf]
+    c = an.memorization_curves(run)
+    np.testing.assert_allclose(c["heldout_copy_fraction"], [0.75, 0.75])
+    np.testing.assert_allclose(c["heldout_chance_fraction"], [0.61, 0.61 * 0.75])
+    qt = an.quintile_table(run, logp, heldout_score=hlogp, num_bins=2)
+    # bin 0 = log(0.01): training string 1 (1 copy, never significant: P(Pois(0.07) >= 1) = 0.068),
+    # held-out 1; bin 1 = log(0.3): training string 0, held-out 0 and 2
+    assert qt.heldout_reproduced.tolist() == [1.0, 0.5]
+    assert qt.heldout_beyond_chance.tolist() == [1.0, 0.0]
+    assert qt.beyond_chance.tolist() == [0.0, 0.0]
+    qc = an.quintile_curves(run, logp, heldout_score=hlogp, num_bins=2)
+    assert qc["heldout_beyond_chance"].tolist() == [[1, 1], [0, 0]]
+    with pytest.raises(ValueError, match="heldout_score"):
+        an.quintile_curves(run, logp, heldout_score=hlogp[:2], num_bins=2)
 
 
 def test_quintile_curves_known(tmp_path):
@@ -138,7 +182,9 @@ def _random_run(draw):
     logp = np.log(rng.uniform(0.001, 1.0 / p, size=p))
     evals = []
     for s in steps:
-        evals.append(dict(step=s, copy_of=rng.integers(-1, p, size=b),
+        copy_of = rng.integers(-1, p, size=b)
+        valid = (copy_of >= 0) | (rng.random(b) < 0.5)  # a copy is valid; other samples may be
+        evals.append(dict(step=s, copy_of=copy_of, valid=valid,
                           train_nll=-logp + rng.normal(size=p), heldout_nll=rng.uniform(1, 3, size=2)))
     return p, steps, logp, evals
 
@@ -164,7 +210,7 @@ def test_first_steps_and_curves_match_reference(tmp_path_factory, spec):
     for t, e in enumerate(evals):
         hits = [int(j) for j in e["copy_of"] if j >= 0]
         seen |= set(hits)
-        draws += len(e["copy_of"])
+        draws += int(e["valid"].sum())  # the baseline's grammar draws: the valid samples
         assert c["copy_fraction"][t] == pytest.approx(len(hits) / len(e["copy_of"]))
         assert c["reproduced_fraction"][t] == pytest.approx(len(seen) / p)
         base = sum(1 - (1 - math.exp(lp)) ** draws for lp in logp) / p

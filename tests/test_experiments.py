@@ -67,8 +67,15 @@ def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
     expect = np.mean([np.mean(c["reproduced"] - c["baseline"], axis=1) for c in curves], axis=0)
     np.testing.assert_allclose(ex, expect)
     assert ex[4] > ex[0]  # the stand-in memorizes the prototypical quintile earlier
-    assert f"most prototypical quintile {ex[4]:+.1%}, least {ex[0]:+.1%}" in verdict
-    assert "beyond chance: yes" in verdict
+    qcs = [an.quintile_curves(r, r.train_logp, heldout_score=r.heldout_logp) for r in
+           (an.load_run(exp_dir / "runs" / f"seed{s}") for s in (0, 1))]
+    avg = np.mean([c["beyond_chance"].mean(axis=1) for c in qcs], axis=0)
+    held = np.nanmean([c["heldout_beyond_chance"].mean(axis=1) for c in qcs], axis=0)
+    np.testing.assert_allclose(res["quintile_beyond_chance_averaged"], avg)
+    assert avg[4] > avg[0]
+    assert (f"most prototypical quintile {100 * avg[4]:.1f}% of training vs "
+            f"{100 * held[4]:.1f}% of held-out strings") in verdict
+    assert "beyond chance and beyond generalization: yes" in verdict
     md, page = _figures_ok(exp_dir)
     assert verdict in md
     assert f"rho = {rho['likelihood overtakes grammar']:+.2f}" in md

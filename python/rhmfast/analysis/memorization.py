@@ -12,8 +12,16 @@ Two per-sample clocks, both read from the run directory:
 
 And the generalization baseline of SCIENCE.md: a model that learned the grammar and
 memorized nothing reproduces training string ``x`` with probability ``p(x)`` per draw,
-``B * p(x)`` times per checkpoint of ``B`` draws on average. Every raw rate here has its
+``B * p(x)`` times per checkpoint of ``B`` draws on average. A partly trained model
+generates valid strings only a fraction ``f`` of the time, so the baseline grants it
+``f * B`` grammar draws (:func:`chance_draws`): charging the full ``B`` would make a model
+with 30% valid output look like it copies less than chance. Every raw rate here has its
 baseline beside it.
+
+The held-out strings are the control group: drawn from the same distribution, never
+trained on. Whatever the clocks find for them (a model over-producing common strings
+generates prototypical held-out strings "beyond chance" too) is generalization or slop,
+not memorization; only the excess of training over held-out strings is memorization.
 
 Samples never memorized get step ``+inf`` (censored; they rank last, tied).
 """
@@ -33,6 +41,7 @@ __all__ = [
     "first_excess_copy_step",
     "first_nll_step",
     "poisson_sf",
+    "chance_draws",
     "chance_copy_fraction",
     "baseline_reproduced",
     "memorization_curves",
@@ -100,19 +109,37 @@ def poisson_sf(count: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - cdf, 0.0, 1.0)
 
 
-def first_excess_copy_step(run: Run, *, alpha: float = 0.01) -> np.ndarray:
+def chance_draws(run: Run) -> np.ndarray:
+    """``(T,)`` grammar draws the no-memorization baseline is granted per checkpoint:
+    ``B_t * f_t``, the model's valid samples (``f_t`` its valid fraction). The baseline
+    model generates invalid strings as often as the model does and, when valid, follows
+    the grammar and memorized nothing."""
+    f = np.nan_to_num(run.valid_fraction.astype(np.float64), nan=0.0)
+    return run.num_samples.astype(np.float64) * f
+
+
+def first_excess_copy_step(run: Run, *, alpha: float = 0.01, heldout: bool = False) -> np.ndarray:
     """``(P,)`` first checkpoint at which a training string has been generated more often
-    than a model that learned the grammar and memorized nothing plausibly would: its
-    cumulative copies ``C`` satisfy ``P(Poisson(p(x) * draws so far) >= C) < alpha``.
+    than a model that memorized nothing plausibly would: its cumulative copies ``C``
+    satisfy ``P(Poisson(p(x) * grammar draws so far) >= C) < alpha``, the draws from
+    :func:`chance_draws`.
 
     A string of tiny ``p(x)`` is memorized at its first copy; a prototypical one needs
     more copies than chance gives it, so this clock is conservative for prototypes.
+    ``heldout=True`` runs the same test on the held-out strings (``(H,)``): the rate at
+    which strings never trained on pass it is the clock's false-positive rate, which
+    over-production of common strings raises.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    logp = _require_logp(run.train_logp, "first_excess_copy_step")
-    cum = np.cumsum(run.copy_counts, axis=0)
-    lam = np.cumsum(run.num_samples.astype(np.float64))[:, None] * np.exp(logp)[None, :]
+    if heldout:
+        logp = _require_logp(run.heldout_logp, "first_excess_copy_step(heldout=True)")
+        counts = run.heldout_copy_counts
+    else:
+        logp = _require_logp(run.train_logp, "first_excess_copy_step")
+        counts = run.copy_counts
+    cum = np.cumsum(counts, axis=0)
+    lam = np.cumsum(chance_draws(run))[:, None] * np.exp(logp)[None, :]
     hits = (cum > 0) & (poisson_sf(cum, lam) < alpha)
     return first_step(run.steps, hits)
 
@@ -134,9 +161,9 @@ def chance_copy_fraction(train_logp: np.ndarray) -> float:
 
 
 def baseline_reproduced(train_logp: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
-    """``(T, P)`` probability that a perfect-grammar model has reproduced each training
-    string at least once by checkpoint ``t``, drawing ``num_samples[t]`` samples at each:
-    ``1 - (1 - p)**(B_1 + ... + B_t)``.
+    """``(T, P)`` probability that a grammar model has reproduced each training string at
+    least once by checkpoint ``t``, drawing ``num_samples[t]`` grammar samples at each
+    (:func:`chance_draws` for a partly trained model): ``1 - (1 - p)**(B_1 + ... + B_t)``.
 
     >>> baseline_reproduced(np.log([0.5]), np.array([1, 1]))[:, 0]
     array([0.5 , 0.75])
@@ -154,8 +181,10 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
 
     Keys (arrays of length T = number of checkpoints):
     ``step``; ``copy_fraction`` (generated samples that copy a training string) and
-    ``chance_copy_fraction`` (the same for a perfect grammar model, ``sum p(x)``),
-    ``excess_copy_fraction`` (their difference); ``distinct_copies``;
+    ``chance_copy_fraction`` (the same for the no-memorization model with the model's
+    valid fraction, ``f_t * sum p(x)``), ``excess_copy_fraction`` (their difference);
+    ``heldout_copy_fraction`` and ``heldout_chance_fraction`` (the same for held-out
+    strings, the control); ``distinct_copies``;
     ``reproduced_fraction`` (training strings copied at least once so far) and
     ``baseline_reproduced_fraction``; ``nll_crossed_fraction`` (training strings the
     model currently finds likelier than the grammar) and ``heldout_crossed_fraction``
@@ -169,13 +198,19 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
     t = len(steps)
     have_logp = not np.isnan(run.train_logp).any()
     copy_fraction = counts.sum(axis=1) / np.maximum(b, 1)
-    chance = chance_copy_fraction(run.train_logp) if have_logp else np.nan
+    valid = np.nan_to_num(run.valid_fraction.astype(np.float64), nan=0.0)
+    chance = valid * (chance_copy_fraction(run.train_logp) if have_logp else np.nan)
     reproduced = np.logical_or.accumulate(counts > 0, axis=0) if t else counts > 0
+    held_ok = run.num_heldout and not np.isnan(run.heldout_logp).any()
     out = {
         "step": steps,
         "copy_fraction": copy_fraction,
-        "chance_copy_fraction": np.full(t, chance),
+        "chance_copy_fraction": chance,
         "excess_copy_fraction": copy_fraction - chance,
+        "heldout_copy_fraction": run.heldout_copy_counts.sum(axis=1) / np.maximum(b, 1),
+        "heldout_chance_fraction": (
+            valid * chance_copy_fraction(run.heldout_logp) if held_ok else np.full(t, np.nan)
+        ),
         "distinct_copies": (counts > 0).sum(axis=1).astype(np.float64),
         "reproduced_fraction": reproduced.mean(axis=1) if t else np.zeros(0),
         "valid_fraction": run.valid_fraction,
@@ -185,7 +220,7 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
         ),
     }
     if have_logp:
-        out["baseline_reproduced_fraction"] = baseline_reproduced(run.train_logp, b).mean(axis=1)
+        out["baseline_reproduced_fraction"] = baseline_reproduced(run.train_logp, chance_draws(run)).mean(axis=1)
         out["nll_crossed_fraction"] = (run.train_nll < -run.train_logp[None, :]).mean(axis=1)
         out["train_true_nll_mean"] = np.full(t, -run.train_logp.mean())
     else:
@@ -236,11 +271,13 @@ class QuintileTable:
     score_high: np.ndarray
     count: np.ndarray
     reproduced: np.ndarray  # fraction copied at least once, by the last checkpoint
-    baseline_reproduced: np.ndarray  # the same for a perfect grammar model
+    baseline_reproduced: np.ndarray  # the same for the no-memorization model (chance_draws)
+    heldout_reproduced: np.ndarray  # held-out strings in the same score range: generated at least once
     copies_per_sample: np.ndarray  # mean generated copies per sample, all checkpoints
-    expected_copies_per_sample: np.ndarray  # mean of sum_t B_t p(x)
+    expected_copies_per_sample: np.ndarray  # mean of sum_t f_t B_t p(x)
     excess_copies_per_sample: np.ndarray  # observed minus expected
     beyond_chance: np.ndarray  # fraction copied more often than chance allows (first_excess_copy_step)
+    heldout_beyond_chance: np.ndarray  # the same test on held-out strings in the score range (control)
     nll_crossed: np.ndarray  # fraction whose likelihood ever overtook the grammar's
     heldout_nll_crossed: np.ndarray  # held-out strings in the same score range
     median_first_copy: np.ndarray
@@ -259,7 +296,9 @@ def quintile_table(
     training string, higher = more prototypical), each figure beside its baseline.
 
     ``heldout_score`` (the same score for the held-out strings) puts held-out strings
-    in the same score ranges, for the likelihood criterion's false-positive rate.
+    in the same score ranges: the control group, for the false-positive rates of the
+    likelihood criterion and of the beyond-chance test, and for how often strings never
+    trained on are generated.
     """
     score = np.asarray(score, np.float64)
     if score.shape != (run.num_train,):
@@ -269,7 +308,7 @@ def quintile_table(
     have_logp = not np.isnan(logp).any()
     counts = run.copy_counts
     ever = counts.sum(axis=0)
-    b = run.num_samples
+    b = chance_draws(run)
     total_b = float(b.sum())
     exp_copies = total_b * np.exp(logp) if have_logp else np.full(run.num_train, np.nan)
     base_ever = (
@@ -290,6 +329,8 @@ def quintile_table(
                 f"heldout_score must have shape ({run.num_heldout},), got {heldout_score.shape}"
             )
         h_crossed = np.asarray((run.heldout_nll < -run.heldout_logp[None, :]).any(axis=0))
+        h_ever = run.heldout_copy_counts.sum(axis=0) > 0
+        h_beyond = np.isfinite(first_excess_copy_step(run, heldout=True))
     rows: dict[str, list[float]] = {k: [] for k in QuintileTable.__dataclass_fields__}
     for q in range(num_bins):
         sel = bins == q
@@ -305,22 +346,28 @@ def quintile_table(
         rows["beyond_chance"].append(float(np.isfinite(fx[sel]).mean()) if sel.any() and have_logp else np.nan)
         rows["median_first_beyond_chance"].append(float(np.median(fx[sel])) if sel.any() else np.nan)
         rows["nll_crossed"].append(float(crossed[sel].mean()) if sel.any() and have_logp else np.nan)
+        held = ("heldout_nll_crossed", "heldout_reproduced", "heldout_beyond_chance")
         if h_crossed is not None and heldout_score is not None and sel.any():
             hsel = (heldout_score >= lo) & (heldout_score <= hi)
-            rows["heldout_nll_crossed"].append(float(h_crossed[hsel].mean()) if hsel.any() else np.nan)
+            for key, flags in zip(held, (h_crossed, h_ever, h_beyond), strict=True):
+                rows[key].append(float(flags[hsel].mean()) if hsel.any() else np.nan)
         else:
-            rows["heldout_nll_crossed"].append(np.nan)
+            for key in held:
+                rows[key].append(np.nan)
         rows["median_first_copy"].append(float(np.median(fc[sel])) if sel.any() else np.nan)
         rows["median_first_nll"].append(float(np.median(fn[sel])) if sel.any() else np.nan)
     return QuintileTable(**{k: np.array(v, np.float64) for k, v in rows.items()})
 
 
-def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[str, np.ndarray]:
+def quintile_curves(
+    run: Run, score: np.ndarray, *, heldout_score: np.ndarray | None = None, num_bins: int = 5
+) -> dict[str, np.ndarray]:
     """Per bin of ``score`` and checkpoint: ``reproduced`` (fraction copied so far),
-    ``baseline`` (the perfect-grammar chance of the same), ``beyond_chance`` (fraction
+    ``baseline`` (the no-memorization chance of the same), ``beyond_chance`` (fraction
     copied more often than chance allows so far, :func:`first_excess_copy_step`),
     ``nll_crossed`` (fraction the model currently finds likelier than the grammar);
-    each ``(num_bins, T)``."""
+    with ``heldout_score``, ``heldout_beyond_chance``: the held-out strings in the bin's
+    score range passing the same test (the control); each ``(num_bins, T)``."""
     score = np.asarray(score, np.float64)
     if score.shape != (run.num_train,):
         raise ValueError(f"score must have shape ({run.num_train},), got {score.shape}")
@@ -330,7 +377,7 @@ def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[s
         np.logical_or.accumulate(run.copy_counts > 0, axis=0) if t else np.zeros((0, run.num_train), bool)
     )
     have_logp = not np.isnan(run.train_logp).any()
-    base = baseline_reproduced(run.train_logp, run.num_samples) if have_logp else np.full((t, run.num_train), np.nan)
+    base = baseline_reproduced(run.train_logp, chance_draws(run)) if have_logp else np.full((t, run.num_train), np.nan)
     crossed: np.ndarray = (
         np.asarray(run.train_nll < -run.train_logp[None, :]) if have_logp else np.zeros((t, run.num_train), bool)
     )
@@ -338,11 +385,22 @@ def quintile_curves(run: Run, score: np.ndarray, *, num_bins: int = 5) -> dict[s
         run.steps[:, None] >= first_excess_copy_step(run)[None, :] if have_logp and t
         else np.zeros((t, run.num_train), bool)
     )
-    out = {k: np.full((num_bins, t), np.nan) for k in ("reproduced", "baseline", "beyond_chance", "nll_crossed")}
+    keys = ("reproduced", "baseline", "beyond_chance", "nll_crossed", "heldout_beyond_chance")
+    out = {k: np.full((num_bins, t), np.nan) for k in keys}
+    h_beyond: np.ndarray | None = None
+    if heldout_score is not None and t and run.num_heldout and not np.isnan(run.heldout_logp).any():
+        heldout_score = np.asarray(heldout_score, np.float64)
+        if heldout_score.shape != (run.num_heldout,):
+            raise ValueError(f"heldout_score must have shape ({run.num_heldout},), got {heldout_score.shape}")
+        h_beyond = run.steps[:, None] >= first_excess_copy_step(run, heldout=True)[None, :]
     for q in range(num_bins):
         sel = bins == q
         if not sel.any():
             continue
+        if h_beyond is not None and heldout_score is not None:
+            hsel = (heldout_score >= score[sel].min()) & (heldout_score <= score[sel].max())
+            if hsel.any():
+                out["heldout_beyond_chance"][q] = h_beyond[:, hsel].mean(axis=1)
         out["reproduced"][q] = reproduced[:, sel].mean(axis=1)
         out["baseline"][q] = base[:, sel].mean(axis=1)
         out["beyond_chance"][q] = beyond[:, sel].mean(axis=1) if have_logp else np.nan

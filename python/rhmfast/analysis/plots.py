@@ -71,10 +71,12 @@ def figure_lines(
     ylabel: str,
     title: str,
     baselines: Mapping[str, np.ndarray] | None = None,
+    baseline_label: str = "baseline (no memorization)",
     logy: bool = False,
 ) -> Any:
     """One panel: ``lines`` against log step; ``baselines`` (same keys) dashed in the
-    same colour. ``steps`` may be one array or a mapping of arrays per line."""
+    same colour, named ``baseline_label`` in the legend. ``steps`` may be one array or a
+    mapping of arrays per line."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     all_steps = []
@@ -86,7 +88,7 @@ def figure_lines(
         if baselines is not None and label in baselines:
             ax.plot(x, baselines[label], ls="--", color=color, alpha=0.8)
     if baselines:
-        ax.plot([], [], ls="--", color="gray", label="baseline (perfect grammar, no memorization)")
+        ax.plot([], [], ls="--", color="gray", label=baseline_label)
     _log_step_axis(ax, np.concatenate(all_steps) if all_steps else np.zeros(0))
     if logy:
         ax.set_yscale("log")

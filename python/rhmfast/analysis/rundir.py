@@ -213,6 +213,27 @@ class Run:
         return out
 
     @cached_property
+    def heldout_copy_counts(self) -> np.ndarray:
+        """``(T, H)`` int64: how many generated samples equal each held-out string.
+
+        Held-out strings come from the same distribution as the training strings but
+        were never trained on: their generation rate is the control that tells
+        memorization apart from generalization (and from over-production of common
+        strings)."""
+        out = np.zeros((len(self.steps), self.num_heldout), np.int64)
+        if not self.num_heldout:
+            return out
+        first: dict[bytes, int] = {}
+        for i, row in enumerate(np.ascontiguousarray(self.heldout, np.int64)):
+            first.setdefault(row.tobytes(), i)
+        for t, rec in enumerate(self.evals()):
+            for row in np.ascontiguousarray(rec.samples, np.int64):
+                j = first.get(row.tobytes())
+                if j is not None:
+                    out[t, j] += 1
+        return out
+
+    @cached_property
     def num_samples(self) -> np.ndarray:
         """``(T,)`` number of generated samples per checkpoint."""
         return np.array([rec.samples.shape[0] for rec in self.evals()], np.int64)

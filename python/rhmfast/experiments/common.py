@@ -73,11 +73,12 @@ def training_curves_figure(report: Report, runs: Sequence[Run], labels: Sequence
         steps,
         {lab: c["copy_fraction"] for lab, c in zip(labels, curves, strict=True)},
         baselines={lab: c["chance_copy_fraction"] for lab, c in zip(labels, curves, strict=True)},
+        baseline_label="chance (no memorization, same validity)",
         ylabel="fraction of generated samples that copy a training string",
         title=title,
     )
     save_figure(fig, report.root / stem)
-    report.figure(stem, f"{title}: copy fraction (solid) against the chance a perfect grammar model copies (dashed).")
+    report.figure(stem, f"{title}: copy fraction (solid) against the chance a model that memorized nothing copies at the same validity (dashed).")
     fig = figure_lines(
         steps,
         {lab: c["valid_fraction"] for lab, c in zip(labels, curves, strict=True)},

@@ -108,7 +108,8 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     # quintile tables, averaged over seeds
     held_scores = [r.heldout_logp if have_logp else None for r in runs]
     tables = [quintile_table(r, sc, heldout_score=hs) for r, sc, hs in zip(runs, scores, held_scores, strict=True)]
-    fields = ("reproduced", "baseline_reproduced", "beyond_chance", "copies_per_sample",
+    fields = ("reproduced", "baseline_reproduced", "heldout_reproduced", "beyond_chance",
+              "heldout_beyond_chance", "copies_per_sample",
               "expected_copies_per_sample", "nll_crossed", "heldout_nll_crossed", "median_first_copy",
               "median_first_beyond_chance", "median_first_nll")
     with warnings.catch_warnings():
@@ -121,11 +122,17 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     # earlier accumulates more; at the end everything memorized would favour rare strings
     same_steps = all(np.array_equal(r.steps, runs[0].steps) for r in runs)
     use = runs if same_steps else runs[:1]
-    qcs = [quintile_curves(r, sc) for r, sc in zip(use, scores, strict=False)]
+    qcs = [quintile_curves(r, sc, heldout_score=hs) for r, sc, hs in zip(use, scores, held_scores, strict=False)]
     if len(runs[0].steps):
         excess = np.mean([np.mean(q["reproduced"] - q["baseline"], axis=1) for q in qcs], axis=0)
+        # fraction beyond chance so far, averaged over checkpoints: training strings and the
+        # held-out control of the same log p range
+        avg_beyond = np.mean([np.mean(q["beyond_chance"], axis=1) for q in qcs], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no held-out string in a bin's range
+            avg_held = np.nanmean([np.mean(q["heldout_beyond_chance"], axis=1) for q in qcs], axis=0)
     else:
-        excess = np.full(5, np.nan)
+        excess = avg_beyond = avg_held = np.full(5, np.nan)
     corrected = rhos.get("copies beyond chance")
     if np.isfinite(primary.rho):
         verdict = (
@@ -134,19 +141,26 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
             f"[{primary.low:+.2f}, {primary.high:+.2f}] over {len(primary.per_group)} seed(s), n = {primary.n}"
         )
         if exact:
-            # beyond chance: the per-quintile excess over the perfect-grammar baseline, and the
-            # baseline-corrected clock
-            beyond = "yes" if excess[q5] > excess[q1] else "no"
-            if max(excess[q5], excess[q1]) <= 0:
-                beyond = "none (reproduction below chance in both extreme quintiles)"
+            # beyond chance: training strings generated more often than a no-memorization
+            # model would, minus the held-out strings of the same log p that pass the same
+            # test (generalization and over-production of common strings pass it too)
+            mem = avg_beyond - avg_held
+            if not np.isfinite(mem[[q1, q5]]).all():
+                mem = excess  # no held-out control in an extreme quintile
+            beyond = "yes" if mem[q5] > mem[q1] else "no"
+            if max(mem[q5], mem[q1]) <= 0:
+                beyond = "none (no more training than held-out strings beat chance in either extreme quintile)"
             elif corrected is not None and np.isfinite(corrected.rho):
                 if (corrected.high < 0) != (beyond == "yes"):
                     beyond = "mixed"
             verdict += (
-                f"; beyond chance: {beyond}: fraction reproduced minus chance, averaged over checkpoints, "
-                f"most prototypical quintile {excess[q5]:+.1%}, least {excess[q1]:+.1%} (by the end "
-                f"{fmt_pct(mean_table['reproduced'][q5])} vs chance {fmt_pct(mean_table['baseline_reproduced'][q5])}, "
-                f"and {fmt_pct(mean_table['reproduced'][q1])} vs {fmt_pct(mean_table['baseline_reproduced'][q1])})"
+                f"; beyond chance and beyond generalization: {beyond}: copied more often than chance "
+                f"allows, averaged over checkpoints, most prototypical quintile {fmt_pct(avg_beyond[q5])} of "
+                f"training vs {fmt_pct(avg_held[q5])} of held-out strings, least {fmt_pct(avg_beyond[q1])} vs "
+                f"{fmt_pct(avg_held[q1])}; "
+                f"reproduced by the end {fmt_pct(mean_table['reproduced'][q5])} vs chance "
+                f"{fmt_pct(mean_table['baseline_reproduced'][q5])} (Q5) and {fmt_pct(mean_table['reproduced'][q1])} "
+                f"vs {fmt_pct(mean_table['baseline_reproduced'][q1])} (Q1)"
             )
             if corrected is not None and np.isfinite(corrected.rho):
                 verdict += (f"; clock of copies beyond chance: rho = {corrected.rho:+.2f} "
@@ -177,9 +191,10 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     )
     report.text(
         "Memorization clocks of a training string x, each the first checkpoint at which: "
-        f"**copies beyond chance**: x has been generated more often than a model that learned the grammar "
-        f"and memorized nothing plausibly would (Poisson tail of its chance count, B p(x) per checkpoint, "
-        f"below {alpha:g}); **first verbatim copy**: x has been generated at all (raw, not corrected for "
+        f"**copies beyond chance**: x has been generated more often than a model that memorized nothing "
+        f"plausibly would (Poisson tail of its chance count below {alpha:g}; the chance count is f B p(x) per "
+        f"checkpoint of B samples of which the model made a fraction f valid, so a partly trained model is "
+        f"not granted draws it spends on invalid strings); **first verbatim copy**: x has been generated at all (raw, not corrected for "
         "chance); **likelihood overtakes grammar**: the model's likelihood bound on x beats p(x) (a model "
         "that learned the grammar exactly never does; held-out strings give the false-positive rate). "
         "Never = last rank. Negative rho = prototypical samples first. Intervals: 95% bootstrap within "
@@ -203,7 +218,9 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
             f"Q{q + 1}",
             fmt_pct(mean_table["reproduced"][q]),
             fmt_pct(mean_table["baseline_reproduced"][q]),
+            fmt_pct(mean_table["heldout_reproduced"][q]),
             fmt_pct(mean_table["beyond_chance"][q]),
+            fmt_pct(mean_table["heldout_beyond_chance"][q]),
             f"{mean_table['copies_per_sample'][q]:.3g}",
             f"{mean_table['expected_copies_per_sample'][q]:.3g}",
             fmt_pct(mean_table["nll_crossed"][q]),
@@ -212,16 +229,20 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
             fmt_step(mean_table["median_first_copy"][q], last_step),
         ])
     report.table(
-        ["quintile (Q5 = most prototypical)", "reproduced", "chance (baseline)", "beyond chance",
+        ["quintile (Q5 = most prototypical)", "reproduced", "chance (baseline)", "held-out generated",
+         "beyond chance", "held-out beyond chance",
          "copies/sample", "expected copies/sample (chance)", "likelihood > grammar",
          "held-out likelihood > grammar", "median step (beyond chance)", "median step (first copy)"],
         qrows,
     )
     report.text(
         "reproduced: fraction of the quintile generated verbatim at least once over all checkpoints; "
-        "chance: the same for a model that learned the grammar exactly and memorized nothing "
-        "(1 - (1 - p(x))^B, B = all samples drawn); beyond chance: fraction copied significantly more "
-        "often than that model would; copies/sample against B p(x)."
+        "chance: the same for a model that memorized nothing and, when its output is valid, follows the "
+        "grammar (1 - (1 - p(x))^(fB), fB = all valid samples drawn); held-out generated: the same for the "
+        "held-out strings of the quintile's log p range (never trained on: generalization, the control); "
+        "beyond chance: fraction copied significantly more often than the no-memorization model would, "
+        "beside the held-out strings passing the same test (their rate is generalization or over-production "
+        "of common strings, not memorization); copies/sample against f B p(x)."
     )
 
     # ---- figures (seeds share the checkpoint schedule when their configs do)
@@ -231,23 +252,27 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         fig = figure_quintile_curves(
             steps, np.mean([q["reproduced"] for q in qcs], axis=0), np.mean([q["baseline"] for q in qcs], axis=0),
             ylabel="fraction of quintile reproduced so far", title="Verbatim reproduction by prototypicality quintile",
-            baseline_label="chance (perfect grammar, no memorization)",
+            baseline_label="chance (no memorization, same validity)",
         )
         save_figure(fig, report.root / "figures/quintile_reproduced")
         report.figure("figures/quintile_reproduced",
                       "Fraction of each prototypicality quintile generated verbatim so far (solid) "
                       "against the generalization baseline (dashed).")
         if exact:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a quintile without held-out strings
+                held_beyond = np.nanmean([q["heldout_beyond_chance"] for q in qcs], axis=0)
             fig = figure_quintile_curves(
-                steps, np.mean([q["beyond_chance"] for q in qcs], axis=0), np.zeros((5, len(steps))),
+                steps, np.mean([q["beyond_chance"] for q in qcs], axis=0), held_beyond,
                 ylabel="fraction copied beyond chance so far",
                 title="Memorization beyond chance by prototypicality quintile",
-                baseline_label=f"no memorization (false positives < {alpha:g})",
+                baseline_label="held-out strings of the same log p (control)",
             )
             save_figure(fig, report.root / "figures/quintile_beyond_chance")
             report.figure("figures/quintile_beyond_chance",
-                          "Fraction of each quintile generated more often than a perfect grammar model would "
-                          "(the baseline-corrected clock).")
+                          "Fraction of each quintile generated more often than a model that memorized nothing "
+                          "would (solid, the baseline-corrected clock); dashed: held-out strings of the same "
+                          "log p range passing the same test (the control).")
             curves = [memorization_curves(r) for r in use]
             held = np.mean([c["heldout_crossed_fraction"] for c in curves], axis=0)
             fig = figure_quintile_curves(
@@ -273,6 +298,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
             runs[0].steps, {"train NLL (model bound)": c0["train_nll_mean"],
                             "held-out NLL (model bound)": c0["heldout_nll_mean"]},
             baselines={"train NLL (model bound)": c0["train_true_nll_mean"]},
+            baseline_label="true mean -log p(x)",
             ylabel="mean negative log-likelihood (nats)", title=f"Likelihood over training (seed {seeds[0]})",
         )
         save_figure(fig, report.root / "figures/nll")
@@ -288,5 +314,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         "spearman_block_frequency": {name: _ci_dict(c) for name, c in rhos_emp.items()},
         "quintiles": {k: [float(x) for x in v] for k, v in mean_table.items()},
         "quintile_excess_reproduced": [float(x) for x in excess],
+        "quintile_beyond_chance_averaged": [float(x) for x in avg_beyond],
+        "quintile_heldout_beyond_chance_averaged": [float(x) for x in avg_held],
         "seeds": seeds,
     }

@@ -138,7 +138,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         ax1.set_title("Over-production of common blocks, and whole copies")
         ax1.legend(fontsize=7)
         ax2.plot(run.steps, curves["copy_fraction"], marker="o", ms=3, color="C0", label="copy fraction")
-        ax2.plot(run.steps, curves["chance_copy_fraction"], ls="--", color="C0", label="chance (perfect grammar)")
+        ax2.plot(run.steps, curves["chance_copy_fraction"], ls="--", color="C0", label="chance (no memorization, same validity)")
         ax2.set_ylabel("fraction of generated samples")
         ax2.legend(fontsize=7)
         for ax in (ax1, ax2):
