@@ -347,6 +347,13 @@ def test_overproduction_matches_counter(spec_t, spec_g, frac):
             common = ranked[:n_common]
             expect = sum(cg[b] for b in common) / ng / (sum(ct[b] for b in common) / nt)
             assert tab.common_ratio == pytest.approx(expect)
+            # among generated blocks seen in training (the reference's support)
+            known = sum(c for b, c in cg.items() if b in ct)
+            if known:
+                expect_known = sum(cg[b] for b in common) / known / (sum(ct[b] for b in common) / nt)
+                assert tab.common_ratio_known == pytest.approx(expect_known)
+            else:
+                assert math.isnan(tab.common_ratio_known)
 
 
 def test_overproduction_against_grammar_probs():
@@ -362,7 +369,14 @@ def test_overproduction_against_grammar_probs():
     assert tab.blocks.tolist()[0] == [0, 1]
     assert tab.ratio[0] == pytest.approx(0.75 / 0.5)
     assert tab.common_ratio == pytest.approx(1.5)
+    # every generated block is grammatical here: no dilution
+    assert tab.common_ratio_known == pytest.approx(1.5)
     assert tab.novel_fraction == pytest.approx(0.25)
+    # an ungrammatical generated block dilutes the raw ratio, not the renormalized one
+    probs[(0, 0)] = 0.0
+    diluted = an.overproduction(np.array([[0, 1], [0, 0]]), train, 2, 0, grammar_probs=grammar, common_fraction=0.5)
+    assert diluted.common_ratio == pytest.approx(0.5 / 0.5)
+    assert diluted.common_ratio_known == pytest.approx(1.0 / 0.5)
     assert tab.top(1)[0] == {"block": [0, 1], "generated": 0.75, "train": 0.5, "grammar": 0.5, "ratio": 1.5}
     with pytest.raises(ValueError, match="grammar_probs returned shape"):
         an.overproduction(gen, train, 2, 0, grammar_probs=lambda b, lv: np.ones(1))

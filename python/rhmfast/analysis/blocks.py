@@ -125,6 +125,7 @@ class BlockTable:
     grammar: np.ndarray
     ratio: np.ndarray
     common_ratio: float  # generated mass on common blocks / reference mass on them
+    common_ratio_known: float  # the same among generated blocks the reference knows (the tilt of valid output)
     excess_mass: float  # sum of max(0, generated - reference): total over-production
     novel_fraction: float  # generated blocks never seen in training at this level
 
@@ -156,6 +157,10 @@ def overproduction(
 
     "Common" blocks are the top ``common_fraction`` of the distinct training blocks by
     reference probability; ``common_ratio > 1`` means the generator over-produces them.
+    ``common_ratio_known`` renormalizes the generated blocks to those the reference knows
+    (grammatical blocks, or blocks seen in training without a grammar): a partly trained
+    model's invalid blocks dilute ``common_ratio``, and the tilt of its valid output
+    toward common blocks (slop) is what this one measures.
 
     >>> train = np.array([[0, 1], [0, 1], [1, 0], [1, 1]])
     >>> gen = np.array([[0, 1]] * 4)
@@ -194,6 +199,10 @@ def overproduction(
     common = cand[np.argsort(-ref[cand], kind="stable")[:n_common]]
     ref_mass = ref[common].sum()
     common_ratio = float(gen_f[common].sum() / ref_mass) if ref_mass > 0 else float("nan")
+    known_mass = gen_f[ref > 0].sum()
+    common_ratio_known = (
+        float(gen_f[common].sum() / known_mass / ref_mass) if ref_mass > 0 and known_mass > 0 else float("nan")
+    )
     excess = float(np.maximum(gen_f - ref, 0).sum())
     novel = float(gen_f[~in_train].sum())
     order = np.lexsort((np.arange(nb), -gen_f))
@@ -205,6 +214,7 @@ def overproduction(
         grammar=gram[order],
         ratio=ratio[order],
         common_ratio=common_ratio,
+        common_ratio_known=common_ratio_known,
         excess_mass=excess,
         novel_fraction=novel,
     )
@@ -218,8 +228,9 @@ def overproduction_curve(
     grammar_probs: GrammarProbs | None = None,
     common_fraction: float = 0.1,
 ) -> dict[str, np.ndarray]:
-    """Per checkpoint of ``run``: ``common_ratio``, ``excess_mass``, ``novel_fraction``
-    of :func:`overproduction` at ``level`` (arrays of length T), and ``step``."""
+    """Per checkpoint of ``run``: ``common_ratio``, ``common_ratio_known``,
+    ``excess_mass``, ``novel_fraction`` of :func:`overproduction` at ``level`` (arrays of
+    length T), and ``step``."""
     rows = [
         overproduction(rec.samples, run.train, s, level, grammar_probs=grammar_probs, common_fraction=common_fraction)
         for rec in run.evals()
@@ -227,6 +238,7 @@ def overproduction_curve(
     return {
         "step": run.steps.astype(np.float64),
         "common_ratio": np.array([r.common_ratio for r in rows]),
+        "common_ratio_known": np.array([r.common_ratio_known for r in rows]),
         "excess_mass": np.array([r.excess_mass for r in rows]),
         "novel_fraction": np.array([r.novel_fraction for r in rows]),
     }

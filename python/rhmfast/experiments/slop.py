@@ -58,7 +58,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         gp = grammar_block_probs(run)
         curves = memorization_curves(run)
         over = {lv: overproduction_curve(run, s, lv, grammar_probs=gp, common_fraction=cf) for lv in levels}
-        ratio_max = (np.nanmax(np.stack([over[lv]["common_ratio"] for lv in levels]), axis=0)
+        ratio_max = (np.nanmax(np.stack([over[lv]["common_ratio_known"] for lv in levels]), axis=0)
                      if len(run.steps) else np.zeros(0))
         window = partial_memorization_window(run.steps, ratio_max, curves["excess_copy_fraction"],
                                              ratio_min=rmin, copy_max=cmax) if len(run.steps) else None
@@ -68,19 +68,19 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     first = per_run[0]
     run, curves, over = first["run"], first["curves"], first["over"]
     yard = "exact grammar probability" if first["grammar"] else "training-set frequency"
-    peak = {lv: (float(np.nanmax(over[lv]["common_ratio"])) if len(run.steps) else np.nan) for lv in levels}
-    peak_step = {lv: (float(run.steps[int(np.nanargmax(over[lv]["common_ratio"]))]) if len(run.steps) else np.nan)
+    peak = {lv: (float(np.nanmax(over[lv]["common_ratio_known"])) if len(run.steps) else np.nan) for lv in levels}
+    peak_step = {lv: (float(run.steps[int(np.nanargmax(over[lv]["common_ratio_known"]))]) if len(run.steps) else np.nan)
                  for lv in levels}
     windows = [p["window"] for p in per_run]
     table_step: int | None
     if first["window"] is not None:
         a, b = first["window"]
         sel = (run.steps >= a) & (run.steps <= b)
-        lv_best = max(levels, key=lambda lv: np.nanmax(over[lv]["common_ratio"][sel]))
-        i_best = int(np.flatnonzero(sel)[np.nanargmax(over[lv_best]["common_ratio"][sel])])
+        lv_best = max(levels, key=lambda lv: np.nanmax(over[lv]["common_ratio_known"][sel]))
+        i_best = int(np.flatnonzero(sel)[np.nanargmax(over[lv_best]["common_ratio_known"][sel])])
         verdict = (
             f"partial memorization window: steps {a:.0f}-{b:.0f}: common level-{lv_best} blocks over-produced "
-            f"x{over[lv_best]['common_ratio'][i_best]:.2f} (against {yard}) at step {run.steps[i_best]} while "
+            f"x{over[lv_best]['common_ratio_known'][i_best]:.2f} (against {yard}) at step {run.steps[i_best]} while "
             f"copies exceed chance by only {fmt_pct(curves['excess_copy_fraction'][i_best])} "
             f"(copies {fmt_pct(curves['copy_fraction'][i_best])}, chance {fmt_pct(curves['chance_copy_fraction'][i_best])})"
         )
@@ -107,12 +107,15 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         f"P={cfg['num_train']} unique training strings; {cfg['steps']} steps. Level-l blocks are the aligned "
         f"s^(L-l)-token substrings (level {L} = single tokens), positions pooled. Common blocks: the top "
         f"{fmt_pct(cf)} of the distinct training blocks of a level by {yard}. Ratio = generated frequency "
-        f"of the common blocks over their {yard}; > 1 is over-production."
+        f"of the common blocks, among the generated blocks that are {'grammatical' if first['grammar'] else 'seen in training'}, "
+        f"over their {yard}; > 1 is over-production (the tilt of the model's valid output toward common "
+        f"blocks). The raw ratio, over all generated blocks, is diluted by the blocks of invalid samples."
     )
     report.heading("Peak over-production per level (first seed)")
     report.table(["level", "block length", "peak common-block ratio", "at step",
-                  "final ratio", "final excess mass", "final novel blocks"],
+                  "final ratio", "final raw ratio", "final excess mass", "final novel blocks"],
                  [[str(lv), str(s ** (L - lv)), f"{peak[lv]:.3g}", fmt_step(peak_step[lv]),
+                   f"{over[lv]['common_ratio_known'][-1]:.3g}" if len(run.steps) else "n/a",
                    f"{over[lv]['common_ratio'][-1]:.3g}" if len(run.steps) else "n/a",
                    fmt_pct(over[lv]["excess_mass"][-1]) if len(run.steps) else "n/a",
                    fmt_pct(over[lv]["novel_fraction"][-1]) if len(run.steps) else "n/a"] for lv in levels])
@@ -131,7 +134,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         plt = pyplot()
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
         for i, lv in enumerate(levels):
-            ax1.plot(run.steps, over[lv]["common_ratio"], marker="o", ms=3, color=f"C{i}", label=f"level {lv}")
+            ax1.plot(run.steps, over[lv]["common_ratio_known"], marker="o", ms=3, color=f"C{i}", label=f"level {lv}")
         ax1.axhline(1.0, color="gray", ls="--", lw=0.8, label=f"no over-production ({yard})")
         ax1.axhline(rmin, color="gray", ls=":", lw=0.8, label=f"window threshold x{rmin:g}")
         ax1.set_ylabel("common-block ratio")
