@@ -242,3 +242,18 @@ def test_interrupt_terminates_training_processes(tmp_path, monkeypatch):
     assert time.monotonic() - t0 < 30  # the sleeping children were terminated, not waited for
     assert sorted(started) == ["P16-seed0", "P8-seed0"]
     assert not (tmp_path / "s" / "done").exists()
+
+
+def test_experiment_presets_adjust_the_shared_train_preset(tmp_path):
+    from rhmfast.experiments import fat_tail, prototypes, scaling
+    from rhmfast.experiments.presets import TRAIN, resolve_settings
+
+    ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, None)
+    assert ft["train"]["steps"] == 1600 and ft["train"]["model"] == TRAIN["quick"]["model"]
+    assert resolve_settings("scaling", "quick", scaling.DEFAULTS, None)["train"]["steps"] == 2000
+    assert resolve_settings("prototypes", "quick", prototypes.DEFAULTS, None)["train"] == TRAIN["quick"]
+    # the user's override still wins over the experiment's adjustment
+    ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, {"train": {"steps": 99}})
+    assert ft["train"]["steps"] == 99
+    # the experiment defaults themselves are not mutated
+    assert fat_tail.DEFAULTS["quick"]["train"] == {"steps": 1600}

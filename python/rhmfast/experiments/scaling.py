@@ -25,7 +25,9 @@ TITLE = "Memorization time against training-set size"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "micro": {"sizes": [8, 16], "seeds": [0], "copy_threshold": 0.1, "nll_threshold": 0.25},
-    "quick": {"sizes": [32, 64, 128, 256], "seeds": [0], "copy_threshold": 0.02, "nll_threshold": 0.25},
+    # four runs in 15 minutes on 2 cores: 2000 steps each
+    "quick": {"sizes": [32, 64, 128, 256], "seeds": [0], "copy_threshold": 0.02, "nll_threshold": 0.25,
+              "train": {"steps": 2000}},
     "paper": {"sizes": [2500, 5000, 10000, 20000], "seeds": [0, 1], "copy_threshold": 0.1, "nll_threshold": 0.25},
 }
 

@@ -58,7 +58,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         gp = grammar_block_probs(run)
         curves = memorization_curves(run)
         over = {lv: overproduction_curve(run, s, lv, grammar_probs=gp, common_fraction=cf) for lv in levels}
-        ratio_max = (np.nanmax(np.stack([over[lv]["common_ratio_known"] for lv in levels]), axis=0)
+        ratio_max = (np.fmax.reduce(np.stack([over[lv]["common_ratio_known"] for lv in levels]), axis=0)
                      if len(run.steps) else np.zeros(0))
         window = partial_memorization_window(run.steps, ratio_max, curves["excess_copy_fraction"],
                                              ratio_min=rmin, copy_max=cmax) if len(run.steps) else None
@@ -68,16 +68,17 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     first = per_run[0]
     run, curves, over = first["run"], first["curves"], first["over"]
     yard = "exact grammar probability" if first["grammar"] else "training-set frequency"
-    peak = {lv: (float(np.nanmax(over[lv]["common_ratio_known"])) if len(run.steps) else np.nan) for lv in levels}
-    peak_step = {lv: (float(run.steps[int(np.nanargmax(over[lv]["common_ratio_known"]))]) if len(run.steps) else np.nan)
+    ratios = {lv: np.nan_to_num(over[lv]["common_ratio_known"], nan=-np.inf) for lv in levels}  # NaN: no known block
+    peak = {lv: (float(ratios[lv].max()) if np.isfinite(ratios[lv]).any() else np.nan) for lv in levels}
+    peak_step = {lv: (float(run.steps[int(ratios[lv].argmax())]) if np.isfinite(peak[lv]) else np.nan)
                  for lv in levels}
     windows = [p["window"] for p in per_run]
     table_step: int | None
     if first["window"] is not None:
         a, b = first["window"]
         sel = (run.steps >= a) & (run.steps <= b)
-        lv_best = max(levels, key=lambda lv: np.nanmax(over[lv]["common_ratio_known"][sel]))
-        i_best = int(np.flatnonzero(sel)[np.nanargmax(over[lv_best]["common_ratio_known"][sel])])
+        lv_best = max(levels, key=lambda lv: ratios[lv][sel].max())
+        i_best = int(np.flatnonzero(sel)[ratios[lv_best][sel].argmax()])
         verdict = (
             f"partial memorization window: steps {a:.0f}-{b:.0f}: common level-{lv_best} blocks over-produced "
             f"x{over[lv_best]['common_ratio_known'][i_best]:.2f} (against {yard}) at step {run.steps[i_best]} while "
