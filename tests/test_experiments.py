@@ -93,6 +93,11 @@ def test_fat_tail_scaling_slop_verdicts(tmp_path):
     assert ft["verdict"].startswith("fat tails (smaller a) delay memorization: yes")
     assert ft["copy_time_by_exponent"][0] > ft["copy_time_by_exponent"][1]
     assert ft["spearman_exponent_time"] == -1.0
+    # the likelihood clock is quoted beside it, its direction from its own times
+    lt = ft["likelihood_time_by_exponent"]
+    assert ft["spearman_exponent_likelihood_time"] == pytest.approx(
+        stats.spearmanr(ft["exponents"], lt).statistic)
+    assert f"rho = {ft['spearman_exponent_likelihood_time']:+.2f}: a=0.5: {lt[0]:.0f}" in ft["verdict"]
     # onset grows with the tail level (stand-in: factor 1 + level)
     assert ft["copy_time_by_level"][1] > ft["copy_time_by_level"][0]
     assert "latest with the power law at level 2" in ft["verdict_level"]

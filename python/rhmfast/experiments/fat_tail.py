@@ -99,8 +99,18 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         word = "no trend"
     verdict = (f"fat tails (smaller a) delay memorization: {word}: Spearman rho(a, memorization time) = "
                f"{rho_a:+.2f} over a > 0; steps until copies exceed chance by {fmt_pct(ct)}: {parts}")
+    # the likelihood clock beside it: it can disagree (a heavy tail spreads p(x) thin, so the
+    # model overtakes the grammar's likelihood on rare strings early, before copying them)
+    pn = [(a, t) for a, t in zip(exps, nll_by_a, strict=True) if a > 0]
+    rho_n = spearman(np.array([a for a, _ in pn]), np.array([t for _, t in pn])) if len(pn) >= 2 else float("nan")
+    if np.isfinite(rho_n):
+        verdict += (f"; by likelihood (training strings likelier under the model than the grammar, beyond "
+                    f"held-out, by {fmt_pct(nt)}): rho = {rho_n:+.2f}: "
+                    + ", ".join(f"a={a:g}: {fmt_step(t, last)}" for a, t in zip(exps, nll_by_a, strict=True)))
     report.verdict(verdict)
     lv_parts = ", ".join(f"level {lv}: {fmt_step(t, last)}" for lv, t in zip(levels, copy_by_level, strict=True))
+    lv_parts += "; by likelihood " + ", ".join(
+        f"level {lv}: {fmt_step(t, last)}" for lv, t in zip(levels, nll_by_level, strict=True))
     fin = [(lv, t) for lv, t in zip(levels, copy_by_level, strict=True) if np.isfinite(t)]
     if levels:
         if len(fin) == len(levels) and len(levels) >= 2:
@@ -177,6 +187,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         "verdict": verdict,
         "verdict_level": verdict_lv,
         "spearman_exponent_time": rho_a,
+        "spearman_exponent_likelihood_time": rho_n,
         "exponents": exps,
         "copy_time_by_exponent": copy_by_a,
         "likelihood_time_by_exponent": nll_by_a,
