@@ -74,10 +74,18 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     sizes = [int(p) for p in settings["sizes"]]
     copy_t = [float(np.median([r["copy_time"] for r in rows if r["P"] == p])) for p in sizes]
     nll_t = [float(np.median([r["nll_time"] for r in rows if r["P"] == p])) for p in sizes]
-    k_copy = fit_exponent(np.array(sizes, float), np.array(copy_t))
-    k_nll = fit_exponent(np.array(sizes, float), np.array(nll_t))
+    # a time at the first checkpoint only says "by then" (left-censored): left out of the fit
+    first = float(min(r["steps"].min() if len(r["steps"]) else np.inf for r in rows))
+
+    def uncensored(times: list[float]) -> np.ndarray:
+        t = np.array(times, float)
+        return np.where(t <= first, np.nan, t)
+
+    k_copy = fit_exponent(np.array(sizes, float), uncensored(copy_t))
+    k_nll = fit_exponent(np.array(sizes, float), uncensored(nll_t))
     primary, pname, ptimes = (k_nll, "likelihood", nll_t) if np.isfinite(k_nll) else (k_copy, "copies", copy_t)
-    parts = ", ".join(f"P={p}: {fmt_step(t, last)}" for p, t in zip(sizes, ptimes, strict=True))
+    parts = ", ".join(f"P={p}: {'<= ' if t <= first else ''}{fmt_step(t, last)}"
+                      for p, t in zip(sizes, ptimes, strict=True))
     if np.isfinite(primary):
         word = ("roughly proportional" if 0.5 <= primary <= 1.5 else
                 "faster than proportional" if primary > 1.5 else
@@ -85,7 +93,10 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         verdict = (f"memorization time against training-set size: {word}: time ~ P^{primary:.2f} "
                    f"(measured by {pname}; expected ~1); {parts}")
         if pname == "likelihood":
-            verdict += f"; by copies: P^{k_copy:.2f}"
+            verdict += f"; by copies: P^{k_copy:.2f}: " + ", ".join(
+                f"P={p}: {'<= ' if t <= first else ''}{fmt_step(t, last)}" for p, t in zip(sizes, copy_t, strict=True))
+        if any(t <= first for t in ptimes):
+            verdict += f" (times at the first checkpoint, step {first:.0f}, are upper bounds, left out of the fit)"
     else:
         verdict = (f"memorization time against training-set size: not measurable (fewer than two sizes "
                    f"memorized by step {int(last)}); {parts}")
