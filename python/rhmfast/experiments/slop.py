@@ -4,8 +4,9 @@ over-produced while few whole samples are copies?
 Per checkpoint and level: the generated frequency of aligned blocks against their
 training-set frequency and exact grammar probability; the common-block ratio (the
 generated mass on the most probable tenth of the training blocks over their grammar
-mass); the window of checkpoints where it exceeds ``ratio_min`` while copies exceed
-their chance rate by less than ``copy_max``.
+mass, among the generated blocks the grammar knows); the window of checkpoints where it
+exceeds ``ratio_min`` by more than sampling noise (z-score >= ``z_min``) while copies
+exceed their chance rate by less than ``copy_max``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from rhmfast.experiments.runner import RunSpec
 TITLE = "Partial memorization: is slop over-produced before whole samples are copied?"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "micro": {"seeds": [0], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 8},
-    "quick": {"seeds": [0, 1], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
-    "paper": {"seeds": [0, 1, 2], "ratio_min": 1.1, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
+    "micro": {"seeds": [0], "ratio_min": 1.1, "z_min": 3.0, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 8},
+    "quick": {"seeds": [0, 1], "ratio_min": 1.1, "z_min": 3.0, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
+    "paper": {"seeds": [0, 1, 2], "ratio_min": 1.1, "z_min": 3.0, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
 }
 
 
@@ -53,35 +54,42 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     s, L = int(settings["train"]["s"]), int(settings["train"]["L"])
     levels = list(range(1, L + 1))
     rmin, cmax, cf = float(settings["ratio_min"]), float(settings["copy_max"]), float(settings["common_fraction"])
+    zmin = float(settings["z_min"])
     per_run: list[dict[str, Any]] = []
     for spec, run in zip(specs, runs, strict=True):
         gp = grammar_block_probs(run)
         curves = memorization_curves(run)
         over = {lv: overproduction_curve(run, s, lv, grammar_probs=gp, common_fraction=cf) for lv in levels}
-        ratio_max = (np.fmax.reduce(np.stack([over[lv]["common_ratio_known"] for lv in levels]), axis=0)
+        # per level, the ratio where the over-production is more than sampling noise
+        sig = {lv: np.where(over[lv]["common_z"] >= zmin, over[lv]["common_ratio_known"], np.nan) for lv in levels}
+        ratio_max = (np.fmax.reduce(np.stack([sig[lv] for lv in levels]), axis=0)
                      if len(run.steps) else np.zeros(0))
         window = partial_memorization_window(run.steps, ratio_max, curves["excess_copy_fraction"],
                                              ratio_min=rmin, copy_max=cmax) if len(run.steps) else None
         per_run.append({"spec": spec, "run": run, "grammar": gp is not None, "curves": curves, "over": over,
-                        "ratio_max": ratio_max, "window": window})
+                        "sig": sig, "ratio_max": ratio_max, "window": window})
 
     first = per_run[0]
-    run, curves, over = first["run"], first["curves"], first["over"]
+    run, curves, over, sig = first["run"], first["curves"], first["over"], first["sig"]
     yard = "exact grammar probability" if first["grammar"] else "training-set frequency"
     ratios = {lv: np.nan_to_num(over[lv]["common_ratio_known"], nan=-np.inf) for lv in levels}  # NaN: no known block
     peak = {lv: (float(ratios[lv].max()) if np.isfinite(ratios[lv]).any() else np.nan) for lv in levels}
     peak_step = {lv: (float(run.steps[int(ratios[lv].argmax())]) if np.isfinite(peak[lv]) else np.nan)
                  for lv in levels}
+    peak_z = {lv: (float(over[lv]["common_z"][int(ratios[lv].argmax())]) if np.isfinite(peak[lv]) else np.nan)
+              for lv in levels}
     windows = [p["window"] for p in per_run]
     table_step: int | None
     if first["window"] is not None:
         a, b = first["window"]
         sel = (run.steps >= a) & (run.steps <= b)
-        lv_best = max(levels, key=lambda lv: ratios[lv][sel].max())
-        i_best = int(np.flatnonzero(sel)[ratios[lv_best][sel].argmax()])
+        sig_r = {lv: np.nan_to_num(sig[lv], nan=-np.inf) for lv in levels}
+        lv_best = max(levels, key=lambda lv: sig_r[lv][sel].max())
+        i_best = int(np.flatnonzero(sel)[sig_r[lv_best][sel].argmax()])
         verdict = (
             f"partial memorization window: steps {a:.0f}-{b:.0f}: common level-{lv_best} blocks over-produced "
-            f"x{over[lv_best]['common_ratio_known'][i_best]:.2f} (against {yard}) at step {run.steps[i_best]} while "
+            f"x{over[lv_best]['common_ratio_known'][i_best]:.2f} (against {yard}, z = "
+            f"{over[lv_best]['common_z'][i_best]:.1f}) at step {run.steps[i_best]} while "
             f"copies exceed chance by only {fmt_pct(curves['excess_copy_fraction'][i_best])} "
             f"(copies {fmt_pct(curves['copy_fraction'][i_best])}, chance {fmt_pct(curves['chance_copy_fraction'][i_best])})"
         )
@@ -90,9 +98,9 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     else:
         best = max(levels, key=lambda lv: peak[lv] if np.isfinite(peak[lv]) else -np.inf)
         verdict = (
-            f"partial memorization window: none found (no checkpoint with common-block ratio >= {rmin:g} and "
-            f"excess copies < {fmt_pct(cmax)}); peak common-block ratio x{peak[best]:.2f} at level {best}, "
-            f"step {fmt_step(peak_step[best])}"
+            f"partial memorization window: none found (no checkpoint with common-block ratio >= {rmin:g} at "
+            f"z >= {zmin:g} and excess copies < {fmt_pct(cmax)}); peak common-block ratio x{peak[best]:.2f} at "
+            f"level {best}, step {fmt_step(peak_step[best])} (z = {peak_z[best]:.1f})"
         )
         table_step = int(peak_step[best]) if np.isfinite(peak_step[best]) else None
         table_level = best
@@ -113,9 +121,9 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         f"blocks). The raw ratio, over all generated blocks, is diluted by the blocks of invalid samples."
     )
     report.heading("Peak over-production per level (first seed)")
-    report.table(["level", "block length", "peak common-block ratio", "at step",
+    report.table(["level", "block length", "peak common-block ratio", "z at peak", "at step",
                   "final ratio", "final raw ratio", "final excess mass", "final novel blocks"],
-                 [[str(lv), str(s ** (L - lv)), f"{peak[lv]:.3g}", fmt_step(peak_step[lv]),
+                 [[str(lv), str(s ** (L - lv)), f"{peak[lv]:.3g}", f"{peak_z[lv]:.1f}", fmt_step(peak_step[lv]),
                    f"{over[lv]['common_ratio_known'][-1]:.3g}" if len(run.steps) else "n/a",
                    f"{over[lv]['common_ratio'][-1]:.3g}" if len(run.steps) else "n/a",
                    fmt_pct(over[lv]["excess_mass"][-1]) if len(run.steps) else "n/a",
@@ -162,6 +170,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         "window": list(first["window"]) if first["window"] is not None else None,
         "windows": [list(w) if w is not None else None for w in windows],
         "peak_ratio": {str(lv): peak[lv] for lv in levels},
+        "peak_z": {str(lv): peak_z[lv] for lv in levels},
         "peak_step": {str(lv): peak_step[lv] for lv in levels},
         "top_blocks_level": table_level,
         "top_blocks_step": table_step,
