@@ -1,0 +1,255 @@
+//! Every k-gram count `k = 1..=max_k` from the sorted, zero-padded keys of the
+//! longest windows (one pass over the keys writes the groups of every k).
+
+use rayon::prelude::*;
+
+use super::Counts;
+use crate::index::Token;
+
+/// Tokens shared with the previous key (`lcp`) and window length (`avail`) of a sorted,
+/// zero-padded key, by table lookups on its leading/trailing zero counts.
+struct KeyShape {
+    lcp_of_lz: [u8; 65],
+    avail_of_tz: [u8; 65],
+}
+
+impl KeyShape {
+    fn new(bits: u32, max_k: usize) -> Self {
+        let unused = 64 - max_k as u32 * bits;
+        let mut lcp_of_lz = [max_k as u8; 65];
+        let mut avail_of_tz = [0u8; 65];
+        for z in 0..64u32 {
+            lcp_of_lz[z as usize] = (z.saturating_sub(unused) / bits) as u8;
+            avail_of_tz[z as usize] = (max_k as u32).saturating_sub(z / bits) as u8;
+        }
+        KeyShape {
+            lcp_of_lz,
+            avail_of_tz,
+        }
+    }
+    /// (lcp with `prev`, avail) of `key`; `prev = !key` gives lcp 0.
+    #[inline(always)]
+    fn at(&self, prev: u64, key: u64) -> (usize, usize) {
+        (
+            self.lcp_of_lz[(prev ^ key).leading_zeros() as usize] as usize,
+            self.avail_of_tz[key.trailing_zeros() as usize] as usize,
+        )
+    }
+}
+
+/// Per-k state of a chunk's emission pass.
+const INHERITED: usize = usize::MAX; // the group open before the chunk is still open
+const CLOSED: usize = usize::MAX - 1; // no group of this k is open
+
+/// The key before chunk `lo`, or one that shares no token with `keys[0]`.
+fn before(keys: &[u64], lo: usize) -> u64 {
+    match lo.checked_sub(1) {
+        Some(p) => keys[p],
+        None => !keys[0],
+    }
+}
+
+/// Every k-gram count `k = 1..=max_k` from the sorted zero-padded keys, split into
+/// chunks at `bounds` (`0 = bounds[0] < ... < bounds[last] = keys.len()`; any split
+/// gives the same result). Key `i` opens a new k-gram group iff `lcp[i] < k <= avail[i]`
+/// (a shorter window between two equal k-grams would have to sort between them) and
+/// closes every open group of `k > lcp[i]`. Pass 1 counts the openings of each chunk per
+/// k (a difference array), so pass 2 writes every chunk's groups straight into the final
+/// arrays in parallel; groups running over a chunk boundary get their counts in a short
+/// sequential fix-up.
+pub(super) fn spectrum_from_sorted<X: Token>(
+    keys: &[u64],
+    bounds: &[usize],
+    bits: u32,
+    max_k: usize,
+) -> Vec<Counts<X>> {
+    let n = keys.len();
+    if n == 0 {
+        return (0..max_k).map(|_| Counts::default()).collect();
+    }
+    let shape = KeyShape::new(bits, max_k);
+    let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    // opens[c][k]: groups of k opened in chunk c
+    let opens: Vec<Vec<usize>> = chunks
+        .par_iter()
+        .map(|&(lo, hi)| {
+            let mut diff = vec![0isize; max_k + 2];
+            let mut prev = before(keys, lo);
+            for &key in &keys[lo..hi] {
+                let (l, a) = shape.at(prev, key);
+                if l < a {
+                    diff[l + 1] += 1;
+                    diff[a + 1] -= 1;
+                }
+                prev = key;
+            }
+            let mut acc = 0isize;
+            (0..=max_k)
+                .map(|k| {
+                    acc += diff[k];
+                    acc as usize
+                })
+                .collect()
+        })
+        .collect();
+    let mut windows: Vec<Vec<X>> = Vec::with_capacity(max_k);
+    let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k);
+    for k in 1..=max_k {
+        let g: usize = opens.iter().map(|o| o[k]).sum();
+        windows.push(super::zeroed(X::from_i64(0), g * k));
+        counts.push(super::zeroed(0i64, g));
+    }
+    // split the outputs into per-chunk parts
+    let mut parts: Vec<Part<X>> = chunks
+        .iter()
+        .map(|&(lo, hi)| Part {
+            lo,
+            hi,
+            windows: Vec::with_capacity(max_k),
+            counts: Vec::with_capacity(max_k),
+        })
+        .collect();
+    for (k, (w, cnt)) in (1..=max_k).zip(windows.iter_mut().zip(counts.iter_mut())) {
+        let (mut w, mut cnt): (&mut [X], &mut [i64]) = (w, cnt);
+        for (part, o) in parts.iter_mut().zip(&opens) {
+            let (wa, wb) = std::mem::take(&mut w).split_at_mut(o[k] * k);
+            let (ca, cb) = std::mem::take(&mut cnt).split_at_mut(o[k]);
+            part.windows.push(wa);
+            part.counts.push(ca);
+            w = wb;
+            cnt = cb;
+        }
+    }
+    let fast = max_k <= 8 && bits <= 8;
+    let ends: Vec<Ends> = parts
+        .into_par_iter()
+        .map(|part| {
+            if fast {
+                emit_chunk::<X, 8>(keys, part, &shape, bits, max_k)
+            } else {
+                emit_chunk::<X, 64>(keys, part, &shape, bits, max_k)
+            }
+        })
+        .collect();
+    for k in 1..=max_k {
+        let mut base = 0; // groups of k before chunk c
+        let mut pending: Option<(usize, usize)> = None; // (global group, start key)
+        for (o, e) in opens.iter().zip(&ends) {
+            if let (Some(end), Some((g, start))) = (e.first_close[k], pending) {
+                counts[k - 1][g] = (end - start) as i64;
+            }
+            if !e.inherited[k] {
+                pending = e.open[k].map(|(g, start)| (base + g, start));
+            }
+            base += o[k];
+        }
+        if let Some((g, start)) = pending {
+            counts[k - 1][g] = (n - start) as i64;
+        }
+    }
+    windows
+        .into_iter()
+        .zip(counts)
+        .map(|(windows, counts)| Counts {
+            positions: Vec::new(),
+            windows,
+            counts,
+        })
+        .collect()
+}
+
+/// A chunk of keys `lo..hi` and its parts of the outputs, per k.
+struct Part<'a, X> {
+    lo: usize,
+    hi: usize,
+    windows: Vec<&'a mut [X]>,
+    counts: Vec<&'a mut [i64]>,
+}
+
+/// Per k: the first key of the chunk that closes the group inherited from before it,
+/// the group left open at its end (index in the chunk's part, start key), and whether
+/// the inherited group is still open at its end.
+struct Ends {
+    first_close: Vec<Option<usize>>,
+    open: Vec<Option<(usize, usize)>>,
+    inherited: Vec<bool>,
+}
+
+/// Writes a chunk's groups; `W` = tokens decoded per key (8: every window fits in 8
+/// tokens of at most 8 bits, copied as a fixed-size block; 64: the general case).
+fn emit_chunk<X: Token, const W: usize>(
+    keys: &[u64],
+    mut part: Part<X>,
+    shape: &KeyShape,
+    bits: u32,
+    max_k: usize,
+) -> Ends {
+    let mask = (1u64 << bits) - 1;
+    let kb = max_k as u32 * bits;
+    let mut state = [INHERITED; 65];
+    let mut cursor = [0usize; 65];
+    let mut first_close = vec![None; max_k + 1];
+    let mut tokens = [X::from_i64(0); W];
+    let mut prev = before(keys, part.lo);
+    for (i, &key) in (part.lo..).zip(&keys[part.lo..part.hi]) {
+        let (l, a) = shape.at(prev, key);
+        prev = key;
+        if l < a {
+            if W == 8 {
+                // token m in the top bits of the left-aligned key (8 * bits <= 64);
+                // tokens past max_k decode to garbage that is never kept
+                let left = key << (64 - kb);
+                for (m, t) in tokens.iter_mut().enumerate() {
+                    let code = (left >> (64 - bits * (m as u32 + 1))) & mask;
+                    *t = X::from_i64(code as i64 - 1);
+                }
+            } else {
+                for (m, t) in tokens[..max_k].iter_mut().rev().enumerate() {
+                    *t = X::from_i64((((key >> (m as u32 * bits)) & mask) as i64) - 1);
+                }
+            }
+        }
+        for k in l + 1..=max_k {
+            match state[k] {
+                INHERITED => first_close[k] = Some(i),
+                CLOSED => {}
+                start => part.counts[k - 1][cursor[k] - 1] = (i - start) as i64,
+            }
+            if k <= a {
+                state[k] = i;
+                let (at, out) = (cursor[k] * k, &mut *part.windows[k - 1]);
+                if W == 8 {
+                    match out.get_mut(at..at + W) {
+                        // a fixed-size copy (no memcpy call); the tokens past this
+                        // k-gram are overwritten by the next one
+                        Some(dst) => dst.copy_from_slice(&tokens),
+                        None => copy_tail(&mut out[at..at + k], &tokens[..k]),
+                    }
+                } else {
+                    out[at..at + k].copy_from_slice(&tokens[..k]);
+                }
+                cursor[k] += 1;
+            } else {
+                state[k] = CLOSED;
+            }
+        }
+    }
+    Ends {
+        first_close,
+        open: (0..=max_k)
+            .map(|k| match state[k] {
+                INHERITED | CLOSED => None,
+                start => Some((cursor[k] - 1, start)),
+            })
+            .collect(),
+        inherited: state[..=max_k].iter().map(|&s| s == INHERITED).collect(),
+    }
+}
+
+/// The last k-grams of a part, kept out of line so the fixed-size copy stays a plain
+/// store.
+#[cold]
+#[inline(never)]
+fn copy_tail<X: Copy>(dst: &mut [X], src: &[X]) {
+    dst.copy_from_slice(src);
+}
