@@ -90,7 +90,7 @@ fn count_windows<X: Token>(
             offsets,
             positional: pos_bits > 0,
         };
-        let (keys, _) = radix::sort_keys(rows, &src, wb + pos_bits, radix::TOP);
+        let (keys, _, _) = radix::sort_keys(rows, &src, wb + pos_bits, radix::TOP, |_| ());
         let mut out = Counts::default();
         let mask = if bits == 64 {
             u64::MAX
@@ -212,34 +212,16 @@ pub fn kgram_counts_all<X: Token>(
     }
     let kb = max_k as u32 * bits;
     let src = PaddedKeys { x, d, max_k, bits };
-    let (keys, buckets) = radix::sort_keys(rows, &src, kb, radix::TOP);
-    Ok(spectrum::spectrum_from_sorted(
-        &keys,
-        &merge_small(&buckets, MIN_CHUNK),
-        bits,
-        max_k,
-    ))
+    let spectrum = spectrum::Spectrum::new(bits, max_k);
+    // the openings of each bucket are counted right after its sort, while it is in cache
+    let (keys, bounds, opens) =
+        radix::sort_keys(rows, &src, kb, radix::TOP, |b| spectrum.opens_within(b));
+    let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, MIN_CHUNK);
+    Ok(spectrum.counts(&keys, &bounds, opens))
 }
 
 /// Keys per chunk of the spectrum's emission pass (at least; chunks are whole buckets).
 const MIN_CHUNK: usize = 1 << 12;
-
-/// The bounds in `bounds` that leave chunks of at least `min` keys (the last may be
-/// smaller).
-fn merge_small(bounds: &[usize], min: usize) -> Vec<usize> {
-    let mut out = vec![0];
-    for &b in &bounds[1..] {
-        if b - out[out.len() - 1] >= min {
-            out.push(b);
-        }
-    }
-    if let (Some(&last), Some(&end)) = (out.last(), bounds.last()) {
-        if last != end {
-            out.push(end);
-        }
-    }
-    out
-}
 
 /// Packed keys of the windows of width `w` at `offsets` of each row: code `t+1` in
 /// `bits` bits per token, first token most significant; with `positional`, the index
@@ -442,7 +424,13 @@ mod tests {
         keys.sort_unstable();
         for chunk in [1, 2, 3, 5, 64, 10_000] {
             let bounds: Vec<usize> = (0..keys.len()).step_by(chunk).chain([keys.len()]).collect();
-            let got: Vec<Counts<u32>> = spectrum::spectrum_from_sorted(&keys, &bounds, bits, max_k);
+            let spectrum = spectrum::Spectrum::new(bits, max_k);
+            let opens = bounds
+                .windows(2)
+                .map(|w| spectrum.opens_within(&keys[w[0]..w[1]]))
+                .collect();
+            let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, 1);
+            let got: Vec<Counts<u32>> = spectrum.counts(&keys, &bounds, opens);
             assert_eq!(got, reference, "chunk={chunk}");
         }
     }

@@ -76,19 +76,21 @@ pub(super) fn lsd(keys: &mut [u64], scratch: &mut Vec<u64>, bits: u32, hist: &mu
 /// Every key of `src` (values below `2**kb`), sorted, with the bounds of the
 /// most-significant-digit buckets (`bounds[0] = 0`, last = number of keys; empty
 /// buckets left out). Each bucket is sorted on its own, so any split at these bounds is
-/// a split between distinct keys.
+/// a split between distinct keys. `per_bucket` runs on each sorted bucket while it is
+/// still in cache; its results come back in bucket order.
 ///
 /// Pass 1 counts each task's keys per bucket (tasks = fixed runs of rows); pass 2
 /// recomputes the keys and writes each straight to its place: task `t`'s keys of
 /// bucket `b` go to a slice of their own (bucket-major, task-minor), so the scatter is
 /// parallel without shared writes. Pass 3 sorts the buckets, in parallel. The result
 /// does not depend on the thread count.
-pub(super) fn sort_keys<R: RowKeys>(
+pub(super) fn sort_keys<R: RowKeys, T: Send>(
     rows: usize,
     src: &R,
     kb: u32,
     top: u32,
-) -> (Vec<u64>, Vec<usize>) {
+    per_bucket: impl Fn(&[u64]) -> T + Sync,
+) -> (Vec<u64>, Vec<usize>, Vec<T>) {
     let per_row = src.per_row();
     let n = rows * per_row;
     let top = if n < MIN_BUCKETED { 0 } else { top.min(kb) };
@@ -143,11 +145,17 @@ pub(super) fn sort_keys<R: RowKeys>(
         buckets.push(here);
         rest = tail;
     }
-    buckets.into_par_iter().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(scratch, hist), b| lsd(b, scratch, shift, hist),
-    );
-    (keys, bounds)
+    let results = buckets
+        .into_par_iter()
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(scratch, hist), b| {
+                lsd(b, scratch, shift, hist);
+                per_bucket(b)
+            },
+        )
+        .collect();
+    (keys, bounds, results)
 }
 
 #[cfg(test)]
@@ -181,11 +189,13 @@ mod tests {
                 .collect();
             for per_row in [1, 7, 1000] {
                 let rows = n / per_row;
-                let (got, bounds) = sort_keys(rows, &Plain(&v, per_row), bits, TOP);
+                let (got, bounds, lens) =
+                    sort_keys(rows, &Plain(&v, per_row), bits, TOP, |b| b.len());
                 let mut want = v[..rows * per_row].to_vec();
                 want.sort_unstable();
                 assert_eq!(got, want, "n={n} bits={bits} per_row={per_row}");
                 assert_eq!(bounds[0], 0);
+                assert!(bounds.windows(2).zip(&lens).all(|(w, &l)| w[1] - w[0] == l));
                 assert_eq!(*bounds.last().unwrap(), got.len());
                 for b in &bounds[1..bounds.len() - 1] {
                     assert!(

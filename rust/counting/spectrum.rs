@@ -49,113 +49,154 @@ fn before(keys: &[u64], lo: usize) -> u64 {
     }
 }
 
-/// Every k-gram count `k = 1..=max_k` from the sorted zero-padded keys, split into
-/// chunks at `bounds` (`0 = bounds[0] < ... < bounds[last] = keys.len()`; any split
-/// gives the same result). Key `i` opens a new k-gram group iff `lcp[i] < k <= avail[i]`
-/// (a shorter window between two equal k-grams would have to sort between them) and
-/// closes every open group of `k > lcp[i]`. Pass 1 counts the openings of each chunk per
-/// k (a difference array), so pass 2 writes every chunk's groups straight into the final
+/// Every k-gram count `k = 1..=max_k` from the sorted zero-padded keys of the windows
+/// of `max_k` tokens of `bits` bits. Key `i` opens a new k-gram group iff
+/// `lcp[i] < k <= avail[i]` (a shorter window between two equal k-grams would have to
+/// sort between them) and closes every open group of `k > lcp[i]`. The keys are split
+/// into chunks (any split gives the same result): the openings of each chunk per k are
+/// counted first (`opens_within`, run on each radix bucket right after its sort, and
+/// `merge_chunks`), so `counts` writes every chunk's groups straight into the final
 /// arrays in parallel; groups running over a chunk boundary get their counts in a short
 /// sequential fix-up.
-pub(super) fn spectrum_from_sorted<X: Token>(
-    keys: &[u64],
-    bounds: &[usize],
+pub(super) struct Spectrum {
+    shape: KeyShape,
     bits: u32,
     max_k: usize,
-) -> Vec<Counts<X>> {
-    let n = keys.len();
-    if n == 0 {
-        return (0..max_k).map(|_| Counts::default()).collect();
+}
+
+impl Spectrum {
+    pub(super) fn new(bits: u32, max_k: usize) -> Self {
+        Spectrum {
+            shape: KeyShape::new(bits, max_k),
+            bits,
+            max_k,
+        }
     }
-    let shape = KeyShape::new(bits, max_k);
-    let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-    // opens[c][k]: groups of k opened in chunk c
-    let opens: Vec<Vec<usize>> = chunks
-        .par_iter()
-        .map(|&(lo, hi)| {
-            let mut diff = vec![0isize; max_k + 2];
-            let mut prev = before(keys, lo);
-            for &key in &keys[lo..hi] {
-                let (l, a) = shape.at(prev, key);
-                if l < a {
-                    diff[l + 1] += 1;
-                    diff[a + 1] -= 1;
+
+    /// Groups opened per k (index k of the result, `0..=max_k`) by `run[1..]`, each key
+    /// compared with the one before it in `run`.
+    pub(super) fn opens_within(&self, run: &[u64]) -> Vec<usize> {
+        let mut diff = vec![0isize; self.max_k + 2];
+        for w in run.windows(2) {
+            let (l, a) = self.shape.at(w[0], w[1]);
+            if l < a {
+                diff[l + 1] += 1;
+                diff[a + 1] -= 1;
+            }
+        }
+        let mut acc = 0isize;
+        (0..=self.max_k)
+            .map(|k| {
+                acc += diff[k];
+                acc as usize
+            })
+            .collect()
+    }
+
+    /// Chunks of at least `min` keys (the last may be smaller) made of whole runs
+    /// `bounds` (`0 = bounds[0] < ... < bounds[last] = keys.len()`) whose `opens_within`
+    /// are `opens`, with the openings of each chunk (those by each run's first key added).
+    pub(super) fn merge_chunks(
+        &self,
+        keys: &[u64],
+        bounds: &[usize],
+        opens: Vec<Vec<usize>>,
+        min: usize,
+    ) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let mut out_bounds = vec![0usize];
+        let mut out_opens: Vec<Vec<usize>> = Vec::new();
+        let mut acc = vec![0usize; self.max_k + 1];
+        for (w, o) in bounds.windows(2).zip(opens) {
+            let (l, a) = self.shape.at(before(keys, w[0]), keys[w[0]]);
+            for (k, (x, y)) in acc.iter_mut().zip(&o).enumerate() {
+                *x += y + usize::from(l < k && k <= a);
+            }
+            if w[1] - out_bounds[out_bounds.len() - 1] >= min || w[1] == keys.len() {
+                out_bounds.push(w[1]);
+                out_opens.push(std::mem::replace(&mut acc, vec![0usize; self.max_k + 1]));
+            }
+        }
+        (out_bounds, out_opens)
+    }
+
+    /// The counts of every k, from the keys split at `bounds` with each chunk's openings.
+    pub(super) fn counts<X: Token>(
+        &self,
+        keys: &[u64],
+        bounds: &[usize],
+        opens: Vec<Vec<usize>>,
+    ) -> Vec<Counts<X>> {
+        let (bits, max_k, shape) = (self.bits, self.max_k, &self.shape);
+        let n = keys.len();
+        if n == 0 {
+            return (0..max_k).map(|_| Counts::default()).collect();
+        }
+        let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut windows: Vec<Vec<X>> = Vec::with_capacity(max_k);
+        let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k);
+        for k in 1..=max_k {
+            let g: usize = opens.iter().map(|o| o[k]).sum();
+            windows.push(super::zeroed(X::from_i64(0), g * k));
+            counts.push(super::zeroed(0i64, g));
+        }
+        // split the outputs into per-chunk parts
+        let mut parts: Vec<Part<X>> = chunks
+            .iter()
+            .map(|&(lo, hi)| Part {
+                lo,
+                hi,
+                windows: Vec::with_capacity(max_k),
+                counts: Vec::with_capacity(max_k),
+            })
+            .collect();
+        for (k, (w, cnt)) in (1..=max_k).zip(windows.iter_mut().zip(counts.iter_mut())) {
+            let (mut w, mut cnt): (&mut [X], &mut [i64]) = (w, cnt);
+            for (part, o) in parts.iter_mut().zip(&opens) {
+                let (wa, wb) = std::mem::take(&mut w).split_at_mut(o[k] * k);
+                let (ca, cb) = std::mem::take(&mut cnt).split_at_mut(o[k]);
+                part.windows.push(wa);
+                part.counts.push(ca);
+                w = wb;
+                cnt = cb;
+            }
+        }
+        let fast = max_k <= 8 && bits <= 8;
+        let ends: Vec<Ends> = parts
+            .into_par_iter()
+            .map(|part| {
+                if fast {
+                    emit_chunk::<X, 8>(keys, part, shape, bits, max_k)
+                } else {
+                    emit_chunk::<X, 64>(keys, part, shape, bits, max_k)
                 }
-                prev = key;
+            })
+            .collect();
+        for k in 1..=max_k {
+            let mut base = 0; // groups of k before chunk c
+            let mut pending: Option<(usize, usize)> = None; // (global group, start key)
+            for (o, e) in opens.iter().zip(&ends) {
+                if let (Some(end), Some((g, start))) = (e.first_close[k], pending) {
+                    counts[k - 1][g] = (end - start) as i64;
+                }
+                if !e.inherited[k] {
+                    pending = e.open[k].map(|(g, start)| (base + g, start));
+                }
+                base += o[k];
             }
-            let mut acc = 0isize;
-            (0..=max_k)
-                .map(|k| {
-                    acc += diff[k];
-                    acc as usize
-                })
-                .collect()
-        })
-        .collect();
-    let mut windows: Vec<Vec<X>> = Vec::with_capacity(max_k);
-    let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k);
-    for k in 1..=max_k {
-        let g: usize = opens.iter().map(|o| o[k]).sum();
-        windows.push(super::zeroed(X::from_i64(0), g * k));
-        counts.push(super::zeroed(0i64, g));
-    }
-    // split the outputs into per-chunk parts
-    let mut parts: Vec<Part<X>> = chunks
-        .iter()
-        .map(|&(lo, hi)| Part {
-            lo,
-            hi,
-            windows: Vec::with_capacity(max_k),
-            counts: Vec::with_capacity(max_k),
-        })
-        .collect();
-    for (k, (w, cnt)) in (1..=max_k).zip(windows.iter_mut().zip(counts.iter_mut())) {
-        let (mut w, mut cnt): (&mut [X], &mut [i64]) = (w, cnt);
-        for (part, o) in parts.iter_mut().zip(&opens) {
-            let (wa, wb) = std::mem::take(&mut w).split_at_mut(o[k] * k);
-            let (ca, cb) = std::mem::take(&mut cnt).split_at_mut(o[k]);
-            part.windows.push(wa);
-            part.counts.push(ca);
-            w = wb;
-            cnt = cb;
+            if let Some((g, start)) = pending {
+                counts[k - 1][g] = (n - start) as i64;
+            }
         }
+        windows
+            .into_iter()
+            .zip(counts)
+            .map(|(windows, counts)| Counts {
+                positions: Vec::new(),
+                windows,
+                counts,
+            })
+            .collect()
     }
-    let fast = max_k <= 8 && bits <= 8;
-    let ends: Vec<Ends> = parts
-        .into_par_iter()
-        .map(|part| {
-            if fast {
-                emit_chunk::<X, 8>(keys, part, &shape, bits, max_k)
-            } else {
-                emit_chunk::<X, 64>(keys, part, &shape, bits, max_k)
-            }
-        })
-        .collect();
-    for k in 1..=max_k {
-        let mut base = 0; // groups of k before chunk c
-        let mut pending: Option<(usize, usize)> = None; // (global group, start key)
-        for (o, e) in opens.iter().zip(&ends) {
-            if let (Some(end), Some((g, start))) = (e.first_close[k], pending) {
-                counts[k - 1][g] = (end - start) as i64;
-            }
-            if !e.inherited[k] {
-                pending = e.open[k].map(|(g, start)| (base + g, start));
-            }
-            base += o[k];
-        }
-        if let Some((g, start)) = pending {
-            counts[k - 1][g] = (n - start) as i64;
-        }
-    }
-    windows
-        .into_iter()
-        .zip(counts)
-        .map(|(windows, counts)| Counts {
-            positions: Vec::new(),
-            windows,
-            counts,
-        })
-        .collect()
 }
 
 /// A chunk of keys `lo..hi` and its parts of the outputs, per k.
