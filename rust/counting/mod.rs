@@ -217,7 +217,7 @@ pub fn kgram_counts_all<X: Token>(
     let (keys, bounds, opens) =
         radix::sort_keys(rows, &src, kb, radix::TOP, |b| spectrum.opens_within(b));
     let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, MIN_CHUNK);
-    Ok(spectrum.counts(&keys, &bounds, opens))
+    Ok(spectrum.counts(keys, &bounds, opens))
 }
 
 /// Keys per chunk of the spectrum's emission pass (at least; chunks are whole buckets).
@@ -430,7 +430,7 @@ mod tests {
                 .map(|w| spectrum.opens_within(&keys[w[0]..w[1]]))
                 .collect();
             let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, 1);
-            let got: Vec<Counts<u32>> = spectrum.counts(&keys, &bounds, opens);
+            let got: Vec<Counts<u32>> = spectrum.counts(keys.clone(), &bounds, opens);
             assert_eq!(got, reference, "chunk={chunk}");
         }
     }

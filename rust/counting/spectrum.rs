@@ -120,9 +120,12 @@ impl Spectrum {
     }
 
     /// The counts of every k, from the keys split at `bounds` with each chunk's openings.
+    /// The counts of `max_k` are written over the keys already read (each chunk into
+    /// its own range, then moved together), so the largest count array needs no fresh
+    /// memory (the kernel's clearing of fresh pages is a good part of the time).
     pub(super) fn counts<X: Token>(
         &self,
-        keys: &[u64],
+        mut keys: Vec<u64>,
         bounds: &[usize],
         opens: Vec<Vec<usize>>,
     ) -> Vec<Counts<X>> {
@@ -132,61 +135,97 @@ impl Spectrum {
             return (0..max_k).map(|_| Counts::default()).collect();
         }
         let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let prevs: Vec<u64> = chunks.iter().map(|&(lo, _)| before(&keys, lo)).collect();
         let mut windows: Vec<Vec<X>> = Vec::with_capacity(max_k);
-        let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k);
+        let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k - 1);
         for k in 1..=max_k {
             let g: usize = opens.iter().map(|o| o[k]).sum();
             windows.push(super::zeroed(X::from_i64(0), g * k));
-            counts.push(super::zeroed(0i64, g));
-        }
-        // split the outputs into per-chunk parts
-        let mut parts: Vec<Part<X>> = chunks
-            .iter()
-            .map(|&(lo, hi)| Part {
-                lo,
-                hi,
-                windows: Vec::with_capacity(max_k),
-                counts: Vec::with_capacity(max_k),
-            })
-            .collect();
-        for (k, (w, cnt)) in (1..=max_k).zip(windows.iter_mut().zip(counts.iter_mut())) {
-            let (mut w, mut cnt): (&mut [X], &mut [i64]) = (w, cnt);
-            for (part, o) in parts.iter_mut().zip(&opens) {
-                let (wa, wb) = std::mem::take(&mut w).split_at_mut(o[k] * k);
-                let (ca, cb) = std::mem::take(&mut cnt).split_at_mut(o[k]);
-                part.windows.push(wa);
-                part.counts.push(ca);
-                w = wb;
-                cnt = cb;
+            if k < max_k {
+                counts.push(super::zeroed(0i64, g));
             }
         }
-        let fast = max_k <= 8 && bits <= 8;
-        let ends: Vec<Ends> = parts
-            .into_par_iter()
-            .map(|part| {
-                if fast {
-                    emit_chunk::<X, 8>(keys, part, shape, bits, max_k)
-                } else {
-                    emit_chunk::<X, 64>(keys, part, shape, bits, max_k)
+        // split the outputs and the keys into per-chunk parts
+        let ends: Vec<Ends> = {
+            let mut parts: Vec<Part<X>> = Vec::with_capacity(chunks.len());
+            let mut rest: &mut [u64] = &mut keys;
+            for (&(lo, hi), &prev) in chunks.iter().zip(&prevs) {
+                let (here, tail) = std::mem::take(&mut rest).split_at_mut(hi - lo);
+                rest = tail;
+                parts.push(Part {
+                    lo,
+                    prev,
+                    keys: here,
+                    windows: Vec::with_capacity(max_k),
+                    counts: Vec::with_capacity(max_k - 1),
+                });
+            }
+            for (k, w) in (1..=max_k).zip(windows.iter_mut()) {
+                let mut w: &mut [X] = w;
+                for (part, o) in parts.iter_mut().zip(&opens) {
+                    let (wa, wb) = std::mem::take(&mut w).split_at_mut(o[k] * k);
+                    part.windows.push(wa);
+                    w = wb;
                 }
-            })
-            .collect();
+            }
+            for (k, cnt) in (1..max_k).zip(counts.iter_mut()) {
+                let mut cnt: &mut [i64] = cnt;
+                for (part, o) in parts.iter_mut().zip(&opens) {
+                    let (ca, cb) = std::mem::take(&mut cnt).split_at_mut(o[k]);
+                    part.counts.push(ca);
+                    cnt = cb;
+                }
+            }
+            let fast = max_k <= 8 && bits <= 8;
+            parts
+                .into_par_iter()
+                .map(|part| {
+                    if fast {
+                        emit_chunk::<X, 8>(part, shape, bits, max_k)
+                    } else {
+                        emit_chunk::<X, 64>(part, shape, bits, max_k)
+                    }
+                })
+                .collect()
+        };
         for k in 1..=max_k {
+            // where group `g` of chunk `c` keeps its count
             let mut base = 0; // groups of k before chunk c
-            let mut pending: Option<(usize, usize)> = None; // (global group, start key)
-            for (o, e) in opens.iter().zip(&ends) {
-                if let (Some(end), Some((g, start))) = (e.first_close[k], pending) {
-                    counts[k - 1][g] = (end - start) as i64;
-                }
-                if !e.inherited[k] {
-                    pending = e.open[k].map(|(g, start)| (base + g, start));
-                }
+            let mut slot: Vec<usize> = Vec::new(); // per chunk: index of its first group
+            for (o, &(lo, _)) in opens.iter().zip(&chunks) {
+                slot.push(if k < max_k { base } else { lo });
                 base += o[k];
             }
-            if let Some((g, start)) = pending {
-                counts[k - 1][g] = (n - start) as i64;
+            let mut put = |c: usize, g: usize, count: usize| {
+                if k < max_k {
+                    counts[k - 1][slot[c] + g] = count as i64;
+                } else {
+                    keys[slot[c] + g] = count as u64;
+                }
+            };
+            let mut pending: Option<(usize, usize, usize)> = None; // (chunk, group, start key)
+            for (c, e) in ends.iter().enumerate() {
+                if let (Some(end), Some((pc, g, start))) = (e.first_close[k], pending) {
+                    put(pc, g, end - start);
+                }
+                if !e.inherited[k] {
+                    pending = e.open[k].map(|(g, start)| (c, g, start));
+                }
+            }
+            if let Some((pc, g, start)) = pending {
+                put(pc, g, n - start);
             }
         }
+        // the counts of max_k: each chunk's at the start of its range, moved together
+        let mut at = 0;
+        for (o, &(lo, _)) in opens.iter().zip(&chunks) {
+            keys.copy_within(lo..lo + o[max_k], at);
+            at += o[max_k];
+        }
+        keys.truncate(at);
+        let last: Vec<i64> = bytemuck::allocation::try_cast_vec(keys)
+            .unwrap_or_else(|(_, k)| k.into_iter().map(|c| c as i64).collect());
+        counts.push(last);
         windows
             .into_iter()
             .zip(counts)
@@ -199,10 +238,12 @@ impl Spectrum {
     }
 }
 
-/// A chunk of keys `lo..hi` and its parts of the outputs, per k.
+/// A chunk of keys (its first at `lo`, `prev` the key before it) and its parts of the
+/// outputs, per k (`counts` for `k < max_k`; those of `max_k` go over the chunk's keys).
 struct Part<'a, X> {
     lo: usize,
-    hi: usize,
+    prev: u64,
+    keys: &'a mut [u64],
     windows: Vec<&'a mut [X]>,
     counts: Vec<&'a mut [i64]>,
 }
@@ -219,7 +260,6 @@ struct Ends {
 /// Writes a chunk's groups; `W` = tokens decoded per key (8: every window fits in 8
 /// tokens of at most 8 bits, copied as a fixed-size block; 64: the general case).
 fn emit_chunk<X: Token, const W: usize>(
-    keys: &[u64],
     mut part: Part<X>,
     shape: &KeyShape,
     bits: u32,
@@ -231,8 +271,9 @@ fn emit_chunk<X: Token, const W: usize>(
     let mut cursor = [0usize; 65];
     let mut first_close = vec![None; max_k + 1];
     let mut tokens = [X::from_i64(0); W];
-    let mut prev = before(keys, part.lo);
-    for (i, &key) in (part.lo..).zip(&keys[part.lo..part.hi]) {
+    let mut prev = part.prev;
+    for j in 0..part.keys.len() {
+        let (i, key) = (part.lo + j, part.keys[j]);
         let (l, a) = shape.at(prev, key);
         prev = key;
         if l < a {
@@ -254,7 +295,10 @@ fn emit_chunk<X: Token, const W: usize>(
             match state[k] {
                 INHERITED => first_close[k] = Some(i),
                 CLOSED => {}
-                start => part.counts[k - 1][cursor[k] - 1] = (i - start) as i64,
+                // the group closed here started at or after the chunk's key
+                // `cursor[k] - 1`, so for max_k that key is already read
+                start if k < max_k => part.counts[k - 1][cursor[k] - 1] = (i - start) as i64,
+                start => part.keys[cursor[k] - 1] = (i - start) as u64,
             }
             if k <= a {
                 state[k] = i;
