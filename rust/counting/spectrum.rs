@@ -291,7 +291,8 @@ fn emit_chunk<X: Token, const W: usize>(
                 }
             }
         }
-        for k in l + 1..=max_k {
+        // an exclusive range: RangeInclusive's iteration costs measurably more here
+        for k in l + 1..max_k + 1 {
             match state[k] {
                 INHERITED => first_close[k] = Some(i),
                 CLOSED => {}
