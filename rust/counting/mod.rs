@@ -3,11 +3,13 @@
 //! level, with their counts.
 //!
 //! Fast path: when a window fits in 64 bits (token code `t+1` in `bits` bits), windows
-//! become packed integer keys, one LSD radix sort orders them and equal keys are
-//! counted. For all k at once, keys of the longest window (zero-padded at string ends)
-//! are sorted once: the order is then also the order of every shorter prefix, so one
-//! parallel pass over the sorted keys writes the groups of every k. Otherwise windows are sorted by comparison (single k) or the
-//! suffix index's LCP intervals are scanned (all k).
+//! become packed integer keys, built straight into their most-significant-digit radix
+//! buckets and sorted bucket by bucket (`radix`); equal keys are then counted. For all k
+//! at once (`spectrum`), keys of the longest window (zero-padded at string ends) are
+//! sorted once: the order is then also the order of every shorter prefix, so one
+//! parallel pass over the sorted keys writes the groups of every k. Otherwise windows
+//! are sorted by comparison (single k) or the suffix index's LCP intervals are scanned
+//! (all k).
 
 mod radix;
 mod spectrum;
