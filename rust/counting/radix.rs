@@ -15,8 +15,11 @@ pub(super) trait RowKeys: Sync {
 /// Width of the most significant digit (2048 buckets: a bucket of the 6.4M keys of
 /// 200,000 strings of 32 tokens then fits in the L2 cache for its LSD sort).
 pub(super) const TOP: u32 = 11;
-/// Keys per task of the histogram and scatter passes.
+/// Keys per task of the histogram and scatter passes (at least; see MAX_TASKS).
 const TASK_KEYS: usize = 1 << 18;
+/// At most this many tasks: each has a histogram and a slice per bucket (for 6.4e8 keys,
+/// 2048 buckets: 8 MiB of slices rather than 80).
+const MAX_TASKS: usize = 256;
 /// Below this many keys, one bucket (a plain LSD sort).
 const MIN_BUCKETED: usize = 1 << 15;
 
@@ -97,7 +100,9 @@ pub(super) fn sort_keys<R: RowKeys, T: Send>(
     let shift = kb - top;
     let nb = 1usize << top;
     let bucket = |k: u64| k.checked_shr(shift).unwrap_or(0) as usize;
-    let rows_per_task = (TASK_KEYS / per_row.max(1)).max(1);
+    let rows_per_task = (TASK_KEYS / per_row.max(1))
+        .max(rows.div_ceil(MAX_TASKS))
+        .max(1);
     let tasks = rows.div_ceil(rows_per_task);
     let task_rows = |t: usize| t * rows_per_task..((t + 1) * rows_per_task).min(rows);
     let hists: Vec<Vec<usize>> = (0..tasks)
