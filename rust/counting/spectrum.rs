@@ -271,6 +271,7 @@ fn emit_chunk<X: Token, const W: usize>(
     let mut cursor = [0usize; 65];
     let mut first_close = vec![None; max_k + 1];
     let mut tokens = [X::from_i64(0); W];
+    let mut tokens8 = [X::from_i64(0); 8];
     let mut prev = part.prev;
     for j in 0..part.keys.len() {
         let (i, key) = (part.lo + j, part.keys[j]);
@@ -278,13 +279,16 @@ fn emit_chunk<X: Token, const W: usize>(
         prev = key;
         if l < a {
             if W == 8 {
-                // token m in the top bits of the left-aligned key (8 * bits <= 64);
-                // tokens past max_k decode to garbage that is never kept
+                // token m (code - 1) into byte m, from the top bits of the left-aligned
+                // key (8 * bits <= 64), all in a register (eight byte stores read back
+                // as one word would stall store forwarding); tokens past max_k decode
+                // to garbage that is never kept
                 let left = key << (64 - kb);
-                for (m, t) in tokens.iter_mut().enumerate() {
-                    let code = (left >> (64 - bits * (m as u32 + 1))) & mask;
-                    *t = X::from_i64(code as i64 - 1);
+                let mut w = 0u64;
+                for m in 0..8u32 {
+                    w |= ((left >> (64 - bits * (m + 1))) & mask) << (8 * m);
                 }
+                tokens8 = X::from_bytes8(w.wrapping_sub(0x0101_0101_0101_0101));
             } else {
                 for (m, t) in tokens[..max_k].iter_mut().rev().enumerate() {
                     *t = X::from_i64((((key >> (m as u32 * bits)) & mask) as i64) - 1);
@@ -308,8 +312,8 @@ fn emit_chunk<X: Token, const W: usize>(
                     match out.get_mut(at..at + W) {
                         // a fixed-size copy (no memcpy call); the tokens past this
                         // k-gram are overwritten by the next one
-                        Some(dst) => dst.copy_from_slice(&tokens),
-                        None => copy_tail(&mut out[at..at + k], &tokens[..k]),
+                        Some(dst) => dst.copy_from_slice(&tokens8),
+                        None => copy_tail(&mut out[at..at + k], &tokens8[..k]),
                     }
                 } else {
                     out[at..at + k].copy_from_slice(&tokens[..k]);
