@@ -82,6 +82,21 @@ def test_block_counts_match_counter(s, L, rows, v, data):
     assert_sorted_rows(pooled_blocks)
 
 
+@pytest.mark.parametrize("v", [3, 16, 300])
+def test_kgram_counts_all_of_a_large_set_match_counter(v):
+    # > 2**15 windows: the bucketed radix sort, many emission chunks, the max_k counts
+    # written over the key buffer (thread-count independence: test_index.py)
+    rng = np.random.default_rng(v)
+    x = rng.integers(0, v, size=(1500, 24)).astype(np.uint16)
+    spectrum = kgram_counts_all(x, max_k=6)
+    for k, (kgrams, counts) in spectrum.items():
+        assert counts.dtype == np.int64 and kgrams.dtype == x.dtype
+        assert as_counter(kgrams, counts) == kgram_reference(x, k)
+        assert_sorted_rows(kgrams)
+    kgrams, counts = kgram_counts(x, 5)
+    assert as_counter(kgrams, counts) == kgram_reference(x, 5)
+
+
 def test_long_windows_use_the_general_paths():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 3, size=(40, 64))

@@ -149,8 +149,10 @@ def test_same_result_whatever_the_thread_count(tmp_path):
         "x = np.random.default_rng(1).integers(0, 3, size=(3000, 16));"
         "i = rhmfast.TrainingIndex(x);"
         "q = np.random.default_rng(2).integers(0, 3, size=(500, 16));"
+        "s = rhmfast.kgram_counts_all(x, max_k=6);"
         "np.savez(sys.argv[1], sa=i.suffix_array, lcp=i.lcp, lm=np.stack(i.longest_match(q)),"
-        " c=i.count(q[:, :5]), k=np.concatenate([c for _, c in rhmfast.kgram_counts_all(x, max_k=4).values()]))"
+        " c=i.count(q[:, :5]), k=np.concatenate([c for _, c in s.values()]),"
+        " w=np.concatenate([g.ravel() for g, _ in s.values()]))"
     )
     out = []
     for threads in ("1", "2"):
@@ -158,5 +160,5 @@ def test_same_result_whatever_the_thread_count(tmp_path):
         env = {**__import__("os").environ, "RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
         subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env)
         out.append(np.load(path))
-    for key in ("sa", "lcp", "lm", "c", "k"):
+    for key in ("sa", "lcp", "lm", "c", "k", "w"):
         assert (out[0][key] == out[1][key]).all(), key

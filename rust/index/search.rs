@@ -11,13 +11,13 @@ use crate::error::{CoreError, CoreResult};
 /// (symbols after a separator read as 0) have radix-`(sigma+1)` code `c`.
 #[derive(Debug)]
 pub struct Buckets {
-    q: usize,
-    radix: u64,
-    start: Vec<u64>,
+    pub(super) q: usize,
+    pub(super) radix: u64,
+    pub(super) start: Vec<u64>,
 }
 
 #[inline(always)]
-fn window_code<T: Code>(text: &[T], p: usize, q: usize, radix: u64) -> u64 {
+pub(super) fn window_code<T: Code>(text: &[T], p: usize, q: usize, radix: u64) -> u64 {
     let mut code = 0u64;
     let mut ended = false;
     for j in 0..q {
@@ -39,7 +39,7 @@ impl Buckets {
     pub fn build<T: Code, S: SaIdx>(
         text: &[T],
         sa: &[S],
-        lcp: impl Fn(usize) -> usize,
+        lcp: impl Fn(usize) -> usize + Sync,
         sigma: u32,
         d: usize,
     ) -> Self {
@@ -53,14 +53,38 @@ impl Buckets {
             q += 1;
         }
         let size = size as usize;
+        // Per block of the suffix array, in parallel: the suffixes that may start a
+        // bucket, gathered without a branch per suffix (one on `lcp < q` would often be
+        // mispredicted), then their codes, the random text reads fetched a few ahead.
+        const BLOCK: usize = 1 << 14;
+        let firsts: Vec<Vec<(usize, usize)>> = (0..n.div_ceil(BLOCK))
+            .into_par_iter()
+            .map_init(
+                || vec![0usize; BLOCK],
+                |found, b| {
+                    let lo = b * BLOCK;
+                    let mut m = 0;
+                    for i in lo..(lo + BLOCK).min(n) {
+                        found[m] = i;
+                        m += usize::from(i == 0 || lcp(i) < q);
+                    }
+                    let found = &found[..m];
+                    (0..m)
+                        .map(|j| {
+                            if let Some(&ahead) = found.get(j + 8) {
+                                crate::memory::prefetch(text, sa[ahead].idx());
+                            }
+                            let i = found[j];
+                            (window_code(text, sa[i].idx(), q, radix) as usize, i)
+                        })
+                        .collect()
+                },
+            )
+            .collect();
         let mut start = vec![0u64; size + 1];
         // start[c] = first suffix-array index whose code is >= c
         let mut next = 0usize; // codes below `next` have their start set
-        for (i, s) in sa.iter().enumerate() {
-            if i > 0 && lcp(i) >= q {
-                continue;
-            }
-            let c = window_code(text, s.idx(), q, radix) as usize;
+        for (c, i) in firsts.into_iter().flatten() {
             while next <= c {
                 start[next] = i as u64;
                 next += 1;

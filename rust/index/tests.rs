@@ -213,3 +213,26 @@ fn lcp_right_across_parallel_chunks() {
     }
     assert!(long > 1000);
 }
+
+#[test]
+fn bucket_table_counts_codes_below_each_code() {
+    // start[c] = number of suffixes whose first q symbols (zeros after a separator) code
+    // below c: a histogram of every position's code, independent of the suffix array;
+    // several parallel blocks of the build
+    for (rows, d, v) in [(2000, 20, 2), (3000, 9, 3), (1500, 33, 16), (300, 4, 1000)] {
+        let x = data(rows, d, v, 11);
+        let idx = TrainingIndex::build(&x, rows, d).unwrap();
+        let b = &idx.buckets;
+        let mut hist = vec![0u64; b.start.len()];
+        with_text!(idx, t => {
+            for p in 0..t.len() {
+                hist[search::window_code(t, p, b.q, b.radix) as usize + 1] += 1;
+            }
+        });
+        let mut acc = 0;
+        for (c, h) in hist.iter().enumerate() {
+            acc += h;
+            assert_eq!(b.start[c], acc, "rows={rows} d={d} v={v} code={c}");
+        }
+    }
+}
