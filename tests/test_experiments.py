@@ -239,11 +239,17 @@ def test_interrupt_terminates_training_processes(tmp_path, monkeypatch):
         return [sys.executable, "-c", "import time; time.sleep(60)"]
 
     monkeypatch.setattr(runner, "train_command", command)
-    # interrupt the experiment once both "trainings" run
-    threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        experiments.run("scaling", preset="micro", out=tmp_path / "s", jobs=2, progress=False)
+    # Python leaves SIGINT ignored when started with it ignored (a background job of a
+    # non-interactive shell, as CI may run us): install the Ctrl-C handler for this test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        # interrupt the experiment once both "trainings" run
+        threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            experiments.run("scaling", preset="micro", out=tmp_path / "s", jobs=2, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - t0 < 30  # the sleeping children were terminated, not waited for
     assert sorted(started) == ["P16-seed0", "P8-seed0"]
     assert not (tmp_path / "s" / "done").exists()
