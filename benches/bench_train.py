@@ -98,7 +98,7 @@ def bench_throughput(smoke: bool) -> None:
         print(f"{kind:>12} {count_params(model) / 1e6:>7.2f}M {rate:>10.0f} {rate / base:>6.2f}x")
 
 
-def quick_preset(out: str | None = None, max_steps: int = 20000) -> None:
+def quick_preset(out: str | None = None, max_steps: int = 40000) -> None:
     """Train the study's grammar with 20,000 unique strings until >= 90% valid samples."""
     from rhmfast.diffusion import TrainConfig, train
 
@@ -113,18 +113,21 @@ def quick_preset(out: str | None = None, max_steps: int = 20000) -> None:
         num_train=20000,
         unique=True,
         num_heldout=512,
-        model="transformer",
+        # the tree U-Net learns the lower levels in ~1,500 steps where the transformer
+        # (width 128, depth 4, lr 1e-3) had 3.3% valid samples after 2,828 steps; 256
+        # sampling steps cost no more forward passes than 16 with the cached sampler
+        model="unet",
         width=128,
-        depth=4,
+        depth=2,
         heads=4,
         steps=max_steps,
-        batch_size=128,
-        lr=1e-3,
-        warmup=100,
+        batch_size=256,
+        lr=3e-3,
+        warmup=200,
         first_checkpoint=250,
         checkpoints_per_octave=4,
         eval_samples=512,
-        sampling_steps=64,
+        sampling_steps=256,
         elbo_draws=0,
         progress=False,
     )
@@ -154,7 +157,7 @@ if __name__ == "__main__":
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--preset", action="store_true", help="run the quick preset (minutes)")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--max-steps", type=int, default=20000)
+    ap.add_argument("--max-steps", type=int, default=40000)
     args = ap.parse_args()
     if args.preset:
         quick_preset(args.out, args.max_steps)

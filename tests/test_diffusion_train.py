@@ -396,3 +396,21 @@ def test_checkpoint_from_another_model_gives_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="does not match the model this config builds"):
         _load_weights(model, other.state_dict(), tmp_path)
     _load_weights(model, model.state_dict(), tmp_path)  # its own weights load
+
+
+def test_compiled_training_matches_eager(tmp_path):
+    """``compile = true`` (torch.compile, inductor on CPU) trains the same trajectory."""
+    eager = train(tiny(tmp_path, "eager", steps=12, first_checkpoint=12))
+    compiled = train(tiny(tmp_path, "compiled", steps=12, first_checkpoint=12, compile=True))
+
+    def losses(run: pathlib.Path) -> list[float]:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [r["loss"] for r in rows if r["kind"] == "train"]
+
+    assert len(losses(eager)) >= 2
+    assert losses(compiled) == pytest.approx(losses(eager), rel=1e-4, abs=1e-5)
+    a = ckpt.load_checkpoint(ckpt.step_path(eager / "checkpoints", 12))
+    b = ckpt.load_checkpoint(ckpt.step_path(compiled / "checkpoints", 12))
+    assert a["model"].keys() == b["model"].keys()  # saved from the module, not the compiled wrapper
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-4, atol=1e-5)
