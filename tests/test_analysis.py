@@ -391,6 +391,10 @@ def test_partial_memorization_window_requires_significance():
     z = np.array([0.0, 5.0, 1.0, 9.0])  # step 4's over-production is within noise
     assert an.partial_memorization_window(steps, ratio, excess, common_z=z) == (2.0, 2.0)
     assert an.partial_memorization_window(steps, ratio, excess, common_z=z, z_min=10) is None
+    with pytest.raises(ValueError, match="common_z must have the shape of steps"):
+        an.partial_memorization_window(steps, ratio, excess, common_z=z[:2])
+    with pytest.raises(ValueError, match="excess_copy_fraction must have the shape"):
+        an.partial_memorization_window(steps, ratio, excess[:3])
 
 
 def test_partial_memorization_window_longest_run():

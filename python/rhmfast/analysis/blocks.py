@@ -276,6 +276,12 @@ def partial_memorization_window(
     (2.0, 4.0)
     """
     steps = np.asarray(steps, np.float64)
+    arrays = {"common_ratio": common_ratio, "excess_copy_fraction": excess_copy_fraction}
+    if common_z is not None:
+        arrays["common_z"] = common_z
+    for name, a in arrays.items():
+        if np.shape(a) != steps.shape or steps.ndim != 1:
+            raise ValueError(f"{name} must have the shape of steps (1-D, {steps.shape}), got {np.shape(a)}")
     ok = (np.asarray(common_ratio) >= ratio_min) & (np.asarray(excess_copy_fraction) < copy_max)
     if common_z is not None:
         ok &= np.asarray(common_z) >= z_min

@@ -198,7 +198,8 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
     t = len(steps)
     have_logp = not np.isnan(run.train_logp).any()
     copy_fraction = counts.sum(axis=1) / np.maximum(b, 1)
-    valid = np.nan_to_num(run.valid_fraction.astype(np.float64), nan=0.0)
+    draws = chance_draws(run)
+    valid = draws / np.maximum(b, 1)  # the valid fraction, 0 where nothing was drawn
     chance = valid * (chance_copy_fraction(run.train_logp) if have_logp else np.nan)
     reproduced = np.logical_or.accumulate(counts > 0, axis=0) if t else counts > 0
     held_ok = run.num_heldout and not np.isnan(run.heldout_logp).any()
@@ -220,7 +221,7 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
         ),
     }
     if have_logp:
-        out["baseline_reproduced_fraction"] = baseline_reproduced(run.train_logp, chance_draws(run)).mean(axis=1)
+        out["baseline_reproduced_fraction"] = baseline_reproduced(run.train_logp, draws).mean(axis=1)
         out["nll_crossed_fraction"] = (run.train_nll < -run.train_logp[None, :]).mean(axis=1)
         out["train_true_nll_mean"] = np.full(t, -run.train_logp.mean())
     else:

@@ -221,16 +221,14 @@ class Run:
         memorization apart from generalization (and from over-production of common
         strings)."""
         out = np.zeros((len(self.steps), self.num_heldout), np.int64)
-        if not self.num_heldout:
+        if not self.num_heldout or not len(self.steps):
             return out
-        first: dict[bytes, int] = {}
-        for i, row in enumerate(np.ascontiguousarray(self.heldout, np.int64)):
-            first.setdefault(row.tobytes(), i)
+        from rhmfast.index import TrainingIndex  # the suffix index the trainer's copy_of uses
+
+        index = TrainingIndex(self.heldout)
         for t, rec in enumerate(self.evals()):
-            for row in np.ascontiguousarray(rec.samples, np.int64):
-                j = first.get(row.tobytes())
-                if j is not None:
-                    out[t, j] += 1
+            which, _ = index.lookup(rec.samples)  # smallest index of an equal held-out string
+            out[t] = np.bincount(which[which >= 0], minlength=self.num_heldout)
         return out
 
     @cached_property
