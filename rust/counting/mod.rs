@@ -11,7 +11,7 @@
 //! are sorted by comparison (single k) or the suffix index's LCP intervals are scanned
 //! (all k).
 
-mod radix;
+pub(crate) mod radix;
 mod spectrum;
 
 use rayon::prelude::*;
@@ -92,7 +92,7 @@ fn count_windows<X: Token>(
             offsets,
             positional: pos_bits > 0,
         };
-        let (keys, _, _) = radix::sort_keys(rows, &src, wb + pos_bits, radix::TOP, |_| ());
+        let (keys, _, _) = radix::sort_keys(rows, &src, wb + pos_bits, 0, radix::TOP, |_| ());
         let mut out = Counts::default();
         let mask = if bits == 64 {
             u64::MAX
@@ -217,7 +217,7 @@ pub fn kgram_counts_all<X: Token>(
     let spectrum = spectrum::Spectrum::new(bits, max_k);
     // the openings of each bucket are counted right after its sort, while it is in cache
     let (keys, bounds, opens) =
-        radix::sort_keys(rows, &src, kb, radix::TOP, |b| spectrum.opens_within(b));
+        radix::sort_keys(rows, &src, kb, 0, radix::TOP, |b| spectrum.opens_within(b));
     let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, MIN_CHUNK);
     Ok(spectrum.counts(keys, &bounds, opens))
 }

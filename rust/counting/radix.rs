@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 /// Keys generated row by row (the windows of one string), the same on every call.
-pub(super) trait RowKeys: Sync {
+pub(crate) trait RowKeys: Sync {
     /// Keys per row.
     fn per_row(&self) -> usize;
     /// Call `emit` on each key of row `r`, in a fixed order.
@@ -14,7 +14,7 @@ pub(super) trait RowKeys: Sync {
 
 /// Width of the most significant digit (2048 buckets: a bucket of the 6.4M keys of
 /// 200,000 strings of 32 tokens then fits in the L2 cache for its LSD sort).
-pub(super) const TOP: u32 = 11;
+pub(crate) const TOP: u32 = 11;
 /// Keys per task of the histogram and scatter passes (at least; see MAX_TASKS).
 const TASK_KEYS: usize = 1 << 18;
 /// At most this many tasks: each has a histogram and a slice per bucket (for 6.4e8 keys,
@@ -23,28 +23,35 @@ const MAX_TASKS: usize = 256;
 /// Below this many keys, one bucket (a plain LSD sort).
 const MIN_BUCKETED: usize = 1 << 15;
 
-/// LSD radix sort of `keys` (values below `2**bits`) in place; `scratch` has at least
-/// the same length. Digits of at most 11 bits, as few as cover `bits`; one read of the
-/// keys builds every digit's histogram, then one scatter pass per digit (skipped when
-/// all keys share the digit).
-pub(super) fn lsd(keys: &mut [u64], scratch: &mut Vec<u64>, bits: u32, hist: &mut Vec<usize>) {
+/// Stable LSD radix sort of `keys` in place by bits `low..bits` (the values are below
+/// `2**bits`; bits under `low` keep their input order); `scratch` has at least the same
+/// length. Digits of at most 11 bits, as few as cover the range; one read of the keys
+/// builds every digit's histogram, then one scatter pass per digit (skipped when all
+/// keys share the digit).
+pub(super) fn lsd(
+    keys: &mut [u64],
+    scratch: &mut Vec<u64>,
+    low: u32,
+    bits: u32,
+    hist: &mut Vec<usize>,
+) {
     let n = keys.len();
-    if bits == 0 || n < 2 {
+    if bits <= low || n < 2 {
         return;
     }
     if scratch.len() < n {
         scratch.resize(n, 0);
     }
     let scratch = &mut scratch[..n];
-    let digits = bits.div_ceil(11);
-    let width = bits.div_ceil(digits);
+    let digits = (bits - low).div_ceil(11);
+    let width = (bits - low).div_ceil(digits);
     let radix = 1usize << width;
     let dmask = (radix - 1) as u64;
     hist.clear();
     hist.resize(radix * digits as usize, 0);
     for &k in keys.iter() {
         for (dg, h) in hist.chunks_exact_mut(radix).enumerate() {
-            h[((k >> (dg as u32 * width)) & dmask) as usize] += 1;
+            h[((k >> (low + dg as u32 * width)) & dmask) as usize] += 1;
         }
     }
     let mut in_keys = true;
@@ -52,7 +59,7 @@ pub(super) fn lsd(keys: &mut [u64], scratch: &mut Vec<u64>, bits: u32, hist: &mu
         if h.contains(&n) {
             continue; // every key has the same digit here
         }
-        let shift = dg as u32 * width;
+        let shift = low + dg as u32 * width;
         let (src, dst): (&mut [u64], &mut [u64]) = if in_keys {
             (&mut *keys, &mut *scratch)
         } else {
@@ -76,23 +83,26 @@ pub(super) fn lsd(keys: &mut [u64], scratch: &mut Vec<u64>, bits: u32, hist: &mu
     }
 }
 
-/// Every key of `src` (values below `2**kb`), sorted, with the bounds of the
+/// Every key of `src` (values below `2**kb`), sorted by bits `low..kb` (stable: keys
+/// equal there stay in the order `src` emits them, rows first), with the bounds of the
 /// most-significant-digit buckets (`bounds[0] = 0`, last = number of keys; empty
 /// buckets left out). Each bucket is sorted on its own, so any split at these bounds is
 /// a split between distinct keys. `per_bucket` runs on each sorted bucket while it is
-/// still in cache; its results come back in bucket order.
+/// still in cache (and may reorder it within; the bounds stay); its results come back
+/// in bucket order.
 ///
 /// Pass 1 counts each task's keys per bucket (tasks = fixed runs of rows); pass 2
 /// recomputes the keys and writes each straight to its place: task `t`'s keys of
 /// bucket `b` go to a slice of their own (bucket-major, task-minor), so the scatter is
 /// parallel without shared writes. Pass 3 sorts the buckets, in parallel. The result
 /// does not depend on the thread count.
-pub(super) fn sort_keys<R: RowKeys, T: Send>(
+pub(crate) fn sort_keys<R: RowKeys, T: Send>(
     rows: usize,
     src: &R,
     kb: u32,
+    low: u32,
     top: u32,
-    per_bucket: impl Fn(&[u64]) -> T + Sync,
+    per_bucket: impl Fn(&mut [u64]) -> T + Sync,
 ) -> (Vec<u64>, Vec<usize>, Vec<T>) {
     let per_row = src.per_row();
     let n = rows * per_row;
@@ -155,7 +165,7 @@ pub(super) fn sort_keys<R: RowKeys, T: Send>(
         .map_init(
             || (Vec::new(), Vec::new()),
             |(scratch, hist), b| {
-                lsd(b, scratch, shift, hist);
+                lsd(b, scratch, low.min(shift), shift, hist);
                 per_bucket(b)
             },
         )
@@ -166,6 +176,23 @@ pub(super) fn sort_keys<R: RowKeys, T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sort_keys_is_stable_below_low() {
+        // bits 20..50: 32 values, in the MSD digit and the LSD range; low 20 bits: the
+        // emission index, which must stay ascending among equal high bits
+        let n = 200_000u64;
+        let v: Vec<u64> = (0..n)
+            .map(|i| {
+                let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                ((h >> 61) << 47) | (((h >> 40) & 3) << 20) | i
+            })
+            .collect();
+        let (got, _, _) = sort_keys(1000, &Plain(&v, 200), 50, 20, TOP, |_| ());
+        let mut want = v.clone();
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
 
     struct Plain<'a>(&'a [u64], usize);
     impl RowKeys for Plain<'_> {
@@ -195,7 +222,7 @@ mod tests {
             for per_row in [1, 7, 1000] {
                 let rows = n / per_row;
                 let (got, bounds, lens) =
-                    sort_keys(rows, &Plain(&v, per_row), bits, TOP, |b| b.len());
+                    sort_keys(rows, &Plain(&v, per_row), bits, 0, TOP, |b| b.len());
                 let mut want = v[..rows * per_row].to_vec();
                 want.sort_unstable();
                 assert_eq!(got, want, "n={n} bits={bits} per_row={per_row}");

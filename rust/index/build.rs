@@ -5,6 +5,7 @@ use libsais::suffix_array::AlphabetSize;
 use libsais::{LibsaisError, SuffixArrayConstruction};
 use rayon::prelude::*;
 
+use super::chunksort;
 use super::codes::{Code, SaIdx, Token};
 use super::search::Buckets;
 use super::table::StringTable;
@@ -197,6 +198,19 @@ macro_rules! sais_small {
     }};
 }
 
+/// Suffix array (libsais, generalized mode) and LCP of a u8 text.
+pub(super) fn sais_u8(text: &[u8], d: usize) -> CoreResult<(SaBuf, LcpBuf)> {
+    Ok(if text.len() <= i32::MAX as usize {
+        let sa = sa_only!(text, in_owned_buffer32);
+        let lcp = lcp_u8(text, &sa, d);
+        (SaBuf::I32(sa), lcp)
+    } else {
+        let sa = sa_only!(text, in_owned_buffer64);
+        let lcp = lcp_u8(text, &sa, d);
+        (SaBuf::I64(sa), lcp)
+    })
+}
+
 pub(super) fn build<X: Token>(
     data: &[X],
     num_strings: usize,
@@ -237,16 +251,13 @@ pub(super) fn build<X: Token>(
             TextBuf::U16(fill_text::<X, u16>(data, d, &alphabet))
         };
         let (sa, lcp) = match (&text, small_sa) {
-            (TextBuf::U8(t), true) => {
-                let sa = sa_only!(t.as_slice(), in_owned_buffer32);
-                let lcp = lcp_u8(t, &sa, d);
-                (SaBuf::I32(sa), lcp)
-            }
-            (TextBuf::U8(t), false) => {
-                let sa = sa_only!(t.as_slice(), in_owned_buffer64);
-                let lcp = lcp_u8(t, &sa, d);
-                (SaBuf::I64(sa), lcp)
-            }
+            (TextBuf::U8(t), _) => match chunksort::Plan::new(n, d, sigma) {
+                Some(plan) => {
+                    let (sa, lcp) = chunksort::sa_lcp(plan, t);
+                    (SaBuf::I32(sa), lcp)
+                }
+                None => sais_u8(t, d)?,
+            },
             (TextBuf::U16(t), true) => {
                 let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer32);
                 let lcp = make_lcp(&sa, &plcp, d, true);

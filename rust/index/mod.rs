@@ -4,16 +4,21 @@
 //! Layout: the `N` training strings of length `d` are concatenated as
 //! `x_0 0 x_1 0 ... x_{N-1} 0` (text length `n = N*(d+1)`), tokens re-coded to
 //! `1..=sigma` so the separator 0 sorts first and no match can contain it. Text
-//! position `p` is offset `p % (d+1)` of string `p / (d+1)`. The suffix array is built
-//! by libsais (generalized mode for u8/u16 codes); the LCP of adjacent suffixes is
-//! capped at the separator, so it never counts symbols of two strings.
+//! position `p` is offset `p % (d+1)` of string `p / (d+1)`. Short strings over at
+//! most 255 symbols (each string spans at most 8 packed 64-bit chunks) are sorted by
+//! radix sorting their packed chunks (`chunksort`, which yields the LCP on the way);
+//! otherwise libsais builds the suffix array (generalized mode for u8/u16 codes). The
+//! LCP of adjacent suffixes is capped at the separator, so it never counts symbols of
+//! two strings.
 //!
 //! Element types are chosen by size: codes u8/u16/i32 by alphabet, suffix array
 //! i32/i64 by `n`, LCP u8/u16/u32 by `d`. Memory for the common case (alphabet < 255,
-//! d < 256, n < 2**31) is 1 (text) + 4 (SA) + 1 (LCP) bytes per position, plus 4 bytes
-//! per position for the PLCP during the build only.
+//! d < 256, n < 2**31) is 1 (text) + 4 (SA) + 1 (LCP) bytes per position, plus 8 bytes
+//! per position for the packed keys (chunk sort) or 4 for the PLCP (libsais) during the
+//! build only.
 
 mod build;
+mod chunksort;
 pub mod codes;
 mod search;
 mod spectrum;

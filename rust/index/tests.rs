@@ -236,3 +236,68 @@ fn bucket_table_counts_codes_below_each_code() {
         }
     }
 }
+
+/// Suffixes (as code strings, cut at the separator) in suffix-array order, and the LCP.
+fn ordered(text: &[u8], sa: &SaBuf, lcp: &LcpBuf) -> (Vec<usize>, Vec<Vec<u8>>, Vec<usize>) {
+    let pos: Vec<usize> = match sa {
+        SaBuf::I32(v) => v.iter().map(|&x| x as usize).collect(),
+        SaBuf::I64(v) => v.iter().map(|&x| x as usize).collect(),
+    };
+    let sufs = pos
+        .iter()
+        .map(|&p| text[p..].iter().take_while(|&&c| c != 0).copied().collect())
+        .collect();
+    let lcp = match lcp {
+        LcpBuf::U8(v) => v.iter().map(|&x| x as usize).collect(),
+        LcpBuf::U16(v) => v.iter().map(|&x| x as usize).collect(),
+        LcpBuf::U32(v) => v.iter().map(|&x| x as usize).collect(),
+    };
+    (pos, sufs, lcp)
+}
+
+#[test]
+fn chunk_sort_matches_libsais_and_brute_force() {
+    // (rows, d, alphabet, distinct rows): repeated rows force runs that share several
+    // chunks (up to 7 levels for 255 symbols); > 2**15 positions use the radix buckets
+    for (rows, d, v, distinct) in [
+        (40, 7, 5, 40),
+        (2500, 33, 16, 2500),
+        (3000, 40, 2, 50),
+        (1200, 35, 255, 30),
+        (2000, 20, 3, 1),
+        (1, 1, 1, 1),
+    ] {
+        let base = data(distinct, d, v, 5);
+        let x: Vec<u32> = (0..rows)
+            .flat_map(|r| base[(r % distinct) * d..(r % distinct + 1) * d].to_vec())
+            .collect();
+        let idx = TrainingIndex::build(&x, rows, d).unwrap();
+        let TextBuf::U8(text) = &idx.text else {
+            panic!("u8 text expected")
+        };
+        let sigma = idx.alphabet.sigma();
+        assert!(chunksort::Plan::new(text.len(), d, sigma).is_some());
+        let (pos, sufs, lcp) = ordered(text, &idx.sa, &idx.lcp);
+        let (sa_ref, lcp_ref) = build::sais_u8(text, d).unwrap();
+        let (_, sufs_ref, lcp_ref) = ordered(text, &sa_ref, &lcp_ref);
+        assert_eq!(sufs, sufs_ref, "rows={rows} d={d} v={v}");
+        assert_eq!(lcp, lcp_ref, "rows={rows} d={d} v={v}");
+        assert_eq!(lcp[0], 0);
+        for i in 1..pos.len() {
+            let (a, b) = (&sufs[i - 1], &sufs[i]);
+            assert!(a < b || (a == b && pos[i - 1] < pos[i]), "order at {i}");
+            let l = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+            assert_eq!(lcp[i], l, "lcp at {i}");
+        }
+    }
+}
+
+#[test]
+fn long_strings_fall_back_to_libsais() {
+    // 255 symbols: 5 per chunk, so 60 tokens span 12 chunks (more than the chunk
+    // sort takes on)
+    let (rows, d) = (30, 60);
+    let x = data(rows, d, 255, 8);
+    assert!(chunksort::Plan::new(rows * (d + 1), d, 255).is_none());
+    check_all(&x, rows, d);
+}
