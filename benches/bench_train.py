@@ -3,8 +3,10 @@ transformer and the tree U-Net, and (``--preset``) the quick preset on the study
 grammar.
 
 ``python benches/run.py train [--smoke]``; ``python benches/bench_train.py --preset``
-runs the quick preset (v=6 n=6 m=4 s=2 L=4, 20,000 unique strings) until at least 90%
-of generated samples are valid and reports steps and minutes.
+trains the quick preset (v=6 n=6 m=4 s=2 L=4, 20,000 unique strings) for
+``--max-steps`` steps (a cosine schedule over the whole run) and reports the validity
+curve and the first step, and minutes, at which at least 90% of generated samples were
+valid.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 import time
 
 import numpy as np
+import tomllib
 import torch
 
 from rhmfast.diffusion.models import build_model, count_params
@@ -98,8 +101,11 @@ def bench_throughput(smoke: bool) -> None:
         print(f"{kind:>12} {count_params(model) / 1e6:>7.2f}M {rate:>10.0f} {rate / base:>6.2f}x")
 
 
-def quick_preset(out: str | None = None, max_steps: int = 40000) -> None:
-    """Train the study's grammar with 20,000 unique strings until >= 90% valid samples."""
+def quick_preset(
+    out: str | None = None, max_steps: int = 40000, overrides: dict | None = None
+) -> None:
+    """Train the study's grammar with 20,000 unique strings; report when >= 90% of
+    samples were valid (``overrides``: TrainConfig keys changed from the preset)."""
     from rhmfast.diffusion import TrainConfig, train
 
     run_dir = out or tempfile.mkdtemp(prefix="rhmfast_preset_")
@@ -124,15 +130,20 @@ def quick_preset(out: str | None = None, max_steps: int = 40000) -> None:
         batch_size=256,
         lr=3e-3,
         warmup=200,
+        # with the cosine decay, 8,000 steps gave 50-57% valid samples in the last two
+        # evaluations (18.6 min); the constant rate had 48% after 13,454 steps (33 min)
+        schedule="cosine",
         first_checkpoint=250,
         checkpoints_per_octave=4,
         eval_samples=512,
         sampling_steps=256,
         elbo_draws=0,
         progress=False,
-    )
+    ).replace(**(overrides or {}))
+    print(cfg.to_toml())
     t0 = time.perf_counter()
     train(cfg)
+    reached = None
     for line in (pathlib.Path(run_dir) / "metrics.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if rec["kind"] == "eval":
@@ -140,6 +151,12 @@ def quick_preset(out: str | None = None, max_steps: int = 40000) -> None:
                 f"step {rec['step']:>6}  valid {rec['valid_fraction']:.3f}  levels {rec['valid_levels']}  "
                 f"copies {rec['copy_fraction']:.3f}  {rec['seconds'] / 60:.1f} min"
             )
+            if reached is None and rec["valid_fraction"] >= 0.9:
+                reached = rec
+    if reached is None:
+        print("90% valid samples: not reached")
+    else:
+        print(f"90% valid samples at step {reached['step']} ({reached['seconds'] / 60:.1f} min)")
     print(f"total {(time.perf_counter() - t0) / 60:.1f} min; run directory {run_dir}")
 
 
@@ -158,8 +175,16 @@ if __name__ == "__main__":
     ap.add_argument("--preset", action="store_true", help="run the quick preset (minutes)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--max-steps", type=int, default=40000)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a TrainConfig key of the preset (TOML value), e.g. --set schedule='\"cosine\"'",
+    )
     args = ap.parse_args()
     if args.preset:
-        quick_preset(args.out, args.max_steps)
+        overrides = tomllib.loads("\n".join(args.set)) if args.set else {}
+        quick_preset(args.out, args.max_steps, overrides)
     else:
         main(args.smoke)

@@ -495,6 +495,27 @@ def test_plots_have_log_step_axis(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG" and "<svg" in svg.read_text()
 
 
+@pytest.mark.parametrize("lo, hi", [(250, 1600), (120, 2600), (16, 20000), (1000, 1300)])
+def test_step_axis_labels_are_compact_and_never_overlap(lo, hi):
+    from rhmfast.analysis import plots
+
+    steps = np.unique(np.geomspace(lo, hi, 12).round())
+    fig = plots.figure_lines(steps, {"copies": np.linspace(0, 1, len(steps))},
+                             ylabel="fraction", title="t")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    x0, x1 = ax.get_xlim()
+    labels = [t for t in ax.xaxis.get_ticklabels(minor=False) + ax.xaxis.get_ticklabels(minor=True)
+              if t.get_text() and x0 <= t.get_position()[0] <= x1]
+    assert len(labels) >= 2, [t.get_text() for t in labels]
+    for t in labels:
+        assert t.get_text() == plots.step_tick_label(t.get_position()[0])
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
+    plots.pyplot().close(fig)
+
+
 def test_block_frequencies_agree_with_the_native_block_counts():
     import rhmfast
 

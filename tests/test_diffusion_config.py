@@ -68,6 +68,9 @@ def test_from_toml_file_and_replace(tmp_path):
         ({"process": "d3pm", "sampling_steps": 10}, "sampling_steps"),
         ({"checkpoints_per_octave": 0}, "checkpoints_per_octave"),
         ({"num_heldout": -1}, "num_heldout"),
+        ({"schedule": "linear"}, "schedule"),
+        ({"min_lr": 0.01}, "min_lr"),  # above lr = 1e-3
+        ({"min_lr": -1e-4}, "min_lr"),
     ],
 )
 def test_bad_values_name_the_key(changes, key):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import socket
@@ -113,9 +114,27 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("rolling", [False, True])
-def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling):
-    ref = train(tiny(tmp_path, "ref"))
+def test_cosine_schedule_warms_up_then_decays_to_min_lr(tmp_path):
+    cfg = tiny(tmp_path, "lr", schedule="cosine", min_lr=1e-4, steps=40, warmup=5)
+    lrs = [trainer._lr_at(cfg, k) for k in range(cfg.steps)]
+    const = [trainer._lr_at(cfg.replace(schedule="constant"), k) for k in range(cfg.steps)]
+    assert lrs[:5] == const[:5] == [3e-3 * (k + 1) / 5 for k in range(5)]
+    assert lrs[5] == const[5] == 3e-3 and set(const[5:]) == {3e-3}
+    assert lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:]))
+    assert lrs[22] == pytest.approx(1e-4 + (3e-3 - 1e-4) * 0.5 * (1 + math.cos(math.pi / 2)))
+    train(cfg)
+    logged = {
+        r["step"]: r["lr"]
+        for r in map(json.loads, (tmp_path / "lr" / "metrics.jsonl").read_text().splitlines())
+        if r["kind"] == "train"
+    }
+    assert logged and all(lr == pytest.approx(lrs[k - 1]) for k, lr in logged.items())
+
+
+@pytest.mark.parametrize("rolling, schedule", [(False, "constant"), (True, "cosine")])
+def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling, schedule):
+    ref = train(tiny(tmp_path, "ref", schedule=schedule))
     if rolling:  # write checkpoints/resume.pt after every step between checkpoints
         monkeypatch.setattr(trainer, "RESUME_EVERY_S", -1.0)
     real = trainer.evaluate
@@ -126,7 +145,7 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling):
         return real(model, process, data, config, step, *a, **k)
 
     monkeypatch.setattr(trainer, "evaluate", dying)
-    cfg = tiny(tmp_path, "killed")
+    cfg = tiny(tmp_path, "killed", schedule=schedule)
     with pytest.raises(Killed):
         train(cfg)
     monkeypatch.setattr(trainer, "evaluate", real)

@@ -29,9 +29,11 @@ class TrainingIndex:
 
     ``train`` is a 2-D integer array (strings x tokens) with tokens in ``[0, 2**32)``.
     The strings are concatenated with a separator after each one, so no match ever
-    spans two strings; the suffix array is built by libsais, the LCP array from
-    libsais' PLCP. Memory: about 6 bytes per token for alphabets under 255 symbols and
-    strings under 256 tokens (1 text + 4 suffix array + 1 LCP), 10 during the build.
+    spans two strings. Short strings over at most 255 symbols are sorted by a radix
+    sort of packed token chunks, which also yields the LCP array; otherwise libsais
+    builds the suffix array. Memory: about 6 bytes per token for alphabets under 255
+    symbols and strings under 256 tokens (1 text + 4 suffix array + 1 LCP), up to 14
+    during the build.
 
     >>> import numpy as np
     >>> index = TrainingIndex(np.array([[0, 1, 0, 1], [1, 1, 0, 0]]))

@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "STEP_LABEL",
+    "step_tick_label",
     "pyplot",
     "save_figure",
     "figure_lines",
@@ -54,13 +55,40 @@ def save_figure(fig: Any, stem: str | Path) -> tuple[Path, Path]:
     return png, svg
 
 
+def step_tick_label(x: float, _pos: Any = None) -> str:
+    """Compact tick label of a step count: ``300``, ``2k``, ``1.5M``.
+
+    >>> [step_tick_label(x) for x in (300, 2000, 1500000)]
+    ['300', '2k', '1.5M']
+    """
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if x >= scale:
+            return f"{x / scale:g}{suffix}"
+    return f"{x:g}"
+
+
 def _log_step_axis(ax: Any, steps: np.ndarray) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     ax.set_xscale("log")
     ax.set_xlabel(STEP_LABEL)
     pos = np.asarray(steps, np.float64)
     pos = pos[np.isfinite(pos) & (pos > 0)]
+    lo, hi = (pos.min() / 1.2, pos.max() * 1.2) if pos.size else (1.0, 10.0)
     if pos.size:
-        ax.set_xlim(pos.min() / 1.2, pos.max() * 1.2)
+        ax.set_xlim(lo, hi)
+    # Matplotlib labels every minor tick of a short log axis ("2x10^2 3x10^2 ..."),
+    # and the labels run into each other: label decades, and 2x / 5x (and 3x) when the
+    # axis spans under ~1.5 decades (one decade), all in the compact form.
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_major_formatter(FuncFormatter(step_tick_label))
+    if hi / lo < 30:
+        subs = (2.0, 3.0, 5.0) if hi / lo < 10 else (2.0, 5.0)
+        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=subs))
+        ax.xaxis.set_minor_formatter(FuncFormatter(step_tick_label))
+    else:
+        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10))))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.25)
 
 

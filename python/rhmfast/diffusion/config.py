@@ -26,6 +26,7 @@ else:  # pragma: no cover
 PROCESSES = ("masked", "d3pm")
 MODELS = ("transformer", "unet")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup: int = 100
+    schedule: str = "constant"
+    min_lr: float = 0.0
     grad_clip: float = 1.0
     ema: float = 0.999
     seed: int = 0
@@ -196,6 +199,12 @@ class TrainConfig:
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "must be finite and > 0")
         need(self.weight_decay >= 0, "weight_decay", "must be >= 0")
         need(self.warmup >= 0, "warmup", "must be >= 0")
+        need(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}")
+        need(
+            math.isfinite(self.min_lr) and 0 <= self.min_lr <= self.lr,
+            "min_lr",
+            f"must lie in [0, lr = {self.lr}]",
+        )
         need(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 disables clipping)")
         need(0 <= self.ema < 1, "ema", "must lie in [0, 1)")
         need(self.seed >= 0, "seed", "must be >= 0")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import os
 import pathlib
 import random
@@ -170,9 +171,16 @@ def _model_for(config: TrainConfig, process: MaskedProcess | D3PMProcess, d: int
 
 
 def _lr_at(config: TrainConfig, step: int) -> float:
-    if config.warmup <= 0:
+    """Learning rate of update ``step`` (0-based): linear warmup over ``warmup`` steps,
+    then constant, or (``cosine``) a half cosine from ``lr`` down to ``min_lr`` at the
+    last step. A function of the step alone, so a resumed run follows the same curve."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    if config.schedule == "constant":
         return config.lr
-    return config.lr * min(1.0, (step + 1) / config.warmup)
+    span = max(1, config.steps - 1 - config.warmup)
+    frac = min(1.0, (step - config.warmup) / span)
+    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
 
 
 class _Metrics:
