@@ -40,6 +40,39 @@ def brute_count(x: np.ndarray, p) -> int:
     return sum(tuple(r[i : i + len(p)]) == p for r in x.tolist() for i in range(d - len(p) + 1))
 
 
+@settings(deadline=None, max_examples=12)
+@given(
+    rows=st.integers(1500, 4000),
+    d=st.integers(1, 40),
+    v=st.integers(1, 255),
+    distinct=st.integers(1, 400),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_large_suffix_array_orders_suffixes_with_exact_lcp(rows, d, v, distinct, seed):
+    # > 2**15 positions (several radix buckets of the chunk sort), many repeated strings
+    # (runs sharing several packed chunks), alphabets of 1 to 255 symbols; checked with
+    # a vectorized reference: each suffix as a row of codes padded with -1 past its end
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, v, size=(distinct, d))[rng.integers(0, distinct, size=rows)]
+    index = TrainingIndex(x.astype(np.uint8))
+    sa, lcp = index.suffix_array.astype(np.int64), index.lcp.astype(np.int64)
+    n = rows * (d + 1)
+    assert np.array_equal(np.sort(sa), np.arange(n))
+    padded = np.full((rows, 2 * d + 1), -1)
+    padded[:, :d] = x
+    r, o = sa // (d + 1), sa % (d + 1)
+    suf = padded[r[:, None], o[:, None] + np.arange(d + 1)]  # (n, d + 1)
+    a, b = suf[:-1], suf[1:]
+    differ = a != b
+    first = np.where(differ.any(1), differ.argmax(1), d + 1)
+    common = np.minimum(first, np.minimum((a >= 0).sum(1), (b >= 0).sum(1)))
+    assert lcp[0] == 0 and np.array_equal(lcp[1:], common)
+    rows_ = np.arange(n - 1)
+    at = np.minimum(first, d)
+    ok = (first == d + 1) | (a[rows_, at] < b[rows_, at])
+    assert ok.all()  # ascending (equal suffixes allowed)
+
+
 @settings(deadline=None, max_examples=60)
 @given(token_sets())
 def test_suffix_array_and_lcp_match_sorted_suffixes(x):
