@@ -85,6 +85,13 @@ def main(smoke: bool = False) -> None:
     t_ours, index = timed(lambda: rhmfast.TrainingIndex(x), repeat)
     row("SA+LCP build vs SA alone", t_ours, t_peer, "tok", tokens, "pydivsufsort divsufsort")
     print(f"  index memory {index.memory_bytes / tokens:.2f} bytes/token (persistent)")
+    # the same on grammar samples with a fat tail (Zipf a=2: many repeated strings and
+    # long shared prefixes, the chunk sort's harder case)
+    xr = rhmfast.sample(n_train, seed=1, v=v, n=v, m=4, s=2, L=5, zipf_a=2.0).astype(np.uint8)
+    text_r = np.concatenate([xr + 1, np.zeros((n_train, 1), np.uint8)], axis=1).ravel()
+    t_peer, _ = timed(lambda: divsufsort(text_r), repeat)
+    t_ours, _ = timed(lambda: rhmfast.TrainingIndex(xr), repeat)
+    row("  same, RHM Zipf a=2 samples", t_ours, t_peer, "tok", tokens, "pydivsufsort divsufsort")
 
     # all k-gram counts, k = 1..8
     max_k = 8

@@ -28,7 +28,7 @@ const MIN_BUCKETED: usize = 1 << 15;
 /// length. Digits of at most 11 bits, as few as cover the range; one read of the keys
 /// builds every digit's histogram, then one scatter pass per digit (skipped when all
 /// keys share the digit).
-pub(super) fn lsd(
+pub(crate) fn lsd(
     keys: &mut [u64],
     scratch: &mut Vec<u64>,
     low: u32,

@@ -112,6 +112,16 @@ impl RowKeys for FirstChunks<'_> {
     }
 }
 
+/// Above this many suffixes a run is re-sorted by a radix sort, below by comparisons.
+const RADIX_RUN: usize = 256;
+
+/// Buffers of the radix sort of long runs, reused within a bucket.
+#[derive(Default)]
+struct Scratch {
+    keys: Vec<u64>,
+    hist: Vec<usize>,
+}
+
 /// Sort the run `keys` (keyed at depth `h`, sorted) into suffix order, writing
 /// `lcp[1..]`; `lcp[0]` (against the suffix before the run) is the caller's.
 fn resolve<L: Copy>(
@@ -121,6 +131,7 @@ fn resolve<L: Copy>(
     lcp: &mut [L],
     h: usize,
     conv: fn(usize) -> L,
+    scratch: &mut Scratch,
 ) {
     let pmask = plan.pos_mask();
     let last_slot = (1u64 << plan.b) - 1;
@@ -148,8 +159,14 @@ fn resolve<L: Copy>(
                 for k in run.iter_mut() {
                     *k = plan.keyed(text, (*k & pmask) as usize, h + t);
                 }
-                run.sort_unstable();
-                resolve(plan, text, run, &mut lcp[start..end], h + t, conv);
+                if run.len() > RADIX_RUN {
+                    // stable on the chunk bits: the run is in position order already
+                    let bits = plan.t * plan.b + plan.pb;
+                    radix::lsd(run, &mut scratch.keys, plan.pb, bits, &mut scratch.hist);
+                } else {
+                    run.sort_unstable();
+                }
+                resolve(plan, text, run, &mut lcp[start..end], h + t, conv, scratch);
             }
         }
         start = end;
@@ -176,7 +193,15 @@ fn sa_lcp_as<L: Copy + Send + Sync>(
     let kb = plan.t * plan.b + plan.pb;
     let (keys, bounds, parts) = radix::sort_keys(rows, &src, kb, plan.pb, radix::TOP, |bucket| {
         let mut lcp = vec![conv(0); bucket.len()];
-        resolve(&plan, text, bucket, &mut lcp, 0, conv);
+        resolve(
+            &plan,
+            text,
+            bucket,
+            &mut lcp,
+            0,
+            conv,
+            &mut Scratch::default(),
+        );
         lcp
     });
     let pmask = plan.pos_mask();

@@ -258,13 +258,14 @@ fn ordered(text: &[u8], sa: &SaBuf, lcp: &LcpBuf) -> (Vec<usize>, Vec<Vec<u8>>, 
 #[test]
 fn chunk_sort_matches_libsais_and_brute_force() {
     // (rows, d, alphabet, distinct rows): repeated rows force runs that share several
-    // chunks (up to 7 levels for 255 symbols); > 2**15 positions use the radix buckets
+    // chunks (up to 8 levels for 255 symbols); > 2**15 positions use the radix buckets
     for (rows, d, v, distinct) in [
         (40, 7, 5, 40),
         (2500, 33, 16, 2500),
         (3000, 40, 2, 50),
         (1200, 35, 255, 30),
         (2000, 20, 3, 1),
+        (3000, 40, 255, 3), // runs of 1,000 copies through 8 levels (radix re-sorts)
         (1, 1, 1, 1),
     ] {
         let base = data(distinct, d, v, 5);
