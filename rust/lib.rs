@@ -10,6 +10,7 @@ pub mod error;
 pub mod grammar;
 pub mod index;
 mod memory;
+mod radix;
 
 #[cfg(feature = "python")]
 mod python;

@@ -25,6 +25,15 @@ pub(crate) fn advise_huge_pages<T>(v: &mut [T]) {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn advise_huge_pages<T>(_v: &mut [T]) {}
 
+/// `n` zeroed elements in fresh memory, which Linux is asked to back with transparent
+/// huge pages: the big key and output arrays are written once, and 4 KiB page faults
+/// cost as much as the work itself.
+pub(crate) fn zeroed<T: Copy + Send + Sync>(zero: T, n: usize) -> Vec<T> {
+    let mut v = vec![zero; n];
+    advise_huge_pages(&mut v);
+    v
+}
+
 /// Hint that `s[i]` will be read soon (random reads in a sequential loop: the hint lets
 /// their cache misses overlap). No effect off x86_64 or when `i` is out of range.
 #[inline(always)]

@@ -4,20 +4,20 @@
 //!
 //! Fast path: when a window fits in 64 bits (token code `t+1` in `bits` bits), windows
 //! become packed integer keys, built straight into their most-significant-digit radix
-//! buckets and sorted bucket by bucket (`radix`); equal keys are then counted. For all k
+//! buckets and sorted bucket by bucket (`crate::radix`); equal keys are then counted. For all k
 //! at once (`spectrum`), keys of the longest window (zero-padded at string ends) are
 //! sorted once: the order is then also the order of every shorter prefix, so one
 //! parallel pass over the sorted keys writes the groups of every k. Otherwise windows
 //! are sorted by comparison (single k) or the suffix index's LCP intervals are scanned
 //! (all k).
 
-pub(crate) mod radix;
 mod spectrum;
 
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
 use crate::index::{check_shape, token_range, Token, TrainingIndex};
+use crate::radix;
 
 /// Distinct windows (row-major tokens, sorted by position then tokens), their counts,
 /// and their block position when counted per position.
@@ -36,15 +36,6 @@ impl<X> Default for Counts<X> {
             counts: Vec::new(),
         }
     }
-}
-
-/// `n` zeroed elements in fresh memory, which Linux is asked to back with transparent
-/// huge pages: the big key and output arrays are written once, and 4 KiB page faults
-/// cost as much as the counting itself.
-pub(crate) fn zeroed<T: Copy + Send + Sync>(zero: T, n: usize) -> Vec<T> {
-    let mut v = vec![zero; n];
-    crate::memory::advise_huge_pages(&mut v);
-    v
 }
 
 fn bits_for(max_value: u64) -> u32 {

@@ -140,9 +140,9 @@ impl Spectrum {
         let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k - 1);
         for k in 1..=max_k {
             let g: usize = opens.iter().map(|o| o[k]).sum();
-            windows.push(super::zeroed(X::from_i64(0), g * k));
+            windows.push(crate::memory::zeroed(X::from_i64(0), g * k));
             if k < max_k {
-                counts.push(super::zeroed(0i64, g));
+                counts.push(crate::memory::zeroed(0i64, g));
             }
         }
         // split the outputs and the keys into per-chunk parts

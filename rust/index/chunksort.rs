@@ -3,7 +3,7 @@
 //!
 //! Each suffix is keyed by its first `t` tokens, packed most significant first (code 0
 //! past the string's end, so a shorter suffix sorts first), with its text position in
-//! the low bits. One radix sort (`counting::radix`, MSD buckets then LSD within each)
+//! the low bits. One radix sort (`crate::radix`, MSD buckets then LSD within each)
 //! orders all suffixes by (first `t` tokens, position); then, bucket by bucket while it
 //! is in cache, only runs that share all `t` tokens and go on are re-keyed with the
 //! next `t` tokens and sorted again. The LCP falls out of the same comparisons (the
@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::LcpBuf;
-use crate::counting::radix::{self, RowKeys};
+use crate::radix::{self, RowKeys};
 
 /// Most chunks a string may span (the worst case, all strings equal, re-sorts this
 /// many times).
@@ -205,7 +205,7 @@ fn sa_lcp_as<L: Copy + Send + Sync>(
         lcp
     });
     let pmask = plan.pos_mask();
-    let mut sa = crate::counting::zeroed(0i32, keys.len());
+    let mut sa = crate::memory::zeroed(0i32, keys.len());
     sa.par_iter_mut()
         .zip(&keys)
         .for_each(|(s, &k)| *s = (k & pmask) as i32);

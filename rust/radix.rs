@@ -1,6 +1,7 @@
-//! Radix sort of packed window keys, built straight into their most-significant-digit
+//! Radix sort of packed 64-bit keys, built straight into their most-significant-digit
 //! buckets: no unsorted key array, no full-size scratch array and no separate
-//! key-building pass.
+//! key-building pass. Shared by the k-gram counts (`counting`) and the suffix-array
+//! chunk sort (`index::chunksort`).
 
 use rayon::prelude::*;
 
@@ -125,7 +126,7 @@ pub(crate) fn sort_keys<R: RowKeys, T: Send>(
             h
         })
         .collect();
-    let mut keys: Vec<u64> = super::zeroed(0, n);
+    let mut keys: Vec<u64> = crate::memory::zeroed(0, n);
     let mut bounds = vec![0usize];
     {
         let mut parts: Vec<Vec<&mut [u64]>> = (0..tasks).map(|_| Vec::with_capacity(nb)).collect();
