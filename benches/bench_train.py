@@ -18,9 +18,9 @@ import tempfile
 import time
 
 import numpy as np
-import tomllib
 import torch
 
+from rhmfast.diffusion.config import tomllib  # tomli on Python 3.10
 from rhmfast.diffusion.models import build_model, count_params
 from rhmfast.diffusion.processes import MaskedProcess
 from rhmfast.diffusion.sampling import sample_masked

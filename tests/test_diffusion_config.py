@@ -34,14 +34,20 @@ def test_defaults_match_architecture_contract():
 )
 def test_toml_round_trip(width, lr, zipf_levels, run_dir, unique):
     c = TrainConfig(
-        width=width, heads=1, lr=lr, zipf_levels=tuple(zipf_levels), run_dir=run_dir, unique=unique
+        width=width,
+        heads=1,
+        lr=lr,
+        zipf_a=1.0,
+        zipf_levels=tuple(zipf_levels),
+        run_dir=run_dir,
+        unique=unique,
     )
     assert TrainConfig.from_toml_string(c.to_toml()) == c
 
 
 def test_from_toml_file_and_replace(tmp_path):
     p = tmp_path / "c.toml"
-    p.write_text('run_dir = "a"\nsteps = 7\nzipf_levels = [1, 2]\nlr = 1\n')
+    p.write_text('run_dir = "a"\nsteps = 7\nzipf_a = 1.5\nzipf_levels = [1, 2]\nlr = 1\n')
     c = TrainConfig.from_toml(p)
     assert c.steps == 7 and c.zipf_levels == (1, 2) and c.lr == 1.0 and isinstance(c.lr, float)
     c2 = c.replace(run_dir="b")
@@ -67,7 +73,15 @@ def test_from_toml_file_and_replace(tmp_path):
         ({"device": "tpu"}, "device"),
         ({"process": "d3pm", "sampling_steps": 10}, "sampling_steps"),
         ({"checkpoints_per_octave": 0}, "checkpoints_per_octave"),
-        ({"num_heldout": -1}, "num_heldout"),
+        ({"num_heldout": -2}, "num_heldout"),
+        ({"L": 10**9}, "L"),  # refused before s**L is computed
+        ({"s": 10**9}, "s"),
+        ({"seed": 2**64}, "seed"),
+        ({"grammar_seed": 2**63}, "grammar_seed"),
+        ({"data_seed": -1}, "data_seed"),
+        ({"weight_decay": float("inf")}, "weight_decay"),
+        ({"grad_clip": float("nan")}, "grad_clip"),
+        ({"zipf_levels": (1,)}, "zipf_levels"),  # zipf_a = 0: no tail to place
         ({"schedule": "linear"}, "schedule"),
         ({"min_lr": 0.01}, "min_lr"),  # above lr = 1e-3
         ({"min_lr": -1e-4}, "min_lr"),
@@ -110,3 +124,9 @@ def test_config_import_needs_no_torch():
     code = "import sys; from rhmfast.diffusion import TrainConfig; TrainConfig(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_heldout_count_defaults_to_num_train():
+    assert TrainConfig(num_train=300).heldout_count == 300
+    assert TrainConfig(num_train=300, num_heldout=0).heldout_count == 0
+    assert TrainConfig(num_train=300, num_heldout=7).heldout_count == 7

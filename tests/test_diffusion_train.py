@@ -9,6 +9,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -132,8 +133,16 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr(tmp_path):
     assert logged and all(lr == pytest.approx(lrs[k - 1]) for k, lr in logged.items())
 
 
+def train_losses(run: pathlib.Path) -> list[tuple[int, float]]:
+    """(step, loss) of every train line of metrics.jsonl (tokens/s is wall-clock)."""
+    recs = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    return [(r["step"], r["loss"]) for r in recs if r["kind"] == "train"]
+
+
 @pytest.mark.parametrize("rolling, schedule", [(False, "constant"), (True, "cosine")])
 def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling, schedule):
+    # 3 steps per metrics line: the resume points (23, 31) fall inside a window
+    monkeypatch.setattr(trainer, "_log_every", lambda steps: 3)
     ref = train(tiny(tmp_path, "ref", schedule=schedule))
     if rolling:  # write checkpoints/resume.pt after every step between checkpoints
         monkeypatch.setattr(trainer, "RESUME_EVERY_S", -1.0)
@@ -165,6 +174,50 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling, 
             np.testing.assert_array_equal(a[k], b[k])
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps)  # no duplicated lines from the interrupted part
+    assert train_losses(run) == train_losses(ref)  # same windows, same means
+    assert [s for s, _ in train_losses(ref)][:3] == [3, 6, 9]
+
+
+KILL_CHILD = """
+import sys, time, torch
+from rhmfast.diffusion import TrainConfig, train, trainer
+from rhmfast.diffusion import checkpoint as ckpt
+torch.set_num_threads(1)
+trainer.RESUME_EVERY_S = -1.0  # the rolling resume.pt after every step
+save = ckpt.save_checkpoint
+def slow_save(*a, **k):
+    save(*a, **k)
+    time.sleep(0.05)  # slow enough for the parent to kill it mid-run
+ckpt.save_checkpoint = slow_save
+train(TrainConfig.from_toml(sys.argv[1]))
+"""
+
+
+def test_a_killed_process_resumes_bit_exactly(tmp_path):
+    """SIGKILL a training process mid-run (no cleanup runs), then resume in this one."""
+    ref = train(tiny(tmp_path, "ref"))
+    cfg = tiny(tmp_path, "killed")
+    (tmp_path / "killed.toml").write_text(cfg.to_toml())
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILL_CHILD, str(tmp_path / "killed.toml")],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    run = pathlib.Path(cfg.run_dir)
+    resume = run / "checkpoints" / "resume.pt"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            if ckpt.step_path(run / "checkpoints", 16).exists() and resume.exists():
+                break
+            time.sleep(0.01)
+        assert child.poll() is None, "the child finished before it could be killed"
+        child.kill()
+    finally:
+        child.wait()
+    assert not ckpt.step_path(run / "checkpoints", 40).exists()
+    train(cfg)
+    assert_same_state(final_state(ref), final_state(run))
+    assert train_losses(run) == train_losses(ref)
 
 
 def test_corrupt_checkpoint_falls_back_and_stays_exact(tmp_path, monkeypatch):
@@ -208,6 +261,23 @@ def test_data_errors_name_the_key(tmp_path, changes, match):
         return
     with pytest.raises(ValueError, match=match):
         train(cfg)
+
+
+def test_a_config_error_leaves_the_run_dir_reusable(tmp_path):
+    bad = tiny(tmp_path, model="unet", L=2)  # the token file has d = 8, not 2**2
+    with pytest.raises(ValueError, match="needs strings of length"):
+        train(bad)
+    assert not (pathlib.Path(bad.run_dir) / "config.toml").exists()
+    fixed = bad.replace(L=3, steps=16)
+    train(fixed)
+    assert TrainConfig.from_toml(pathlib.Path(fixed.run_dir) / "config.toml") == fixed
+
+
+def test_too_many_unique_strings_names_num_train(tmp_path):
+    cfg = tiny(tmp_path, data_path="", v=2, n=1, m=1, L=2, num_train=3)  # 1 string exists
+    with pytest.raises(ValueError, match="TrainConfig.num_train = 3: the grammar has only 1"):
+        train(cfg)
+    assert not (pathlib.Path(cfg.run_dir) / "config.toml").exists()
 
 
 def test_missing_data_file_is_named(tmp_path):
@@ -404,6 +474,25 @@ def test_cli_train_and_generate(tmp_path, capsys):
     assert main(["generate", str(tmp_path / "cli"), "--num", "5", "--seed", "1"]) == 0
     out = pathlib.Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert np.load(out, allow_pickle=False).shape == (5, 8)
+    args = ["generate", str(tmp_path / "cli"), "--num", "5", "--seed", "1", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "again.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), np.load(out))
+
+
+def test_cli_config_errors_exit_2_naming_the_key(tmp_path, capsys):
+    from rhmfast.cli import main
+
+    toml = tmp_path / "bad.toml"
+    toml.write_text(tiny(tmp_path).to_toml().replace("width = 16", "width = 0"))
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(toml)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "rhmfast train: error: TrainConfig.width = 0: must be >= 1" in err
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["generate", str(tmp_path / "nothing")])
+    assert "holds no config.toml" in capsys.readouterr().err
 
 
 def test_checkpoint_from_another_model_gives_a_clear_error(tmp_path):

@@ -30,7 +30,9 @@ def _train(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from rhmfast.diffusion import generate_from_run
 
-    path = generate_from_run(args.run_dir, step=args.step, num=args.num, seed=args.seed, out=args.out)
+    path = generate_from_run(
+        args.run_dir, step=args.step, num=args.num, seed=args.seed, out=args.out, device=args.device
+    )
     print(path)
     return 0
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output .npy path")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the run's)")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("experiment", help="run a memorization experiment end to end")
@@ -76,8 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError) as err:
+        # bad configs and arguments: the message names the key; a traceback adds nothing
+        parser.exit(2, f"rhmfast {args.command}: error: {err}\n")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ PROCESSES = ("masked", "d3pm")
 MODELS = ("transformer", "unet")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "cosine")
+# seeds go to torch.manual_seed and the Rust core (u64); 2**63 leaves room for the
+# offsets derived seeds add
+SEED_LIMIT = 2**63
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +56,7 @@ class TrainConfig:
     zipf_levels: tuple[int, ...] = ()
     num_train: int = 256
     unique: bool = True
-    num_heldout: int = 256
+    num_heldout: int = -1  # -1: as many as num_train (the ELBO compares equal-sized sets)
     data_seed: int = 0
     data_path: str = ""
     # model and process
@@ -141,6 +144,11 @@ class TrainConfig:
         """String length implied by the grammar keys (``s**L``)."""
         return int(self.s**self.L)
 
+    @property
+    def heldout_count(self) -> int:
+        """Held-out strings drawn from the grammar: ``num_heldout``, or ``num_train`` when -1."""
+        return self.num_train if self.num_heldout < 0 else self.num_heldout
+
     # ---- validation ---------------------------------------------------------------
     def _check_types(self) -> None:
         for f in dataclasses.fields(self):
@@ -170,26 +178,33 @@ class TrainConfig:
 
         for key in ("v", "n", "m", "L", "width", "depth", "heads", "steps", "batch_size"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
-        need(self.s >= 2, "s", "must be >= 2")
+        need(2 <= self.s <= 65536, "s", "must lie in [2, 65536]")
+        # bounded before any power is taken: s**L and v**s of huge values never finish
         need(self.v <= 65536, "v", "must be <= 65536 (tokens are stored as uint16)")
-        need(self.d <= 65536, "L", f"s**L = {self.d} must be <= 65536")
+        need(self.L <= 16 and self.d <= 65536, "L", "s**L must be <= 65536")
         if not self.data_path:
+            tuples = self.v**self.s if self.s * math.log2(self.v + 1) < 64 else math.inf
             need(
-                self.m * self.v <= self.v**self.s,
+                self.m * self.v <= tuples,
                 "m",
-                f"m*v = {self.m * self.v} exceeds v**s = {self.v**self.s}: rules cannot be unique",
+                f"m*v = {self.m * self.v} exceeds v**s = {tuples}: rules cannot be unique",
             )
             need(
-                self.m * self.n <= self.v**self.s,
+                self.m * self.n <= tuples,
                 "n",
-                f"m*n = {self.m * self.n} exceeds v**s = {self.v**self.s}: rules cannot be unique",
+                f"m*n = {self.m * self.n} exceeds v**s = {tuples}: rules cannot be unique",
             )
             need(self.num_train >= 1, "num_train", "must be >= 1")
         need(self.num_train >= 0, "num_train", "must be >= 0")
-        need(self.num_heldout >= 0, "num_heldout", "must be >= 0")
+        need(self.num_heldout >= -1, "num_heldout", "must be >= 0, or -1 for as many as num_train")
         need(math.isfinite(self.zipf_a) and self.zipf_a >= 0, "zipf_a", "must be finite and >= 0")
         for lev in self.zipf_levels:
             need(0 <= lev < self.L, "zipf_levels", f"levels must lie in [0, L={self.L})")
+        need(
+            not self.zipf_levels or self.zipf_a > 0,
+            "zipf_levels",
+            "names the levels of the Zipf tail, so zipf_a must be > 0",
+        )
         need(self.process in PROCESSES, "process", f"must be one of {PROCESSES}")
         need(self.model in MODELS, "model", f"must be one of {MODELS}")
         if self.model == "transformer":
@@ -197,7 +212,11 @@ class TrainConfig:
             need((self.width // self.heads) % 2 == 0, "heads", "width/heads must be even")
         need(2 <= self.d3pm_steps <= 100000, "d3pm_steps", "must lie in [2, 100000]")
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "must be finite and > 0")
-        need(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        need(
+            math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            "weight_decay",
+            "must be finite and >= 0",
+        )
         need(self.warmup >= 0, "warmup", "must be >= 0")
         need(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}")
         need(
@@ -205,11 +224,14 @@ class TrainConfig:
             "min_lr",
             f"must lie in [0, lr = {self.lr}]",
         )
-        need(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 disables clipping)")
+        need(
+            math.isfinite(self.grad_clip) and self.grad_clip >= 0,
+            "grad_clip",
+            "must be finite and >= 0 (0 disables clipping)",
+        )
         need(0 <= self.ema < 1, "ema", "must lie in [0, 1)")
-        need(self.seed >= 0, "seed", "must be >= 0")
-        need(self.grammar_seed >= 0, "grammar_seed", "must be >= 0")
-        need(self.data_seed >= 0, "data_seed", "must be >= 0")
+        for key in ("seed", "grammar_seed", "data_seed"):
+            need(0 <= getattr(self, key) < SEED_LIMIT, key, "must lie in [0, 2**63)")
         need(self.checkpoints_per_octave >= 1, "checkpoints_per_octave", "must be >= 1")
         need(self.first_checkpoint >= 1, "first_checkpoint", "must be >= 1")
         need(self.eval_samples >= 0, "eval_samples", "must be >= 0")

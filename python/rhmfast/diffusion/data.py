@@ -110,6 +110,11 @@ def build_data(config: TrainConfig) -> RunData:
         return RunData(train, heldout, nan, np.full(len(heldout), np.nan))
 
     g = make_grammar(config)
+    if config.unique and config.num_train > g.num_strings:
+        raise ValueError(
+            f"TrainConfig.num_train = {config.num_train}: the grammar has only "
+            f"{g.num_strings} distinct strings, too few for a unique training set"
+        )
     train = np.asarray(g.sample(config.num_train, seed=config.data_seed, unique=config.unique))
     train = train.astype(dtype)
     heldout = _draw_heldout(g, train, config).astype(dtype)
@@ -126,7 +131,7 @@ def _draw_heldout(g: Any, train: np.ndarray, config: TrainConfig) -> np.ndarray:
     """Strings from the grammar not in the training set (distinct when ``unique``)."""
     seen = {row.tobytes() for row in train.astype(np.uint16)}
     rows: list[np.ndarray] = []
-    want = config.num_heldout
+    want = config.heldout_count
     for attempt in range(1, 1001):
         if len(rows) >= want:
             break
@@ -142,7 +147,7 @@ def _draw_heldout(g: Any, train: np.ndarray, config: TrainConfig) -> np.ndarray:
                 break
     if len(rows) < want:
         raise ValueError(
-            f"TrainConfig.num_heldout = {want}: could only draw {len(rows)} strings outside "
+            f"TrainConfig.num_heldout = {config.num_heldout} ({want} strings): could only draw {len(rows)} strings outside "
             "the training set; the grammar has too few strings"
         )
     return np.asarray(rows).reshape(want, train.shape[1])

@@ -4,7 +4,9 @@
 ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous variables; :func:`setup` reads them,
 joins the process group (NCCL on GPUs, gloo on CPUs) and picks the device. Every rank
 draws the same global batch and noise and keeps its own slice, so the averaged gradient
-equals the one-process gradient on the whole batch.
+equals the one-process gradient on the whole batch. Across nodes, ``run_dir`` must lie
+on a filesystem every node sees: rank 0 writes the data and the checkpoints, every
+rank reads them.
 
 >>> info = setup("cpu")
 >>> (info.rank, info.world, str(info.device))
@@ -14,6 +16,7 @@ equals the one-process gradient on the whole batch.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 
 import torch
@@ -51,7 +54,7 @@ class DistInfo:
             dist.destroy_process_group()
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -83,9 +86,9 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
 
 def setup(device: str) -> DistInfo:
     """Read the torchrun environment, join the process group if needed, pick the device."""
-    world = _env_int("WORLD_SIZE", 1)
-    rank = _env_int("RANK", 0)
-    local_rank = _env_int("LOCAL_RANK", rank)
+    world = env_int("WORLD_SIZE", 1)
+    rank = env_int("RANK", 0)
+    local_rank = env_int("LOCAL_RANK", rank)
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"RANK = {rank}, WORLD_SIZE = {world}: need 0 <= RANK < WORLD_SIZE")
     dev = resolve_device(device, local_rank)
@@ -94,7 +97,12 @@ def setup(device: str) -> DistInfo:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group(
-            backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world
+            backend="nccl" if dev.type == "cuda" else "gloo",
+            rank=rank,
+            world_size=world,
+            # the other ranks wait at a barrier while rank 0 evaluates a checkpoint
+            # (sampling, ELBO on every string): longer than the 10-minute default on CPUs
+            timeout=datetime.timedelta(hours=2),
         )
         owns = True
     return DistInfo(rank=rank, world=world, local_rank=local_rank, device=dev, owns_group=owns)

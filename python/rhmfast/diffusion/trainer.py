@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 from rhmfast.diffusion import checkpoint as ckpt
-from rhmfast.diffusion.config import TrainConfig
+from rhmfast.diffusion.config import DEVICES, TrainConfig
 from rhmfast.diffusion.data import RunData, build_data, load_data, save_data
-from rhmfast.diffusion.distributed import DistInfo, setup
+from rhmfast.diffusion.distributed import DistInfo, env_int, resolve_device, setup
 from rhmfast.diffusion.elbo import elbo_nll
 from rhmfast.diffusion.models import build_model
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, make_process
@@ -123,8 +123,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda)
 
 
-def _prepare_run_dir(config: TrainConfig, run: pathlib.Path) -> None:
-    """Write config.toml, or check that the stored one matches (a different one is refused)."""
+def _check_run_dir(config: TrainConfig, run: pathlib.Path) -> None:
+    """Refuse a run directory whose stored config.toml differs from ``config``."""
     path = run / "config.toml"
     if path.exists():
         stored = TrainConfig.from_toml(path)
@@ -137,9 +137,6 @@ def _prepare_run_dir(config: TrainConfig, run: pathlib.Path) -> None:
             raise ValueError(
                 f"run_dir {str(run)!r} already holds a different config: " + "; ".join(diffs)
             )
-        return
-    run.mkdir(parents=True, exist_ok=True)
-    ckpt.atomic_write_bytes(path, config.to_toml().encode())
 
 
 def _check_model_fits(config: TrainConfig, data: RunData) -> None:
@@ -181,6 +178,11 @@ def _lr_at(config: TrainConfig, step: int) -> float:
     span = max(1, config.steps - 1 - config.warmup)
     frac = min(1.0, (step - config.warmup) / span)
     return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def _log_every(steps: int) -> int:
+    """Steps averaged by one ``train`` line of metrics.jsonl (about 200 lines per run)."""
+    return max(1, min(100, steps // 200))
 
 
 class _Metrics:
@@ -309,18 +311,28 @@ def _save_eval(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _load_data_for_run(config: TrainConfig, run: pathlib.Path, info: DistInfo) -> RunData:
+    """The run's data: built, checked against the model, and only then saved with
+    config.toml, so a config error leaves no files that would block the corrected rerun."""
     path = run / "data.npz"
-    if info.is_main and not path.exists():
-        data = build_data(config)
-        if data.grammar is not None:
-            data.grammar.save(str(run / "grammar.json"))
-        save_data(path, data)
+    if info.is_main:
+        _check_run_dir(config, run)
+        if not path.exists():
+            data = build_data(config)
+            _check_model_fits(config, data)
+            run.mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
+            if data.grammar is not None:
+                data.grammar.save(str(run / "grammar.json"))
+            save_data(path, data)
+        elif not (run / "config.toml").exists():
+            ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
     info.barrier()
     data = load_data(path, config)
     if config.data_path == "" and data.train.shape[1] != config.d:
         raise ValueError(
             f"run data {str(path)!r} has d = {data.train.shape[1]}, config s**L = {config.d}"
         )
+    _check_model_fits(config, data)
     return data
 
 
@@ -343,11 +355,7 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         )
     run = pathlib.Path(config.run_dir)
     device = info.device
-    if info.is_main:
-        _prepare_run_dir(config, run)
-    info.barrier()
     data = _load_data_for_run(config, run, info)
-    _check_model_fits(config, data)
     d, P = data.d, len(data.train)
     process = make_process(config.process, config.v, config.d3pm_steps)
 
@@ -363,7 +371,7 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
     ckdir = run / "checkpoints"
     resume_file = ckdir / "resume.pt"
-    start, elapsed = 0, 0.0
+    start, elapsed, window = 0, 0.0, (0.0, 0)
     state = ckpt.load_latest(ckdir, extra=[resume_file])
     if state is not None:
         _load_weights(model, state["model"], ckdir)
@@ -373,6 +381,9 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         if state["data_order"] != [config.seed, P, config.batch_size]:
             raise ValueError(f"checkpoint in {str(ckdir)!r} was written for different data")
         _set_rng_state(state["rng"])
+        # the steps since the last metrics line, so the first line after a resume
+        # averages the same steps as the uninterrupted run's
+        window = tuple(state.get("loss_window", window))
     metrics = _Metrics(run / "metrics.jsonl", info.is_main)
     metrics.truncate_after(start)
 
@@ -391,7 +402,7 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         if s > start
     ]
     copy_lookup = _copies(data) if info.is_main else None
-    log_every = max(1, min(100, config.steps // 200))
+    log_every = _log_every(config.steps)
 
     bar = None
     if config.progress and info.is_main:
@@ -404,8 +415,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     ema_params: list[torch.Tensor] = list(ema.parameters())
     model_params: list[torch.Tensor] = list(model.parameters())
     buffer_pairs = list(zip(ema.buffers(), model.buffers(), strict=True))
-    loss_sum = torch.zeros((), device=device)
-    loss_n = 0
+    loss_sum = torch.full((), float(window[0]), dtype=torch.float32, device=device)
+    loss_n = int(window[1])
     t_last, step_last = time.perf_counter(), start
     t_resume = time.perf_counter()
     model.train()
@@ -456,7 +467,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
                 _save_eval(run / "eval" / f"step_{done:08d}.npz", arrays)
                 metrics.write(record)
                 ckpt.save_checkpoint(
-                    ckpt.step_path(ckdir, done), _state(model, ema, opt, done, elapsed, config, P)
+                    ckpt.step_path(ckdir, done),
+                    _state(model, ema, opt, done, elapsed, config, P, (loss_sum, loss_n)),
                 )
             info.barrier()
             t_last, step_last = time.perf_counter(), done  # tokens/s excludes evaluation
@@ -464,7 +476,9 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         elif time.perf_counter() - t_resume > RESUME_EVERY_S:
             if info.is_main:
                 el = elapsed + time.perf_counter() - t_last
-                ckpt.save_checkpoint(resume_file, _state(model, ema, opt, done, el, config, P))
+                ckpt.save_checkpoint(
+                    resume_file, _state(model, ema, opt, done, el, config, P, (loss_sum, loss_n))
+                )
             t_resume = time.perf_counter()
     if bar is not None:
         bar.close()
@@ -479,8 +493,10 @@ def _state(
     elapsed: float,
     config: TrainConfig,
     num_train: int,
+    window: tuple[torch.Tensor, int],
 ) -> dict[str, Any]:
     return {
+        "loss_window": [float(window[0]), int(window[1])],
         "step": step,
         "elapsed": elapsed,
         "model": model.state_dict(),
@@ -510,16 +526,20 @@ def generate_from_run(
     num: int = 1024,
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
+    device: str | None = None,
 ) -> pathlib.Path:
     """Sample ``num`` strings from a run's EMA weights at checkpoint ``step`` (default:
     the latest readable one); writes an ``.npy`` (default
-    ``RUN/generated/step_XXXXXXXX_seed_S.npy``) and returns its path."""
+    ``RUN/generated/step_XXXXXXXX_seed_S.npy``) and returns its path. ``device``
+    (one of ``TrainConfig``'s) overrides the run's; no process group is joined."""
     run = pathlib.Path(run_dir)
     cfg_path = run / "config.toml"
     if not cfg_path.is_file():
         raise ValueError(f"run_dir {str(run)!r} holds no config.toml")
-    if num < 0:
-        raise ValueError(f"num = {num}: must be >= 0")
+    if not isinstance(num, int) or isinstance(num, bool) or num < 0:
+        raise ValueError(f"num = {num!r}: must be an integer >= 0")
+    if device is not None and device not in DEVICES:
+        raise ValueError(f"device = {device!r}: must be one of {DEVICES}")
     config = TrainConfig.from_toml(cfg_path)
     ckdir = run / "checkpoints"
     if step is None:
@@ -535,11 +555,11 @@ def generate_from_run(
     with np.load(run / "data.npz", allow_pickle=False) as f:
         train_arr = f["train"]
     d = int(train_arr.shape[1])
-    device = setup(config.device).device
+    dev = resolve_device(device or config.device, env_int("LOCAL_RANK", 0))
     process = make_process(config.process, config.v, config.d3pm_steps)
     model = _model_for(config, process, d)
     _load_weights(model, state["ema"], ckdir)
-    model.to(device).eval()
+    model.to(dev).eval()
     x = sample(
         model,
         process,
@@ -547,8 +567,8 @@ def generate_from_run(
         d=d,
         seed=seed,
         steps=config.sampling_steps,
-        device=device,
-        bf16=config.bf16 and device.type == "cuda",
+        device=dev,
+        bf16=config.bf16 and dev.type == "cuda",
     ).astype(train_arr.dtype)
     target = (
         pathlib.Path(out)

@@ -47,7 +47,7 @@ TRAIN: dict[str, dict[str, Any]] = {
     # The study's setup (SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings.
     "paper": dict(
         v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
-        num_train=20000, num_heldout=2048, width=256, depth=6, heads=8, steps=200_000,
+        num_train=20000, num_heldout=-1, width=256, depth=6, heads=8, steps=200_000,
         batch_size=256, lr=1e-3, warmup=1000, ema=0.999, checkpoints_per_octave=4,
         first_checkpoint=256, eval_samples=4096, elbo_draws=8, device="auto", bf16=True,
         progress=True,
