@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 
 import torch
 
+from rhmfast.diffusion import TrainConfig
 from rhmfast.diffusion.models import build_model, count_params, forward_flops_per_string
 from rhmfast.diffusion.processes import make_process
 from rhmfast.diffusion.sampling import sample
@@ -128,9 +130,25 @@ def bench_model(
     }
 
 
+def steps_for(cfg: TrainConfig, minutes: float, *, smoke: bool) -> tuple[int, float]:
+    """Steps of ``cfg`` that fit in ``minutes`` with room for evaluations, from a timed
+    60-step run of the same model and batch (the GPU's rate is not assumed)."""
+    from rhmfast.diffusion import train
+
+    probe = 6 if smoke else 60
+    run_dir = tempfile.mkdtemp(prefix="gpu_probe_")
+    train(cfg.replace(run_dir=run_dir, steps=probe, first_checkpoint=probe, eval_samples=0, elbo_draws=0))
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        rates = [r["tokens_per_s"] for r in map(json.loads, f) if r["kind"] == "train"]
+    shutil.rmtree(run_dir)
+    steps_per_s = rates[-1] / (cfg.batch_size * cfg.d)  # the last window: past warm-up
+    # 70% of the budget trains, the rest samples and scores at the checkpoints
+    return max(probe, int(0.7 * minutes * 60 * steps_per_s)), steps_per_s
+
+
 def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
-    """Short training on the study grammar; returns the validity curve."""
-    from rhmfast.diffusion import TrainConfig, train
+    """Training on the study grammar sized to ``minutes``; returns the validity curve."""
+    from rhmfast.diffusion import train
 
     run_dir = tempfile.mkdtemp(prefix="gpu_preset_")
     cfg = TrainConfig(
@@ -147,7 +165,7 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
         width=32 if smoke else 256,
         depth=1 if smoke else 2,
         heads=2 if smoke else 4,
-        steps=20 if smoke else int(4000 * minutes),
+        steps=20,  # replaced below by the steps that fit in ``minutes``
         batch_size=16 if smoke else 512,
         lr=3e-3,
         schedule="cosine",
@@ -160,6 +178,9 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
         device=str(device.type),
         progress=False,
     )
+    steps, steps_per_s = steps_for(cfg, minutes, smoke=smoke)
+    cfg = cfg.replace(steps=20 if smoke else steps)
+    print(f"validity run: {cfg.steps} steps at {steps_per_s:.1f} steps/s measured", flush=True)
     t0 = time.perf_counter()
     train(cfg)
     curve = []
@@ -177,6 +198,7 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
                 )
     return {
         "config": cfg.to_dict(),
+        "measured_steps_per_s": round(steps_per_s, 2),
         "curve": curve,
         "wall_minutes": round((time.perf_counter() - t0) / 60, 2),
     }
