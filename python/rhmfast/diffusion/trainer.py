@@ -536,8 +536,10 @@ def generate_from_run(
     cfg_path = run / "config.toml"
     if not cfg_path.is_file():
         raise ValueError(f"run_dir {str(run)!r} holds no config.toml")
-    if not isinstance(num, int) or isinstance(num, bool) or num < 0:
-        raise ValueError(f"num = {num!r}: must be an integer >= 0")
+    if not isinstance(num, int) or isinstance(num, bool):
+        raise TypeError(f"num = {num!r}: must be an int")
+    if num < 0:
+        raise ValueError(f"num = {num}: must be >= 0")
     if device is not None and device not in DEVICES:
         raise ValueError(f"device = {device!r}: must be one of {DEVICES}")
     config = TrainConfig.from_toml(cfg_path)
