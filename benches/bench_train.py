@@ -131,8 +131,10 @@ def quick_preset(
         lr=3e-3,
         warmup=200,
         # with the cosine decay, 8,000 steps gave 50-57% valid samples in the last two
-        # evaluations (18.6 min) and 20,000 steps 65-69% (49.8 min, the level-1 rules
-        # learned in the decay); the constant rate had 48% after 13,454 steps (33 min)
+        # evaluations (18.6 min), 20,000 steps 65-69% (49.8 min, the level-1 rules
+        # learned in the decay) and 40,000 steps 70-71% (95.4 min, level 1 learned by
+        # step 27,000, the root rule still near chance); the constant rate had 48% after
+        # 13,454 steps (33 min)
         schedule="cosine",
         first_checkpoint=250,
         checkpoints_per_octave=4,
