@@ -322,6 +322,14 @@ def test_generate_from_run(tmp_path):
         generate_from_run(run, step=5)
     with pytest.raises(ValueError, match="no config.toml"):
         generate_from_run(tmp_path)
+    with pytest.raises(TypeError, match="step = '40': must be an int"):
+        generate_from_run(run, step="40")
+    with pytest.raises(ValueError, match="num = -1: must be >= 0"):
+        generate_from_run(run, num=-1)
+    with pytest.raises(TypeError, match="seed = 1.5"):
+        generate_from_run(run, seed=1.5)
+    with pytest.raises(ValueError, match="device = 'tpu': must be one of"):
+        generate_from_run(run, device="tpu")
 
 
 def grammar_cfg(tmp_path: pathlib.Path, **kw) -> TrainConfig:
@@ -522,3 +530,16 @@ def test_compiled_training_matches_eager(tmp_path):
     assert a["model"].keys() == b["model"].keys()  # saved from the module, not the compiled wrapper
     for name in a["model"]:
         torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["checkpoint", "config", "data", "distributed", "elbo", "models", "processes", "sampling", "trainer"],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"rhmfast.diffusion.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

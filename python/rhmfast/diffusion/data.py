@@ -147,8 +147,8 @@ def _draw_heldout(g: Any, train: np.ndarray, config: TrainConfig) -> np.ndarray:
                 break
     if len(rows) < want:
         raise ValueError(
-            f"TrainConfig.num_heldout = {config.num_heldout} ({want} strings): could only draw {len(rows)} strings outside "
-            "the training set; the grammar has too few strings"
+            f"TrainConfig.num_heldout = {config.num_heldout} ({want} strings): could only "
+            f"draw {len(rows)} strings outside the training set; the grammar has too few strings"
         )
     return np.asarray(rows).reshape(want, train.shape[1])
 

@@ -316,16 +316,16 @@ def _load_data_for_run(config: TrainConfig, run: pathlib.Path, info: DistInfo) -
     path = run / "data.npz"
     if info.is_main:
         _check_run_dir(config, run)
-        if not path.exists():
-            data = build_data(config)
-            _check_model_fits(config, data)
+        built = None if path.exists() else build_data(config)
+        if built is not None:
+            _check_model_fits(config, built)
+        if not (run / "config.toml").exists():
             run.mkdir(parents=True, exist_ok=True)
             ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
-            if data.grammar is not None:
-                data.grammar.save(str(run / "grammar.json"))
-            save_data(path, data)
-        elif not (run / "config.toml").exists():
-            ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
+        if built is not None:
+            if built.grammar is not None:
+                built.grammar.save(str(run / "grammar.json"))
+            save_data(path, built)
     info.barrier()
     data = load_data(path, config)
     if config.data_path == "" and data.train.shape[1] != config.d:
@@ -531,15 +531,27 @@ def generate_from_run(
     """Sample ``num`` strings from a run's EMA weights at checkpoint ``step`` (default:
     the latest readable one); writes an ``.npy`` (default
     ``RUN/generated/step_XXXXXXXX_seed_S.npy``) and returns its path. ``device``
-    (one of ``TrainConfig``'s) overrides the run's; no process group is joined."""
+    (one of ``TrainConfig``'s) overrides the run's; no process group is joined.
+
+    >>> import tempfile, numpy as np, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> np.savez(tmp / "tok.npz", train=np.zeros((4, 4), np.int64))
+    >>> run = train(TrainConfig(run_dir=str(tmp / "run"), data_path=str(tmp / "tok.npz"),
+    ...     v=2, s=2, L=2, width=8, depth=1, heads=2, steps=2, batch_size=4,
+    ...     first_checkpoint=2, eval_samples=0, elbo_draws=0, progress=False))
+    >>> path = generate_from_run(run, num=3, seed=1, device="cpu")
+    >>> path.name, np.load(path).shape
+    ('step_00000002_seed_1.npy', (3, 4))
+    """
     run = pathlib.Path(run_dir)
     cfg_path = run / "config.toml"
     if not cfg_path.is_file():
         raise ValueError(f"run_dir {str(run)!r} holds no config.toml")
-    if not isinstance(num, int) or isinstance(num, bool):
-        raise TypeError(f"num = {num!r}: must be an int")
-    if num < 0:
-        raise ValueError(f"num = {num}: must be >= 0")
+    for name, val in (("num", num), ("seed", seed), ("step", 0 if step is None else step)):
+        if not isinstance(val, int) or isinstance(val, bool):
+            raise TypeError(f"{name} = {val!r}: must be an int")
+        if val < 0:
+            raise ValueError(f"{name} = {val}: must be >= 0")
     if device is not None and device not in DEVICES:
         raise ValueError(f"device = {device!r}: must be one of {DEVICES}")
     config = TrainConfig.from_toml(cfg_path)
