@@ -538,3 +538,91 @@ def test_block_frequencies_agree_with_the_native_block_counts():
     k = 2  # level-2 blocks of d = 8 tokens have 2 tokens
     expect = [np.mean([math.log(lookup[(j, tuple(r[j * k:(j + 1) * k]))]) for j in range(4)]) for r in train.tolist()]
     np.testing.assert_allclose(an.block_log_frequency(train, 2)[:, 1], expect)
+
+
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=40), st.lists(st.floats(-6, 6), max_size=40),
+       st.integers(1, 6))
+def test_heldout_bins_put_each_string_in_exactly_one_bin(train, held, q):
+    score, other = np.array(train), np.array(held)
+    bins = an.quantile_bins(score, q)
+    hb = an.heldout_bins(score, bins, other, q)
+    assert hb.shape == other.shape and ((0 <= hb) & (hb < q)).all()
+    assert np.all(np.diff(hb[np.argsort(other, kind="stable")]) >= 0)  # monotone in the score
+    # a held-out string strictly inside one bin's training range lands in that bin
+    for b in range(q):
+        sel = score[bins == b]
+        if sel.size:
+            inside = (other > sel.min()) & (other < sel.max())
+            assert (hb[inside] == b).all()
+    # the training strings themselves land in their own bins when no tie straddles two bins
+    if len(np.unique(score)) == score.size:
+        assert (an.heldout_bins(score, bins, score, q) == bins).all()
+
+
+def test_spearman_ci_interval_holds_the_spread_between_seeds():
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=200) for _ in range(3)]
+    # two seeds strongly negative, one strongly positive: the mean is about -0.3, and
+    # resampling the seeds (not only the strings within them) spreads the interval
+    ys = [-xs[0], -xs[1], xs[2]]
+    ys = [y + 0.2 * rng.normal(size=200) for y in ys]
+    r = an.spearman_ci(xs, ys, seed=0, num_boot=400)
+    assert r.rho == pytest.approx(np.mean(r.per_group)) and -0.4 < r.rho < -0.2
+    assert r.low < -0.8 and r.high > 0.2
+    # one seed: the within-seed bootstrap alone, a tight interval
+    one = an.spearman_ci(xs[:1], ys[:1], seed=0, num_boot=400)
+    assert one.high - one.low < 0.1
+
+
+def test_per_sample_table_known(tmp_path):
+    run, logp = _designed_run(tmp_path)
+    t = an.per_sample_table(run)
+    assert t["index"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(t["copies"], run.copy_counts.sum(axis=0))
+    np.testing.assert_array_equal(t["first_copy_step"], an.first_copy_step(run))
+    np.testing.assert_array_equal(t["first_nll_step"], an.first_nll_step(run))
+    np.testing.assert_allclose(t["expected_copies"], an.chance_draws(run).sum() * np.exp(logp))
+    np.testing.assert_allclose(t["expected_copies_full"], run.num_samples.sum() * np.exp(logp))
+    assert (t["expected_copies"] <= t["expected_copies_full"]).all()
+
+
+def test_block_frequency_figure_is_log_log_with_labels(tmp_path):
+    from rhmfast.analysis import plots
+
+    train = np.array([[0, 1, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]])
+    gen = np.array([[0, 1, 0, 1]] * 3 + [[1, 1, 1, 1]])
+    probs = {1: lambda b, lv: np.full(len(b), 0.25), 2: lambda b, lv: np.full(len(b), 0.5)}
+    tabs = [an.overproduction(gen, train, 2, lv, grammar_probs=probs[lv]) for lv in (1, 2)]
+    fig = plots.figure_block_frequencies(tabs, title="t")
+    assert len(fig.axes) == 2
+    for ax, lv in zip(fig.axes, (1, 2), strict=True):
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+        assert ax.get_xlabel() == "grammar probability (log scale)" and ax.get_title() == f"level {lv}"
+    assert fig.axes[0].get_ylabel()
+    png, svg = plots.save_figure(fig, tmp_path / "b")
+    assert png.read_bytes()[:4] == b"\x89PNG" and "<svg" in svg.read_text()
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=2, max_size=6))
+def test_spearman_permutation_p_matches_enumeration(pairs):
+    import itertools
+
+    x = np.array([float(a) for a, _ in pairs])
+    y = np.array([float(b) for _, b in pairs])
+    rho = an.spearman(x, y)
+    p = an.spearman_permutation_p(x, y)
+    if np.isnan(rho):
+        assert np.isnan(p)
+        return
+    # reference: every ordering of y through the plain spearman function
+    rhos = [an.spearman(x, y[list(perm)]) for perm in itertools.permutations(range(len(y)))]
+    expect = np.mean([r <= rho + 1e-12 if rho < 0 else r >= rho - 1e-12 for r in rhos])
+    assert p == pytest.approx(expect)
+    assert 0 < p <= 1
+
+
+def test_spearman_permutation_p_known_and_limits():
+    assert an.spearman_permutation_p(np.arange(4.0), -np.arange(4.0)) == pytest.approx(1 / 24)
+    assert an.spearman_permutation_p(np.arange(4.0), np.arange(4.0)) == pytest.approx(1 / 24)
+    assert np.isnan(an.spearman_permutation_p(np.arange(9.0), np.arange(9.0)))  # too many to enumerate

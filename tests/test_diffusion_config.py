@@ -85,6 +85,10 @@ def test_from_toml_file_and_replace(tmp_path):
         ({"schedule": "linear"}, "schedule"),
         ({"min_lr": 0.01}, "min_lr"),  # above lr = 1e-3
         ({"min_lr": -1e-4}, "min_lr"),
+        ({"block_mask": 1.5}, "block_mask"),
+        ({"block_mask": float("nan")}, "block_mask"),
+        ({"block_mask": 0.5, "process": "d3pm"}, "block_mask"),
+        ({"block_mask": 0.5, "L": 1, "n": 2, "m": 2}, "block_mask"),
     ],
 )
 def test_bad_values_name_the_key(changes, key):

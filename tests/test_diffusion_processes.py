@@ -61,6 +61,35 @@ def test_masked_corrupt_masks_with_probability_t():
     assert torch.allclose(frac, torch.tensor([0.2, 0.7], dtype=torch.float64), atol=0.02)
 
 
+def test_block_masks_hide_whole_aligned_blocks_at_rate_t():
+    d, B = 16, 4000
+    plain = MaskedProcess(4).draw_noise(B, d, torch.Generator().manual_seed(3))
+    # no block rows: the very same noise as a process without the option
+    zero = MaskedProcess(4, (2, 4, 8), 0.0).draw_noise(B, d, torch.Generator().manual_seed(3))
+    assert torch.equal(plain.u, zero.u) and torch.equal(plain.t, zero.t)
+    p = MaskedProcess(4, (4,), 1.0)
+    noise = p.draw_noise(B, d, torch.Generator().manual_seed(3))
+    assert torch.equal(noise.t, plain.t)  # the times are not touched
+    masked = noise.u < noise.t[:, None]
+    blocks = masked.reshape(B, d // 4, 4)
+    assert bool((blocks == blocks[:, :, :1]).all())  # every aligned 4-block all or nothing
+    # each position is still masked with probability t: E[mask - t] = 0
+    assert abs(float((masked.double() - noise.t[:, None]).mean())) < 0.01
+    # half the rows by blocks of 2 or 8, half by tokens
+    mixed = MaskedProcess(4, (2, 8), 0.5).draw_noise(B, d, torch.Generator().manual_seed(4))
+    m = mixed.u < mixed.t[:, None]
+    whole2 = (m.reshape(B, 8, 2) == m.reshape(B, 8, 2)[:, :, :1]).all(dim=(1, 2))
+    whole8 = (m.reshape(B, 2, 8) == m.reshape(B, 2, 8)[:, :, :1]).all(dim=(1, 2))
+    # rows of whole 2-blocks: the block rows (about half) plus token rows that happen to be
+    # (t near 0 or 1); rows of whole halves: about a quarter plus those
+    assert 0.45 < float(whole2.double().mean()) < 0.65
+    assert 0.2 < float(whole8.double().mean()) < 0.4
+    with pytest.raises(ValueError, match="does not divide"):
+        MaskedProcess(4, (3,), 1.0).draw_noise(2, 16, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="needs block_sizes"):
+        MaskedProcess(4, (), 0.5)
+
+
 # ---------------------------------------------------------------- D3PM
 def transition_matrices(p: D3PMProcess):
     K = p.K

@@ -56,11 +56,12 @@ def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
         assert rho[clock] == pytest.approx(np.mean(rhos))
         # the stand-in memorizes prototypes first
         assert rho[clock] < -0.5 and res["spearman"][clock]["high"] < 0
-    assert res["primary_clock"] == "first verbatim copy"
+    # the answer is the baseline-corrected one; the raw clock is quoted beside it
+    assert res["primary_clock"] == "copies beyond chance"
     verdict = res["verdicts"][0]
-    assert verdict.startswith("prototypical samples memorized first: yes")
-    assert f"step of first verbatim copy) = {rho['first verbatim copy']:+.2f} [" in verdict
-    assert f"clock of copies beyond chance: rho = {rho['copies beyond chance']:+.2f} [" in verdict
+    assert verdict.startswith("prototypical samples memorized first, beyond chance and generalization: yes: ")
+    assert f"clock of copies beyond chance rho(log p(x), step) = {rho['copies beyond chance']:+.2f} [" in verdict
+    assert f"raw clock (first verbatim copy, chance not subtracted): yes, rho = {rho['first verbatim copy']:+.2f} [" in verdict
     ex = res["quintile_excess_reproduced"]
     curves = [an.quintile_curves(r, r.train_logp) for r in
               (an.load_run(exp_dir / "runs" / f"seed{s}") for s in (0, 1))]
@@ -75,7 +76,6 @@ def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
     assert avg[4] > avg[0]
     assert (f"most prototypical quintile {100 * avg[4]:.1f}% of training vs "
             f"{100 * held[4]:.1f}% of held-out strings") in verdict
-    assert "beyond chance and beyond generalization: yes" in verdict
     md, page = _figures_ok(exp_dir)
     assert verdict in md
     assert f"rho = {rho['likelihood overtakes grammar']:+.2f}" in md
@@ -85,6 +85,18 @@ def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
     q = res["quintiles"]
     assert q["median_first_nll"][4] <= q["median_first_nll"][0]
     assert f"{100 * q['reproduced'][4]:.1f}%" in md
+    # per_sample.csv: every string's clocks, as the analysis functions compute them
+    rows = np.genfromtxt(exp_dir / "per_sample.csv", delimiter=",", names=True)
+    assert len(rows) == 2 * 16
+    for seed in (0, 1):
+        run = an.load_run(exp_dir / "runs" / f"seed{seed}")
+        mine = rows[rows["seed"] == seed]
+        np.testing.assert_array_equal(mine["index"], np.arange(run.num_train))
+        np.testing.assert_array_equal(mine["first_copy_step"], an.first_copy_step(run))
+        np.testing.assert_array_equal(mine["first_excess_copy_step"], an.first_excess_copy_step(run))
+        np.testing.assert_array_equal(mine["copies"], run.copy_counts.sum(axis=0))
+        np.testing.assert_allclose(mine["expected_copies_full"], run.num_samples.sum() * np.exp(run.train_logp))
+        np.testing.assert_allclose(mine["log_p"], run.train_logp)
 
 
 def test_fat_tail_scaling_slop_verdicts(tmp_path):
@@ -107,6 +119,7 @@ def test_fat_tail_scaling_slop_verdicts(tmp_path):
     assert f"P^{sc['exponent_likelihood']:.2f}" in (sc_dir / "report.md").read_text()
     sl_dir = _run("slop", tmp_path)
     sl = json.loads((sl_dir / "results.json").read_text())
+    assert "figures/block_frequencies.png" in (sl_dir / "report.md").read_text()
     # stand-in: emits the modal string until memorization starts -> over-produced blocks, no copies
     assert sl["window"] is not None and sl["window"][0] == 8.0
     assert sl["verdict"].startswith(f"partial memorization window: steps {sl['window'][0]:.0f}-{sl['window'][1]:.0f}")
@@ -169,7 +182,7 @@ def test_bad_settings_are_refused(tmp_path, capsys):
         experiments.run("fat-tail", preset="micro", config={"tail_levels": [5]}, out=tmp_path / "a")
     with pytest.raises(ValueError, match="duplicate runs"):
         experiments.run("scaling", preset="micro", config={"sizes": [8, 8]}, out=tmp_path / "a")
-    with pytest.raises(ValueError, match="jobs must be >= 1"):
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
         experiments.run("slop", preset="micro", out=tmp_path / "j", jobs=0)
     # the same directory with other settings is not silently mixed
     _run("slop", tmp_path)
@@ -185,6 +198,63 @@ def test_bad_settings_are_refused(tmp_path, capsys):
     assert cli_main(["experiment", "slop", "--preset", "micro", "--out", str(tmp_path / "x"),
                      "--config", str(tmp_path / "missing.toml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "match"),
+    [
+        ("prototypes", {"alpha": 1.5}, r"'alpha' = 1.5: must be a number in \(0, 1\)"),
+        ("prototypes", {"num_boot": 0}, r"'num_boot' = 0: must be an integer >= 1"),
+        ("prototypes", {"seeds": [1.5]}, r"'seeds' = \[1.5\]: must be a non-empty list of integers"),
+        ("prototypes", {"seeds": []}, r"'seeds' = \[\]: must be a non-empty list"),
+        ("fat-tail", {"exponents": ["x"]}, r"'exponents' = \['x'\]: must be a list of finite numbers >= 0"),
+        ("fat-tail", {"tail_levels": [0.5]}, r"'tail_levels' = \[0.5\]: must be a list of integers"),
+        ("fat-tail", {"copy_threshold": 0}, r"'copy_threshold' = 0: must be a number in \(0, 1\]"),
+        ("scaling", {"sizes": [0, 8]}, r"'sizes' = \[0, 8\]: must be a non-empty list of integers >= 1"),
+        ("slop", {"z_min": float("nan")}, r"'z_min' = nan: must be a finite number >= 0"),
+        ("slop", {"top_blocks": True}, r"'top_blocks' must be a number, got True"),
+        # [train] keys are checked as the trainer will, before anything is written
+        ("slop", {"train": {"stpes": 10}}, r"\[train\] settings of run 'seed0': unknown TrainConfig key\(s\) \['stpes'\]"),
+        ("slop", {"train": {"lr": -1.0}}, r"\[train\] settings of run 'seed0': TrainConfig.lr = -1.0: must be finite and > 0"),
+        ("scaling", {"train": {"width": 33, "model": "transformer"}}, r"run 'P8-seed0': TrainConfig.heads"),
+    ],
+)
+def test_bad_experiment_settings_fail_before_anything_is_written(tmp_path, name, override, match):
+    out = tmp_path / "e"
+    with pytest.raises(ValueError, match=match):
+        experiments.run(name, preset="micro", config=override, out=out, train_fn=fake_train, progress=False)
+    assert not out.exists()  # the corrected rerun is not refused as "another experiment"
+
+
+def test_bad_run_arguments_name_the_parameter(tmp_path, capsys):
+    with pytest.raises(TypeError, match="out must be a path"):
+        experiments.run("slop", preset="micro", out=5)
+    with pytest.raises(TypeError, match=r"\[train\] settings of run 'seed0': TrainConfig.steps = '9': expected int"):
+        experiments.run("slop", preset="micro", config={"train": {"steps": "9"}}, out=tmp_path / "t")
+    with pytest.raises(ValueError, match="nproc_per_node must be an integer >= 1"):
+        experiments.run("slop", preset="micro", out=tmp_path / "n", nproc_per_node=0)
+    with pytest.raises(ValueError, match=r"nproc_per_node = 3 must divide \[train\] batch_size = 16"):
+        experiments.run("slop", preset="micro", out=tmp_path / "n", nproc_per_node=3)
+    assert cli_main(["experiment", "slop", "--preset", "micro", "--out", str(tmp_path / "c"),
+                     "--nproc-per-node", "0", "--emit-commands"]) == 2
+    assert "nproc_per_node must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
+
+
+def test_emit_commands_under_torchrun(tmp_path, capsys):
+    out = tmp_path / "sc"
+    assert cli_main(["experiment", "scaling", "--preset", "micro", "--out", str(out), "--emit-commands",
+                     "--nproc-per-node", "4"]) == 0
+    cmds = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+    assert len(cmds) == 2
+    for c in cmds:
+        assert c.startswith("torchrun --standalone --nproc_per_node=4 -m rhmfast train ") and c.endswith(".toml")
+    from rhmfast.experiments.runner import train_command
+
+    cmd = train_command(out / "configs" / "P8-seed0.toml", 2)
+    assert cmd[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    assert cmd[5:8] == ["-m", "rhmfast", "train"]
+    assert train_command(out / "configs" / "P8-seed0.toml")[1:4] == ["-m", "rhmfast", "train"]
 
 
 def test_no_train_without_runs_is_an_error(tmp_path):
@@ -208,7 +278,7 @@ def test_failed_training_process_is_reported_and_resumable(tmp_path, monkeypatch
     # a "trainer" command that fails for one run: the others are marked done, the CLI says so
     tests_dir = str(Path(__file__).parent)
 
-    def command(cfg):
+    def command(cfg, nproc_per_node=1):
         if cfg.stem == "P16-seed0":
             return [sys.executable, "-c", "import sys; sys.exit(3)"]
         code = f"import sys; sys.path.insert(0, {tests_dir!r}); import rundirs; rundirs.fake_train({str(cfg)!r})"
@@ -234,7 +304,7 @@ def test_interrupt_terminates_training_processes(tmp_path, monkeypatch):
 
     started = []
 
-    def command(cfg):
+    def command(cfg, nproc_per_node=1):
         started.append(cfg.stem)
         return [sys.executable, "-c", "import time; time.sleep(60)"]
 

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="TOML overriding the preset")
     p.add_argument("--out", default=None, help="experiment directory")
     p.add_argument("--jobs", type=int, default=None, help="parallel training processes")
+    p.add_argument("--nproc-per-node", type=int, default=1,
+                   help="processes per training under torchrun (data-parallel, e.g. one per GPU)")
     p.add_argument("--emit-commands", action="store_true", help="print one command per run and exit")
     p.add_argument("--no-train", action="store_true",
                    help="only merge and analyse the run directories already there (runs trained elsewhere)")

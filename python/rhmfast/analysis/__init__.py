@@ -35,14 +35,23 @@ from rhmfast.analysis.memorization import (
     first_excess_copy_step,
     first_nll_step,
     first_step,
+    heldout_bins,
     memorization_curves,
     memorization_time,
+    per_sample_table,
     poisson_sf,
     quintile_curves,
     quintile_table,
 )
 from rhmfast.analysis.rundir import EvalRecord, Run, find_runs, load_run
-from rhmfast.analysis.stats import SpearmanCI, quantile_bins, rankdata, spearman, spearman_ci
+from rhmfast.analysis.stats import (
+    SpearmanCI,
+    quantile_bins,
+    rankdata,
+    spearman,
+    spearman_ci,
+    spearman_permutation_p,
+)
 
 __all__ = [
     "BlockTable",
@@ -61,12 +70,14 @@ __all__ = [
     "first_excess_copy_step",
     "first_nll_step",
     "first_step",
+    "heldout_bins",
     "load_run",
     "memorization_curves",
     "memorization_time",
     "overproduction",
     "overproduction_curve",
     "partial_memorization_window",
+    "per_sample_table",
     "poisson_sf",
     "prototypicality_score",
     "quantile_bins",
@@ -75,4 +86,5 @@ __all__ = [
     "rankdata",
     "spearman",
     "spearman_ci",
+    "spearman_permutation_p",
 ]

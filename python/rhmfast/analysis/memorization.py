@@ -37,6 +37,7 @@ from rhmfast.analysis.stats import quantile_bins
 
 __all__ = [
     "first_step",
+    "heldout_bins",
     "first_copy_step",
     "first_excess_copy_step",
     "first_nll_step",
@@ -46,6 +47,7 @@ __all__ = [
     "baseline_reproduced",
     "memorization_curves",
     "memorization_time",
+    "per_sample_table",
     "QuintileTable",
     "quintile_table",
     "quintile_curves",
@@ -68,6 +70,24 @@ def first_step(steps: np.ndarray, hits: np.ndarray) -> np.ndarray:
     first = hits.argmax(axis=0)
     out[any_hit] = steps[first[any_hit]]
     return out
+
+
+def heldout_bins(score: np.ndarray, bins: np.ndarray, other: np.ndarray, num_bins: int) -> np.ndarray:
+    """Bin of each ``other`` score (held-out strings) under the training strings' bins:
+    bin ``q`` takes the scores above bin ``q-1``'s maximum and up to its own, the first
+    bin everything below, the last everything above, so each string lands in exactly
+    one bin (an empty bin gets none).
+
+    >>> heldout_bins(np.array([1.0, 2, 3, 4]), np.array([0, 0, 1, 1]), np.array([0.0, 2, 2.5, 9]), 2)
+    array([0, 0, 1, 1])
+    """
+    score = np.asarray(score, np.float64)
+    edges = np.full(num_bins - 1, -np.inf)
+    for q in range(num_bins - 1):
+        sel = bins <= q
+        if sel.any():
+            edges[q] = score[sel].max()
+    return np.searchsorted(edges, np.asarray(other, np.float64), side="left")
 
 
 def _require_logp(logp: np.ndarray, what: str) -> np.ndarray:
@@ -263,6 +283,30 @@ def memorization_time(steps: np.ndarray, values: np.ndarray, threshold: float) -
     return float(np.exp(l0 + frac * (l1 - l0)))
 
 
+def per_sample_table(run: Run) -> dict[str, np.ndarray]:
+    """One row per training string, each a ``(P,)`` column: ``index`` (row of the
+    training set), ``log_p`` (exact, NaN without a grammar), ``copies`` (generated copies
+    over all checkpoints), ``expected_copies`` (``sum_t f_t B_t p(x)``, the baseline at
+    the model's validity) and ``expected_copies_full`` (``sum_t B_t p(x)``, every draw
+    from the grammar), and the clocks ``first_copy_step``, ``first_excess_copy_step``,
+    ``first_nll_step`` (``+inf``: never; NaN: needs ``p(x)``)."""
+    p = run.num_train
+    logp = run.train_logp.astype(np.float64)
+    have_logp = not np.isnan(logp).any()
+    t = len(run.steps)
+    nan = np.full(p, np.nan)
+    return {
+        "index": np.arange(p),
+        "log_p": logp,
+        "copies": run.copy_counts.sum(axis=0).astype(np.int64),
+        "expected_copies": float(chance_draws(run).sum()) * np.exp(logp) if have_logp else nan,
+        "expected_copies_full": float(run.num_samples.sum()) * np.exp(logp) if have_logp else nan,
+        "first_copy_step": first_copy_step(run) if t else np.full(p, np.inf),
+        "first_excess_copy_step": (first_excess_copy_step(run) if t else np.full(p, np.inf)) if have_logp else nan,
+        "first_nll_step": (first_nll_step(run) if t else np.full(p, np.inf)) if have_logp else nan,
+    }
+
+
 @dataclass(frozen=True)
 class QuintileTable:
     """Memorization per prototypicality bin (bin 0 = least prototypical), observed
@@ -273,9 +317,11 @@ class QuintileTable:
     count: np.ndarray
     reproduced: np.ndarray  # fraction copied at least once, by the last checkpoint
     baseline_reproduced: np.ndarray  # the same for the no-memorization model (chance_draws)
+    baseline_reproduced_full: np.ndarray  # SCIENCE.md's strict baseline: all B draws from the grammar
     heldout_reproduced: np.ndarray  # held-out strings in the same score range: generated at least once
     copies_per_sample: np.ndarray  # mean generated copies per sample, all checkpoints
     expected_copies_per_sample: np.ndarray  # mean of sum_t f_t B_t p(x)
+    expected_copies_full: np.ndarray  # mean of sum_t B_t p(x) (strict baseline)
     excess_copies_per_sample: np.ndarray  # observed minus expected
     beyond_chance: np.ndarray  # fraction copied more often than chance allows (first_excess_copy_step)
     heldout_beyond_chance: np.ndarray  # the same test on held-out strings in the score range (control)
@@ -315,6 +361,11 @@ def quintile_table(
     base_ever = (
         baseline_reproduced(logp, b)[-1] if have_logp and len(b) else np.full(run.num_train, np.nan)
     )
+    b_full = run.num_samples.astype(np.float64)
+    exp_full = float(b_full.sum()) * np.exp(logp) if have_logp else np.full(run.num_train, np.nan)
+    base_full = (
+        baseline_reproduced(logp, b_full)[-1] if have_logp and len(b) else np.full(run.num_train, np.nan)
+    )
     crossed: np.ndarray = (
         np.asarray((run.train_nll < -logp[None, :]).any(axis=0)) if have_logp and len(b)
         else np.zeros(run.num_train, bool)
@@ -332,6 +383,7 @@ def quintile_table(
         h_crossed = np.asarray((run.heldout_nll < -run.heldout_logp[None, :]).any(axis=0))
         h_ever = run.heldout_copy_counts.sum(axis=0) > 0
         h_beyond = np.isfinite(first_excess_copy_step(run, heldout=True))
+        h_bins = heldout_bins(score, bins, heldout_score, num_bins)
     rows: dict[str, list[float]] = {k: [] for k in QuintileTable.__dataclass_fields__}
     for q in range(num_bins):
         sel = bins == q
@@ -341,6 +393,8 @@ def quintile_table(
         rows["count"].append(float(sel.sum()))
         rows["reproduced"].append(float((ever[sel] > 0).mean()) if sel.any() else np.nan)
         rows["baseline_reproduced"].append(float(base_ever[sel].mean()) if sel.any() else np.nan)
+        rows["baseline_reproduced_full"].append(float(base_full[sel].mean()) if sel.any() else np.nan)
+        rows["expected_copies_full"].append(float(exp_full[sel].mean()) if sel.any() else np.nan)
         rows["copies_per_sample"].append(float(ever[sel].mean()) if sel.any() else np.nan)
         rows["expected_copies_per_sample"].append(float(exp_copies[sel].mean()) if sel.any() else np.nan)
         rows["excess_copies_per_sample"].append(rows["copies_per_sample"][-1] - rows["expected_copies_per_sample"][-1])
@@ -349,7 +403,7 @@ def quintile_table(
         rows["nll_crossed"].append(float(crossed[sel].mean()) if sel.any() and have_logp else np.nan)
         held = ("heldout_nll_crossed", "heldout_reproduced", "heldout_beyond_chance")
         if h_crossed is not None and heldout_score is not None and sel.any():
-            hsel = (heldout_score >= lo) & (heldout_score <= hi)
+            hsel = h_bins == q
             for key, flags in zip(held, (h_crossed, h_ever, h_beyond), strict=True):
                 rows[key].append(float(flags[hsel].mean()) if hsel.any() else np.nan)
         else:
@@ -394,12 +448,13 @@ def quintile_curves(
         if heldout_score.shape != (run.num_heldout,):
             raise ValueError(f"heldout_score must have shape ({run.num_heldout},), got {heldout_score.shape}")
         h_beyond = run.steps[:, None] >= first_excess_copy_step(run, heldout=True)[None, :]
+        h_bins = heldout_bins(score, bins, heldout_score, num_bins)
     for q in range(num_bins):
         sel = bins == q
         if not sel.any():
             continue
         if h_beyond is not None and heldout_score is not None:
-            hsel = (heldout_score >= score[sel].min()) & (heldout_score <= score[sel].max())
+            hsel = h_bins == q
             if hsel.any():
                 out["heldout_beyond_chance"][q] = h_beyond[:, hsel].mean(axis=1)
         out["reproduced"][q] = reproduced[:, sel].mean(axis=1)

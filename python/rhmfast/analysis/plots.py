@@ -27,6 +27,7 @@ __all__ = [
     "figure_quintile_curves",
     "figure_scatter_times",
     "figure_time_vs",
+    "figure_block_frequencies",
 ]
 
 STEP_LABEL = "training step (log scale)"
@@ -221,4 +222,45 @@ def figure_time_vs(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7)
+    return fig
+
+
+def figure_block_frequencies(tables: Sequence[Any], *, title: str) -> Any:
+    """One log-log panel per level (``tables``: :class:`~rhmfast.analysis.BlockTable`
+    objects): each block's generated frequency (filled) and training-set frequency
+    (open) against its exact grammar probability (its training frequency when the
+    grammar is unknown); the diagonal is "generated as often as the grammar says".
+    Zero frequencies sit on the panel's floor line."""
+    from matplotlib.ticker import NullFormatter
+
+    plt = pyplot()
+    tables = list(tables)
+    fig, axes = plt.subplots(1, max(1, len(tables)), figsize=(3.2 * max(1, len(tables)), 3.6), squeeze=False)
+    for ax, tab in zip(axes[0], tables, strict=False):
+        known = bool(np.isfinite(tab.grammar).all())
+        ref = tab.grammar if known else tab.train
+        pos = ref > 0
+        freqs = np.concatenate([tab.generated[tab.generated > 0], tab.train[tab.train > 0]])
+        floor = float(freqs.min()) / 3 if freqs.size else 1e-6
+        vals = np.concatenate([freqs, ref[pos]])
+        x = ref[pos]
+        ax.scatter(x, np.maximum(tab.generated[pos], floor), s=8, color="C0", label="generated")
+        if known:
+            ax.scatter(x, np.maximum(tab.train[pos], floor), s=10, facecolors="none", edgecolors="C1",
+                       label="training set")
+        if x.size:
+            lo, hi = min(float(x.min()), floor), max(float(x.max()), float(vals.max()))
+            ax.plot([lo, hi], [lo, hi], ls="--", color="gray", lw=0.8, label="as the grammar" if known else "as training")
+        ax.axhline(floor, color="gray", lw=0.5, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # minor labels collide on narrow log ranges
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(("grammar probability" if known else "training frequency") + " (log scale)")
+        ax.set_title(f"level {tab.level}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.25)
+    axes[0][0].set_ylabel("frequency among blocks (log scale)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig

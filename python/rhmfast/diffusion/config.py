@@ -52,7 +52,7 @@ class TrainConfig:
     s: int = 2
     L: int = 4
     grammar_seed: int = 0
-    zipf_a: float = 0.0
+    zipf_a: float = 0.0  # 0: uniform rules (not rhmfast.zipf(m, 0) = 1/k); > 0: k**-(1+a)
     zipf_levels: tuple[int, ...] = ()
     num_train: int = 256
     unique: bool = True
@@ -66,6 +66,7 @@ class TrainConfig:
     depth: int = 4
     heads: int = 4
     d3pm_steps: int = 200
+    block_mask: float = 0.0  # masked process: fraction of each batch masked by aligned blocks
     # optimisation
     steps: int = 5000
     batch_size: int = 128
@@ -211,6 +212,10 @@ class TrainConfig:
             need(self.width % self.heads == 0, "heads", f"must divide width = {self.width}")
             need((self.width // self.heads) % 2 == 0, "heads", "width/heads must be even")
         need(2 <= self.d3pm_steps <= 100000, "d3pm_steps", "must lie in [2, 100000]")
+        need(math.isfinite(self.block_mask) and 0 <= self.block_mask <= 1, "block_mask", "must lie in [0, 1]")
+        if self.block_mask > 0:
+            need(self.process == "masked", "block_mask", "applies to the masked process only; use 0")
+            need(self.L >= 2, "block_mask", "needs L >= 2 (blocks of s**1 .. s**(L-1) tokens)")
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "must be finite and > 0")
         need(
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,

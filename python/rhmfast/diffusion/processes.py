@@ -61,17 +61,46 @@ class MaskedProcess:
 
     Loss per string: ``(1/t) * sum over masked positions of -log p(x0_i | x_t)``; its
     expectation over ``t ~ U(0,1)`` and the masks bounds ``-log p_model(x0)``.
+
+    ``block_fraction`` of each training batch (default none) is masked by aligned blocks
+    instead (one size from ``block_sizes`` per string, each block masked whole with
+    probability t): every position is still masked with probability t and the loss at a
+    masked position is still the log-loss of ``p(x0_i | x_t)``, so the best denoiser is
+    unchanged, but strings with one subtree hidden and its sibling shown, where the
+    rules of the upper levels are the only information, become common instead of rare.
+    Those strings' loss is not part of the ELBO; the evaluation's bound uses token masks.
     """
 
     time_conditioned = False
 
-    def __init__(self, v: int) -> None:
+    def __init__(self, v: int, block_sizes: tuple[int, ...] = (), block_fraction: float = 0.0) -> None:
+        if block_fraction and not block_sizes:
+            raise ValueError("block_fraction > 0 needs block_sizes")
         self.v = v
         self.mask_id = v
         self.input_vocab = v + 1
+        self.block_sizes = tuple(block_sizes)
+        self.block_fraction = float(block_fraction)
 
     def draw_noise(self, batch: int, d: int, generator: torch.Generator) -> Noise:
-        return self.noise_at(stratified(batch, generator), d, generator)
+        noise = self.noise_at(stratified(batch, generator), d, generator)
+        if self.block_fraction > 0:  # no extra draws otherwise: token-mask runs stay as they were
+            noise = self._block_masks(noise, d, generator)
+        return noise
+
+    def _block_masks(self, noise: Noise, d: int, generator: torch.Generator) -> Noise:
+        """Give a ``block_fraction`` of the rows one uniform per aligned block."""
+        batch = noise.u.shape[0]
+        rows = torch.rand(batch, generator=generator, dtype=torch.float64) < self.block_fraction
+        size = torch.randint(len(self.block_sizes), (batch,), generator=generator)
+        u = noise.u.clone()
+        for j, b in enumerate(self.block_sizes):
+            if d % b:
+                raise ValueError(f"block size {b} does not divide the string length d = {d}")
+            sel = rows & (size == j)
+            # the first uniform of each block decides for the whole block
+            u[sel] = u[sel].reshape(-1, d // b, b)[:, :, :1].expand(-1, d // b, b).reshape(-1, d)
+        return Noise(noise.t, u)
 
     def noise_at(self, frac: torch.Tensor, d: int, generator: torch.Generator) -> Noise:
         """Noise at given time fractions in [0,1) (``(B,)`` float64): ``t = 1 - frac``."""
@@ -199,9 +228,16 @@ class D3PMProcess:
         return (self.T * terms + self.prior_kl(x0)).float()
 
 
-def make_process(name: str, v: int, d3pm_steps: int = 200) -> MaskedProcess | D3PMProcess:
+def make_process(
+    name: str,
+    v: int,
+    d3pm_steps: int = 200,
+    *,
+    block_sizes: tuple[int, ...] = (),
+    block_fraction: float = 0.0,
+) -> MaskedProcess | D3PMProcess:
     if name == "masked":
-        return MaskedProcess(v)
+        return MaskedProcess(v, block_sizes, block_fraction)
     if name == "d3pm":
         return D3PMProcess(v, d3pm_steps)
     raise ValueError(f"process = {name!r}: must be 'masked' or 'd3pm'")

@@ -357,7 +357,11 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     device = info.device
     data = _load_data_for_run(config, run, info)
     d, P = data.d, len(data.train)
-    process = make_process(config.process, config.v, config.d3pm_steps)
+    if config.block_mask > 0 and d != config.d:
+        raise ValueError(f"TrainConfig.block_mask = {config.block_mask}: needs strings of s**L = {config.d} tokens, got {d}")
+    process = make_process(config.process, config.v, config.d3pm_steps,
+                           block_sizes=tuple(config.s**k for k in range(1, config.L)),
+                           block_fraction=config.block_mask)
 
     torch.manual_seed(config.seed)
     model = _model_for(config, process, d).to(device)
@@ -450,7 +454,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
             rate = (done - step_last) * config.batch_size * d / max(now - t_last, 1e-9)
             mean_loss = float(loss_sum) / loss_n
             metrics.write(
-                {"kind": "train", "step": done, "loss": mean_loss, "lr": lr, "tokens_per_s": rate}
+                {"kind": "train", "step": done, "loss": mean_loss, "lr": lr, "tokens_per_s": rate,
+                 "processes": info.world}
             )
             if bar is not None:
                 bar.set_postfix(loss=f"{mean_loss:.4f}")

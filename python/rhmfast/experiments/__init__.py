@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,10 +30,11 @@ from types import ModuleType
 from typing import Any
 
 from rhmfast.experiments import fat_tail, prototypes, scaling, slop
-from rhmfast.experiments.presets import PRESETS, resolve_settings
+from rhmfast.experiments.presets import PRESETS, check_train, resolve_settings
 from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import (
     RunSpec,
+    check_parallel,
     dump_toml,
     format_commands,
     is_done,
@@ -75,9 +77,13 @@ def plan(
     rerun resumes rather than mixes experiments.
     """
     module = _module(name)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a path (str or os.PathLike), got {type(out).__name__}")
     settings = resolve_settings(name, preset, module.DEFAULTS, config)
     exp_dir = Path(out) if out is not None else _default_out(name, preset)
     specs = module.plan(settings)
+    for spec in specs:
+        check_train(spec.name, spec.train)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"experiment {name!r}: duplicate runs in the sweep ({names}); remove repeated values")
@@ -129,6 +135,7 @@ def run(
     config: str | Path | Mapping[str, Any] | None = None,
     out: str | Path | None = None,
     jobs: int | None = None,
+    nproc_per_node: int = 1,
     train: bool = True,
     train_fn: Callable[[Path], object] | None = None,
     progress: bool = True,
@@ -137,15 +144,23 @@ def run(
     ``report.md``, ``report.html``, ``results.json``, ``figures/`` and ``runs/``).
 
     ``jobs``: parallel training processes (default: one per GPU, else per CPU core);
+    ``nproc_per_node``: processes per training, each training data-parallel under
+    ``torchrun`` (DistributedDataParallel; the same code path as one process);
     ``train=False`` only merges and analyses the run directories already there (for
     runs trained elsewhere, e.g. from ``--emit-commands``); ``train_fn`` replaces the
     rhmfast trainer (a callable taking a TrainConfig TOML path; runs in this process).
     Rerunning the same call resumes an interrupted experiment.
     """
     module = _module(name)
+    check_parallel(jobs, nproc_per_node)
     exp_dir, settings, specs = plan(name, preset=preset, config=config, out=out)
+    for spec in specs:  # DDP splits each batch evenly over the processes
+        if int(spec.train["batch_size"]) % nproc_per_node:
+            raise ValueError(f"nproc_per_node = {nproc_per_node} must divide [train] batch_size = "
+                             f"{spec.train['batch_size']} (run {spec.name!r})")
     if train:
-        run_trainings(exp_dir, specs, jobs=jobs, train_fn=train_fn, progress=progress)
+        run_trainings(exp_dir, specs, jobs=jobs, nproc_per_node=nproc_per_node, train_fn=train_fn,
+                      progress=progress)
     else:
         missing = [s.name for s in specs if not (run_dir(exp_dir, s) / "data.npz").exists()]
         if missing:
@@ -174,18 +189,20 @@ def run(
 
 def run_experiment_cli(args: argparse.Namespace) -> int:
     """``rhmfast experiment NAME [--preset P] [--config FILE] [--out DIR] [--jobs N]
-    [--emit-commands] [--no-train]``; returns the exit status."""
+    [--nproc-per-node K] [--emit-commands] [--no-train]``; returns the exit status."""
     try:
+        nproc = getattr(args, "nproc_per_node", 1)
+        check_parallel(getattr(args, "jobs", None), nproc)
         if getattr(args, "emit_commands", False):
             exp_dir, _, specs = plan(args.name, preset=args.preset, config=args.config, out=args.out)
             merge = ["rhmfast", "experiment", args.name, "--preset", args.preset, "--out", str(exp_dir), "--no-train"]
             if args.config:
                 merge[5:5] = ["--config", str(args.config)]
-            sys.stdout.write(format_commands(exp_dir, specs, merge))
+            sys.stdout.write(format_commands(exp_dir, specs, merge, nproc))
             return 0
         exp_dir = run(args.name, preset=args.preset, config=args.config, out=args.out, jobs=args.jobs,
-                      train=not getattr(args, "no_train", False))
-    except ValueError as exc:
+                      nproc_per_node=nproc, train=not getattr(args, "no_train", False))
+    except (ValueError, TypeError) as exc:
         print(f"rhmfast experiment: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # a training process failed; finished runs are kept

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,9 @@ from rhmfast.analysis.plots import figure_lines, save_figure
 from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec, run_dir
 
-__all__ = ["load_runs", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure"]
+__all__ = [
+    "load_runs", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
+]
 
 
 def load_runs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Run]:
@@ -87,3 +89,23 @@ def training_curves_figure(report: Report, runs: Sequence[Run], labels: Sequence
     )
     save_figure(fig, report.root / f"{stem}_validity")
     report.figure(f"{stem}_validity", f"{title}: fraction of generated samples valid under the grammar.")
+
+
+def write_csv(path: Path, columns: Mapping[str, Sequence[object] | np.ndarray]) -> None:
+    """Columns of equal length as CSV (``inf`` for never, empty for NaN), written atomically."""
+    names = list(columns)
+    cols = [np.asarray(columns[k]) for k in names]
+    if len({len(c) for c in cols}) > 1:
+        raise ValueError(f"columns of unequal length: {[len(c) for c in cols]}")
+
+    def cell(x: object) -> str:
+        if isinstance(x, (float, np.floating)):
+            if math.isnan(x):
+                return ""
+            return "inf" if math.isinf(x) else repr(float(x))
+        return str(x.item() if isinstance(x, np.generic) else x)
+
+    lines = [",".join(names)] + [",".join(cell(c[i]) for c in cols) for i in range(len(cols[0]) if cols else 0)]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)

@@ -4,21 +4,71 @@ cores; ``paper``: the study's scale, for a GPU) and the resolution of user overr
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PRESETS", "TRAIN", "TRAIN_KEYS", "resolve_settings"]
+from rhmfast.diffusion.config import SEED_LIMIT, TrainConfig
+
+__all__ = ["PRESETS", "TRAIN", "TRAIN_KEYS", "resolve_settings", "check_train"]
 
 PRESETS = ("micro", "quick", "paper")
 
-# TrainConfig keys (docs/ARCHITECTURE.md); used to point misplaced keys to [train].
-TRAIN_KEYS = frozenset(
-    """run_dir v n m s L grammar_seed zipf_a zipf_levels num_train unique num_heldout data_seed
-    data_path process model width depth heads d3pm_steps steps batch_size lr weight_decay warmup
-    grad_clip ema seed checkpoints_per_octave first_checkpoint eval_samples sampling_steps
-    elbo_draws device compile bf16 progress""".split()
-)
+# TrainConfig keys (the dataclass needs no torch); used to point misplaced keys to [train].
+TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# Experiment settings: key -> (is a list, test of one value, the rule in words). Checked
+# before anything is written or trained, so a typo never costs a training.
+_RULES: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
+    "seeds": (True, lambda x: _is_int(x) and 0 <= x < SEED_LIMIT, "a non-empty list of integers in [0, 2**63)"),
+    "sizes": (True, lambda x: _is_int(x) and x >= 1, "a non-empty list of integers >= 1"),
+    "exponents": (True, lambda x: _is_real(x) and x >= 0, "a list of finite numbers >= 0"),
+    "tail_levels": (True, lambda x: _is_int(x) and x >= 0, "a list of integers >= 0 (levels, 0 = root)"),
+    "num_boot": (False, lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
+    "top_blocks": (False, lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
+    "alpha": (False, lambda x: _is_real(x) and 0 < x < 1, "a number in (0, 1)"),
+    "copy_threshold": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
+    "nll_threshold": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
+    "copy_max": (False, lambda x: _is_real(x) and 0 <= x <= 1, "a number in [0, 1]"),
+    "common_fraction": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
+    "tail_exponent": (False, lambda x: _is_real(x) and x > 0, "a finite number > 0"),
+    "ratio_min": (False, lambda x: _is_real(x) and x >= 1, "a finite number >= 1"),
+    "z_min": (False, lambda x: _is_real(x) and x >= 0, "a finite number >= 0"),
+}
+_NON_EMPTY = frozenset({"seeds", "sizes"})
+
+
+def _check_setting(key: str, value: Any) -> None:
+    rule = _RULES.get(key)
+    if rule is None:
+        return
+    is_list, ok, words = rule
+    if is_list:
+        good = isinstance(value, list) and all(ok(x) for x in value) and (value or key not in _NON_EMPTY)
+    else:
+        good = ok(value)
+    if not good:
+        raise ValueError(f"config key {key!r} = {value!r}: must be {words}")
+
+
+def check_train(run_name: str, train: Mapping[str, Any]) -> None:
+    """Validate one run's TrainConfig settings as the trainer will, before anything is
+    written or launched; the error names the run and the key."""
+    try:
+        TrainConfig.from_dict({**train, "run_dir": "unused"})
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"[train] settings of run {run_name!r}: {err}") from None
 
 TRAIN: dict[str, dict[str, Any]] = {
     # A grammar of 256 strings, 16 of them trained on: memorized within a few hundred steps.
@@ -44,10 +94,11 @@ TRAIN: dict[str, dict[str, Any]] = {
         batch_size=128, lr=2e-3, warmup=100, ema=0.99, checkpoints_per_octave=6, first_checkpoint=128,
         eval_samples=512, elbo_draws=4, device="auto", bf16=False, progress=True,
     ),
-    # The study's setup (SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings.
+    # The study's setup (SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings, the
+    # tree-matched U-Net (kernel = stride = s), at the width benches/gpu.py trains.
     "paper": dict(
         v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
-        num_train=20000, num_heldout=-1, width=256, depth=6, heads=8, steps=200_000,
+        num_train=20000, num_heldout=-1, model="unet", width=256, depth=2, heads=8, steps=200_000,
         batch_size=256, lr=1e-3, warmup=1000, ema=0.999, checkpoints_per_octave=4,
         first_checkpoint=256, eval_samples=4096, elbo_draws=8, device="auto", bf16=True,
         progress=True,
@@ -98,6 +149,7 @@ def resolve_settings(
             if isinstance(old, (int, float)) and not isinstance(old, bool):
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ValueError(f"config key {key!r} must be a number, got {value!r}")
+            _check_setting(key, value)
             settings[key] = value
         elif key in TRAIN_KEYS:
             raise ValueError(f"config key {key!r} is a TrainConfig key: put it under [train]")

@@ -7,7 +7,11 @@ baseline-corrected clock), the first checkpoint at which it is generated at all 
 and the first at which the model's likelihood overtakes its true grammar likelihood.
 Each against prototypicality (exact log p(x), and the empirical mean log block
 frequency) as a Spearman correlation with a bootstrap interval over seeds, and per
-prototypicality quintile beside the generalization baseline.
+prototypicality quintile beside the generalization baseline. The verdict's answer is
+about memorization beyond chance (the corrected clock, and the training strings
+copied beyond chance against held-out strings of the same log p); the raw clock is
+quoted beside it. Every training string's clocks and copy counts are written to
+``per_sample.csv``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rhmfast.analysis import (
     first_excess_copy_step,
     first_nll_step,
     memorization_curves,
+    per_sample_table,
     prototypicality_score,
     quantile_bins,
     quintile_curves,
@@ -36,7 +41,13 @@ from rhmfast.analysis.plots import (
     figure_scatter_times,
     save_figure,
 )
-from rhmfast.experiments.common import fmt_pct, fmt_step, load_runs, training_curves_figure
+from rhmfast.experiments.common import (
+    fmt_pct,
+    fmt_step,
+    load_runs,
+    training_curves_figure,
+    write_csv,
+)
 from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec
 
@@ -63,6 +74,24 @@ def _verdict_word(ci_high: float, ci_low: float) -> str:
     if ci_low > 0:
         return "no, the opposite (atypical samples first)"
     return "inconclusive (interval covers 0)"
+
+
+def _beyond_word(corrected: SpearmanCI | None, mem_q5: float, mem_q1: float) -> str:
+    """The answer beyond chance and generalization: the corrected clock's interval and the
+    quintile comparison (training minus held-out strings copied beyond chance) must agree."""
+    if max(mem_q5, mem_q1) <= 0:
+        return "none (no more training than held-out strings beat chance in either extreme quintile)"
+    by_quintile = "yes" if mem_q5 > mem_q1 else "no"
+    if corrected is None or not np.isfinite(corrected.rho):
+        return f"{by_quintile} (by quintiles; the corrected clock is not measurable)"
+    clock = _verdict_word(corrected.high, corrected.low)
+    if clock == "yes" and by_quintile == "yes":
+        return "yes"
+    if clock.startswith("no") and by_quintile == "no":
+        return clock
+    if clock.startswith("inconclusive"):
+        return f"inconclusive (the corrected clock's interval covers 0; by quintiles: {by_quintile})"
+    return f"inconclusive (the corrected clock says {clock.split(',')[0]}, the quintiles {by_quintile})"
 
 
 def _ci_dict(c: SpearmanCI | None) -> dict[str, Any] | None:
@@ -100,17 +129,19 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
                           [tt[k] for tt, k in zip(t, not_top, strict=True)], **boot)
         for name, t in clocks.items()
     }
-    # the issue's clock: first verbatim copy; the likelihood clock when nothing was copied
-    primary_name = next((n for n in ("first verbatim copy", "likelihood overtakes grammar")
+    # the clock of the verdict: copies beyond chance (needs p(x)); else the raw clock, else
+    # the likelihood clock when nothing was copied
+    primary_name = next((n for n in ("copies beyond chance", "first verbatim copy", "likelihood overtakes grammar")
                          if n in rhos and np.isfinite(rhos[n].rho)), "first verbatim copy")
     primary = rhos[primary_name]
+    raw = rhos["first verbatim copy"]
 
     # quintile tables, averaged over seeds
     held_scores = [r.heldout_logp if have_logp else None for r in runs]
     tables = [quintile_table(r, sc, heldout_score=hs) for r, sc, hs in zip(runs, scores, held_scores, strict=True)]
-    fields = ("reproduced", "baseline_reproduced", "heldout_reproduced", "beyond_chance",
-              "heldout_beyond_chance", "copies_per_sample",
-              "expected_copies_per_sample", "nll_crossed", "heldout_nll_crossed", "median_first_copy",
+    fields = ("reproduced", "baseline_reproduced", "baseline_reproduced_full", "heldout_reproduced",
+              "beyond_chance", "heldout_beyond_chance", "copies_per_sample",
+              "expected_copies_per_sample", "expected_copies_full", "nll_crossed", "heldout_nll_crossed", "median_first_copy",
               "median_first_beyond_chance", "median_first_nll")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
@@ -134,43 +165,53 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     else:
         excess = avg_beyond = avg_held = np.full(5, np.nan)
     corrected = rhos.get("copies beyond chance")
-    if np.isfinite(primary.rho):
-        verdict = (
-            f"prototypical samples memorized first: {_verdict_word(primary.high, primary.low)}: "
-            f"Spearman rho({score_name}, step of {primary_name}) = {primary.rho:+.2f} "
-            f"[{primary.low:+.2f}, {primary.high:+.2f}] over {len(primary.per_group)} seed(s), n = {primary.n}"
-        )
-        if exact:
-            # beyond chance: training strings generated more often than a no-memorization
-            # model would, minus the held-out strings of the same log p that pass the same
-            # test (generalization and over-production of common strings pass it too)
-            mem = avg_beyond - avg_held
-            if not np.isfinite(mem[[q1, q5]]).all():
-                mem = excess  # no held-out control in an extreme quintile
-            beyond = "yes" if mem[q5] > mem[q1] else "no"
-            if max(mem[q5], mem[q1]) <= 0:
-                beyond = "none (no more training than held-out strings beat chance in either extreme quintile)"
-            elif corrected is not None and np.isfinite(corrected.rho):
-                if (corrected.high < 0) != (beyond == "yes"):
-                    beyond = "mixed"
-            verdict += (
-                f"; beyond chance and beyond generalization: {beyond}: copied more often than chance "
-                f"allows, averaged over checkpoints, most prototypical quintile {fmt_pct(avg_beyond[q5])} of "
-                f"training vs {fmt_pct(avg_held[q5])} of held-out strings, least {fmt_pct(avg_beyond[q1])} vs "
-                f"{fmt_pct(avg_held[q1])}; "
-                f"reproduced by the end {fmt_pct(mean_table['reproduced'][q5])} vs chance "
-                f"{fmt_pct(mean_table['baseline_reproduced'][q5])} (Q5) and {fmt_pct(mean_table['reproduced'][q1])} "
-                f"vs {fmt_pct(mean_table['baseline_reproduced'][q1])} (Q1)"
-            )
-            if corrected is not None and np.isfinite(corrected.rho):
-                verdict += (f"; clock of copies beyond chance: rho = {corrected.rho:+.2f} "
-                            f"[{corrected.low:+.2f}, {corrected.high:+.2f}]")
-    else:
+    n_seeds = f"over {len(primary.per_group)} seed(s), n = {primary.n}"
+    if not np.isfinite(primary.rho):
         verdict = (
             f"prototypical samples memorized first: not measurable: no training sample was memorized "
             f"by step {int(last_step)} in any of {len(runs)} seed(s) (raise [train] steps)"
         )
+    elif exact:
+        # beyond chance: training strings generated more often than a no-memorization
+        # model would, minus the held-out strings of the same log p that pass the same
+        # test (generalization and over-production of common strings pass it too)
+        mem = avg_beyond - avg_held
+        if not np.isfinite(mem[[q1, q5]]).all():
+            mem = excess  # no held-out control in an extreme quintile
+        verdict = "prototypical samples memorized first, beyond chance and generalization: "
+        verdict += _beyond_word(corrected, float(mem[q5]), float(mem[q1]))
+        if corrected is not None and np.isfinite(corrected.rho):
+            verdict += (f": clock of copies beyond chance rho({score_name}, step) = {corrected.rho:+.2f} "
+                        f"[{corrected.low:+.2f}, {corrected.high:+.2f}] {n_seeds}")
+        verdict += (
+            f"; copied more often than chance allows, averaged over checkpoints, most prototypical quintile "
+            f"{fmt_pct(avg_beyond[q5])} of training vs {fmt_pct(avg_held[q5])} of held-out strings, least "
+            f"{fmt_pct(avg_beyond[q1])} vs {fmt_pct(avg_held[q1])}; "
+            f"reproduced by the end {fmt_pct(mean_table['reproduced'][q5])} vs chance "
+            f"{fmt_pct(mean_table['baseline_reproduced'][q5])} (Q5) and {fmt_pct(mean_table['reproduced'][q1])} "
+            f"vs {fmt_pct(mean_table['baseline_reproduced'][q1])} (Q1)"
+        )
+        if np.isfinite(raw.rho):
+            verdict += (f"; raw clock (first verbatim copy, chance not subtracted): "
+                        f"{_verdict_word(raw.high, raw.low).split(' (')[0]}, rho = {raw.rho:+.2f} "
+                        f"[{raw.low:+.2f}, {raw.high:+.2f}]")
+    else:
+        verdict = (
+            f"prototypical samples memorized first (raw clock; no grammar probabilities, so no chance "
+            f"baseline): {_verdict_word(primary.high, primary.low)}: Spearman rho({score_name}, step of "
+            f"{primary_name}) = {primary.rho:+.2f} [{primary.low:+.2f}, {primary.high:+.2f}] {n_seeds}"
+        )
     report.verdict(verdict)
+
+    # every training string's clocks and copy counts, for the user's own analysis
+    tables_ps = [per_sample_table(r) for r in runs]
+    per_sample: dict[str, np.ndarray] = {
+        "seed": np.concatenate([np.full(r.num_train, sd) for r, sd in zip(runs, seeds, strict=True)]),
+        **{k: np.concatenate([t[k] for t in tables_ps]) for k in tables_ps[0]},
+        "block_score": np.concatenate(emp),
+        "quintile": np.concatenate([quantile_bins(sc, 5) + 1 for sc in scores]),
+    }
+    write_csv(exp_dir / "per_sample.csv", per_sample)
 
     # ---- report body
     cfg = settings["train"]
@@ -197,8 +238,10 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         f"not granted draws it spends on invalid strings); **first verbatim copy**: x has been generated at all (raw, not corrected for "
         "chance); **likelihood overtakes grammar**: the model's likelihood bound on x beats p(x) (a model "
         "that learned the grammar exactly never does; held-out strings give the false-positive rate). "
-        "Never = last rank. Negative rho = prototypical samples first. Intervals: 95% bootstrap within "
-        "seeds, mean over seeds. Both corrected clocks are conservative for prototypical strings: beating "
+        "Every training string's clocks, copy counts and expected counts are in `per_sample.csv` "
+        "(one row per seed and string; `inf` = never). "
+        "Never = last rank. Negative rho = prototypical samples first. Intervals: 95% two-stage bootstrap "
+        "(seeds, then strings within each seed), of the mean over seeds. Both corrected clocks are conservative for prototypical strings: beating "
         "a large chance count, or a large p(x), takes more than beating a small one."
     )
     report.heading("Correlations")
@@ -218,31 +261,35 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
             f"Q{q + 1}",
             fmt_pct(mean_table["reproduced"][q]),
             fmt_pct(mean_table["baseline_reproduced"][q]),
+            fmt_pct(mean_table["baseline_reproduced_full"][q]),
             fmt_pct(mean_table["heldout_reproduced"][q]),
             fmt_pct(mean_table["beyond_chance"][q]),
             fmt_pct(mean_table["heldout_beyond_chance"][q]),
             f"{mean_table['copies_per_sample'][q]:.3g}",
             f"{mean_table['expected_copies_per_sample'][q]:.3g}",
+            f"{mean_table['expected_copies_full'][q]:.3g}",
             fmt_pct(mean_table["nll_crossed"][q]),
             fmt_pct(mean_table["heldout_nll_crossed"][q]),
             fmt_step(mean_table["median_first_beyond_chance"][q], last_step),
             fmt_step(mean_table["median_first_copy"][q], last_step),
         ])
     report.table(
-        ["quintile (Q5 = most prototypical)", "reproduced", "chance (baseline)", "held-out generated",
-         "beyond chance", "held-out beyond chance",
-         "copies/sample", "expected copies/sample (chance)", "likelihood > grammar",
+        ["quintile (Q5 = most prototypical)", "reproduced", "chance (baseline)", "chance (all B draws)",
+         "held-out generated", "beyond chance", "held-out beyond chance",
+         "copies/sample", "expected copies/sample (chance)", "expected (all B draws)", "likelihood > grammar",
          "held-out likelihood > grammar", "median step (beyond chance)", "median step (first copy)"],
         qrows,
     )
     report.text(
         "reproduced: fraction of the quintile generated verbatim at least once over all checkpoints; "
         "chance: the same for a model that memorized nothing and, when its output is valid, follows the "
-        "grammar (1 - (1 - p(x))^(fB), fB = all valid samples drawn); held-out generated: the same for the "
+        "grammar (1 - (1 - p(x))^(fB), fB = all valid samples drawn); chance (all B draws): SCIENCE.md's strict "
+        "baseline, as if every sample had come from the grammar (1 - (1 - p(x))^B), an upper bound on chance "
+        "while the model still makes invalid strings; held-out generated: the same for the "
         "held-out strings of the quintile's log p range (never trained on: generalization, the control); "
         "beyond chance: fraction copied significantly more often than the no-memorization model would, "
         "beside the held-out strings passing the same test (their rate is generalization or over-production "
-        "of common strings, not memorization); copies/sample against f B p(x)."
+        "of common strings, not memorization); copies/sample against f B p(x) and B p(x)."
     )
 
     # ---- figures (seeds share the checkpoint schedule when their configs do)

@@ -14,7 +14,9 @@ EXP/
 
 Trainings are independent: by default they run in parallel processes
 (``python -m rhmfast train configs/NAME.toml``), with the CPU threads split between
-them; ``--emit-commands`` prints the same commands for a cluster job array instead.
+them; with ``nproc_per_node > 1`` each training is itself data-parallel under
+``torchrun --standalone`` (its own rendezvous port, so several run side by side);
+``--emit-commands`` prints the same commands for a cluster job array instead.
 A killed experiment is resumed by running the same command again: finished runs are
 skipped and unfinished ones resume from their last checkpoint (the trainer's job).
 """
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunSpec", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
+__all__ = ["RunSpec", "check_parallel", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
 
 TrainFn = Callable[[Path], object]
 
@@ -107,9 +109,13 @@ def write_configs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Path]:
     return paths
 
 
-def train_command(cfg: Path) -> list[str]:
-    """The command that trains one run (used locally and printed by --emit-commands)."""
-    return [sys.executable, "-m", "rhmfast", "train", str(cfg.resolve())]
+def train_command(cfg: Path, nproc_per_node: int = 1) -> list[str]:
+    """The command that trains one run locally: ``python -m rhmfast train CFG``, under
+    ``torchrun --standalone --nproc_per_node N`` when ``nproc_per_node > 1``."""
+    cmd = ["-m", "rhmfast", "train", str(cfg.resolve())]
+    if nproc_per_node > 1:
+        cmd = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc_per_node}", *cmd]
+    return [sys.executable, *cmd]
 
 
 def is_done(exp_dir: Path, spec: RunSpec) -> bool:
@@ -157,11 +163,20 @@ def _cuda_devices(specs: Sequence[RunSpec]) -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
+def check_parallel(jobs: int | None, nproc_per_node: int) -> None:
+    """``jobs`` (None or an integer >= 1) and ``nproc_per_node`` (an integer >= 1)."""
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if not isinstance(nproc_per_node, int) or isinstance(nproc_per_node, bool) or nproc_per_node < 1:
+        raise ValueError(f"nproc_per_node must be an integer >= 1, got {nproc_per_node!r}")
+
+
 def run_trainings(
     exp_dir: Path,
     specs: Sequence[RunSpec],
     *,
     jobs: int | None = None,
+    nproc_per_node: int = 1,
     train_fn: TrainFn | None = None,
     progress: bool = True,
 ) -> None:
@@ -170,44 +185,47 @@ def run_trainings(
     ``jobs``: parallel training processes (default: one per GPU; on CPUs one per run, up
     to twice the cores, one thread each: small models use a core better one process per
     thread than one process over several threads, and equal runs finish together instead
-    of in waves that leave cores idle). ``jobs=1`` trains in this process. ``train_fn`` (a callable
-    taking a config path) replaces the rhmfast trainer and runs in this process.
+    of in waves that leave cores idle). ``jobs=1`` trains in this process.
+    ``nproc_per_node``: processes per training under ``torchrun`` (DDP; on GPUs each job
+    gets that many devices). ``train_fn`` (a callable taking a config path) replaces the
+    rhmfast trainer and runs in this process.
     """
+    check_parallel(jobs, nproc_per_node)
     todo = [s for s in specs if not is_done(exp_dir, s)]
     if not todo:
         return
-    if jobs is not None and jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
     gpus = 0 if train_fn is not None else _cuda_devices(todo)
     cores = os.cpu_count() or 1
     if jobs is None:
-        jobs = max(1, min(len(todo), gpus if gpus else 2 * cores))
+        per_node = gpus if gpus else 2 * cores
+        jobs = max(1, min(len(todo), per_node // nproc_per_node))
     (exp_dir / "logs").mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     total = sum(int(s.train.get("steps", 0)) for s in todo)
     bar = _Progress(total, [run_dir(exp_dir, s) for s in todo], enabled=progress, desc=exp_dir.name)
     try:
-        if train_fn is not None or jobs == 1:
+        if train_fn is not None or (jobs == 1 and nproc_per_node == 1):
             fn = train_fn or _train_in_process
             for spec in todo:
                 fn(config_path(exp_dir, spec))
                 _mark_done(exp_dir, spec)
                 bar.poll()
         else:
-            threads = max(1, cores // jobs)
+            threads = max(1, cores // (jobs * nproc_per_node))
 
             def launch(i_spec: tuple[int, RunSpec]) -> None:
                 i, spec = i_spec
                 env = dict(os.environ)
                 env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), RAYON_NUM_THREADS=str(threads))
                 if gpus:
-                    env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+                    first = (i * nproc_per_node) % gpus
+                    env["CUDA_VISIBLE_DEVICES"] = ",".join(str((first + k) % gpus) for k in range(nproc_per_node))
                 log = exp_dir / "logs" / f"{spec.name}.log"
                 with open(log, "ab") as f:
                     with lock:  # no new process once interrupted
                         if stop.is_set():
                             return
-                        proc = subprocess.Popen(train_command(config_path(exp_dir, spec)), stdout=f,
+                        proc = subprocess.Popen(train_command(config_path(exp_dir, spec), nproc_per_node), stdout=f,
                                                 stderr=subprocess.STDOUT, env=env)
                         procs.append(proc)
                     rc = proc.wait()
@@ -288,9 +306,15 @@ class _Progress:
             self.bar.close()
 
 
-def format_commands(exp_dir: Path, specs: Sequence[RunSpec], merge: Sequence[str]) -> str:
-    """One shell command per training (for a job array), then the merge command."""
+def format_commands(
+    exp_dir: Path, specs: Sequence[RunSpec], merge: Sequence[str], nproc_per_node: int = 1
+) -> str:
+    """One shell command per training (for a job array), then the merge command; with
+    ``nproc_per_node > 1`` each under ``torchrun`` (edit its rendezvous for several nodes)."""
     lines = ["# one training per line; run them anywhere that sees this directory, then merge:"]
-    lines += [shlex.join(["rhmfast", "train", str(config_path(exp_dir, s).resolve())]) for s in specs]
+    launch = ["rhmfast", "train"]
+    if nproc_per_node > 1:
+        launch = ["torchrun", "--standalone", f"--nproc_per_node={nproc_per_node}", "-m", "rhmfast", "train"]
+    lines += [shlex.join([*launch, str(config_path(exp_dir, s).resolve())]) for s in specs]
     lines.append("# merge: " + shlex.join(list(merge)))
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from rhmfast.analysis import (
     overproduction_curve,
     partial_memorization_window,
 )
-from rhmfast.analysis.plots import STEP_LABEL, pyplot, save_figure
+from rhmfast.analysis.plots import STEP_LABEL, figure_block_frequencies, pyplot, save_figure
 from rhmfast.experiments.common import (
     fmt_pct,
     fmt_step,
@@ -138,6 +138,16 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         report.table(["block", "generated", "training", "grammar", "ratio"],
                      [[" ".join(map(str, r["block"])), fmt_pct(r["generated"]), fmt_pct(r["train"]),
                        fmt_pct(r["grammar"]), f"{r['ratio']:.3g}"] for r in top_rows])
+        # every block of every level at that checkpoint: generated and training frequency
+        # against the exact grammar probability
+        gp = grammar_block_probs(run)
+        tabs = [overproduction(rec.samples, run.train, s, lv, grammar_probs=gp, common_fraction=cf)
+                for lv in levels]
+        fig = figure_block_frequencies(tabs, title=f"Block frequencies at step {table_step} (seed {first['spec'].params['seed']})")
+        save_figure(fig, report.root / "figures/block_frequencies")
+        report.figure("figures/block_frequencies",
+                      f"Each level's blocks at step {table_step}: generated (filled) and training-set (open) "
+                      f"frequency against {yard}; points above the diagonal are over-produced.")
 
     if len(run.steps):
         plt = pyplot()
