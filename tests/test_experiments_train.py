@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -104,3 +105,41 @@ def test_slop_micro_uses_the_exact_grammar_yardstick(tmp_path):
     run = an.load_run(exp_dir / "runs" / "seed0")
     tab = an.overproduction(run.eval(res["top_blocks_step"]).samples, run.train, 2, res["top_blocks_level"])
     assert [r["generated"] for r in rows] == pytest.approx(tab.generated[: len(rows)].tolist())
+
+
+KILL_ONCE = """
+import os, pathlib, sys
+from rhmfast.diffusion import TrainConfig, train, trainer
+cfg = TrainConfig.from_toml(sys.argv[1])
+marker = pathlib.Path(cfg.run_dir + ".killed")
+real = trainer.evaluate
+def dying(model, process, data, config, step, *a, **k):
+    if step == 32 and not marker.exists():
+        marker.write_text("killed at step 32")
+        os._exit(9)  # dies like a killed job: no cleanup, no checkpoint of step 32
+    return real(model, process, data, config, step, *a, **k)
+trainer.evaluate = dying
+train(cfg)
+"""
+
+
+def test_an_experiment_killed_mid_training_resumes_to_the_same_results(tmp_path, monkeypatch):
+    from rhmfast.experiments import runner
+
+    ref = experiments.run("scaling", preset="micro", out=tmp_path / "ref", jobs=2, progress=False)
+    monkeypatch.setattr(runner, "train_command",
+                        lambda cfg, nproc_per_node=1: [sys.executable, "-c", KILL_ONCE, str(cfg)])
+    out = tmp_path / "killed"
+    with pytest.raises(RuntimeError, match="training failed for: P16-seed0 .*P8-seed0|P8-seed0 .*P16-seed0"):
+        experiments.run("scaling", preset="micro", out=out, jobs=2, progress=False)
+    assert not (out / "done").exists() and not (out / "report.md").exists()
+    experiments.run("scaling", preset="micro", out=out, jobs=2, progress=False)  # the same command again
+    for name in ("P8-seed0", "P16-seed0"):
+        assert (out / "runs" / f"{name}.killed").exists()
+        a, b = an.load_run(ref / "runs" / name), an.load_run(out / "runs" / name)
+        np.testing.assert_array_equal(a.steps, b.steps)
+        np.testing.assert_array_equal(a.copy_counts, b.copy_counts)
+        np.testing.assert_array_equal(a.train_nll, b.train_nll)
+    res_ref = json.loads((ref / "results.json").read_text())
+    res = json.loads((out / "results.json").read_text())
+    assert res["verdicts"] == res_ref["verdicts"] and res["likelihood_time"] == res_ref["likelihood_time"]
