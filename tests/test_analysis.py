@@ -626,3 +626,21 @@ def test_spearman_permutation_p_known_and_limits():
     assert an.spearman_permutation_p(np.arange(4.0), -np.arange(4.0)) == pytest.approx(1 / 24)
     assert an.spearman_permutation_p(np.arange(4.0), np.arange(4.0)) == pytest.approx(1 / 24)
     assert np.isnan(an.spearman_permutation_p(np.arange(9.0), np.arange(9.0)))  # too many to enumerate
+
+
+def test_overproduction_figure_has_log_step_axes_and_the_window(tmp_path):
+    from rhmfast.analysis import plots
+
+    steps = np.array([100.0, 200.0, 400.0, 800.0])
+    fig = plots.figure_overproduction(steps, {"level 1": np.array([1.0, 1.3, 1.2, 1.0])},
+                                      np.array([0.0, 0.01, 0.2, 0.5]), np.full(4, 0.01),
+                                      ratio_min=1.1, reference="exact grammar probability", window=(200.0, 400.0))
+    top, bottom = fig.axes
+    assert top.get_xscale() == bottom.get_xscale() == "log"
+    assert bottom.get_xlabel() == plots.STEP_LABEL
+    assert top.get_ylabel() == "common-block ratio" and bottom.get_ylabel() == "fraction of generated samples"
+    # the window is shaded on both panels, the threshold and no-over-production lines drawn
+    assert all(len(ax.patches) == 1 for ax in (top, bottom))
+    assert {round(float(line.get_ydata()[0]), 3) for line in top.lines[1:]} == {1.0, 1.1}
+    png, svg = plots.save_figure(fig, tmp_path / "o")
+    assert png.read_bytes()[:4] == b"\x89PNG" and "<svg" in svg.read_text()

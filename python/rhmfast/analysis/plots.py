@@ -28,6 +28,7 @@ __all__ = [
     "figure_scatter_times",
     "figure_time_vs",
     "figure_block_frequencies",
+    "figure_overproduction",
 ]
 
 STEP_LABEL = "training step (log scale)"
@@ -263,4 +264,38 @@ def figure_block_frequencies(tables: Sequence[Any], *, title: str) -> Any:
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def figure_overproduction(
+    steps: np.ndarray,
+    ratios: Mapping[str, np.ndarray],
+    copy_fraction: np.ndarray,
+    chance_copy_fraction: np.ndarray,
+    *,
+    ratio_min: float,
+    reference: str,
+    window: tuple[float, float] | None = None,
+) -> Any:
+    """Two panels over log step: each level's common-block ratio (``ratios``: label ->
+    ratio per checkpoint) with the no-over-production line at 1 and the window threshold,
+    and the copy fraction beside its chance rate; ``window`` (first, last step) shaded."""
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    for i, (label, r) in enumerate(ratios.items()):
+        ax1.plot(steps, r, marker="o", ms=3, color=f"C{i % 10}", label=label)
+    ax1.axhline(1.0, color="gray", ls="--", lw=0.8, label=f"no over-production ({reference})")
+    ax1.axhline(ratio_min, color="gray", ls=":", lw=0.8, label=f"window threshold x{ratio_min:g}")
+    ax1.set_ylabel("common-block ratio")
+    ax1.set_title("Over-production of common blocks, and whole copies")
+    ax1.legend(fontsize=7)
+    ax2.plot(steps, copy_fraction, marker="o", ms=3, color="C0", label="copy fraction")
+    ax2.plot(steps, chance_copy_fraction, ls="--", color="C0", label="chance (no memorization, same validity)")
+    ax2.set_ylabel("fraction of generated samples")
+    ax2.legend(fontsize=7)
+    for ax in (ax1, ax2):
+        _log_step_axis(ax, np.asarray(steps, np.float64))
+        if window is not None:
+            ax.axvspan(*window, color="orange", alpha=0.15)
+    ax1.set_xlabel("")  # shared axis: labelled once, under the lower panel
     return fig

@@ -22,7 +22,7 @@ from rhmfast.analysis import (
     overproduction_curve,
     partial_memorization_window,
 )
-from rhmfast.analysis.plots import STEP_LABEL, figure_block_frequencies, pyplot, save_figure
+from rhmfast.analysis.plots import figure_block_frequencies, figure_overproduction, save_figure
 from rhmfast.experiments.common import (
     fmt_pct,
     fmt_step,
@@ -150,25 +150,11 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
                       f"frequency against {yard}; points above the diagonal are over-produced.")
 
     if len(run.steps):
-        plt = pyplot()
-        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
-        for i, lv in enumerate(levels):
-            ax1.plot(run.steps, over[lv]["common_ratio_known"], marker="o", ms=3, color=f"C{i}", label=f"level {lv}")
-        ax1.axhline(1.0, color="gray", ls="--", lw=0.8, label=f"no over-production ({yard})")
-        ax1.axhline(rmin, color="gray", ls=":", lw=0.8, label=f"window threshold x{rmin:g}")
-        ax1.set_ylabel("common-block ratio")
-        ax1.set_title("Over-production of common blocks, and whole copies")
-        ax1.legend(fontsize=7)
-        ax2.plot(run.steps, curves["copy_fraction"], marker="o", ms=3, color="C0", label="copy fraction")
-        ax2.plot(run.steps, curves["chance_copy_fraction"], ls="--", color="C0", label="chance (no memorization, same validity)")
-        ax2.set_ylabel("fraction of generated samples")
-        ax2.legend(fontsize=7)
-        for ax in (ax1, ax2):
-            ax.set_xscale("log")
-            ax.grid(True, which="both", alpha=0.25)
-            if first["window"] is not None:
-                ax.axvspan(*first["window"], color="orange", alpha=0.15)
-        ax2.set_xlabel(STEP_LABEL)
+        fig = figure_overproduction(
+            run.steps, {f"level {lv}": over[lv]["common_ratio_known"] for lv in levels},
+            curves["copy_fraction"], curves["chance_copy_fraction"], ratio_min=rmin, reference=yard,
+            window=first["window"],
+        )
         save_figure(fig, report.root / "figures/overproduction")
         report.figure("figures/overproduction", "Top: generated over expected frequency of each level's common "
                       "blocks; bottom: copies and their chance rate; shaded: the partial memorization window.")
