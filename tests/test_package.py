@@ -15,3 +15,15 @@ def test_import_does_not_pull_torch_or_matplotlib():
     code = "import sys, rhmfast; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_atomic_writes_leave_no_temporary_file(tmp_path):
+    import doctest
+
+    from rhmfast import _fileio
+
+    assert doctest.testmod(_fileio).failed == 0
+    target = tmp_path / "a" / "b.toml"
+    _fileio.atomic_write_text(target, "x = 1\n")
+    _fileio.atomic_write_text(target, "x = 2\n")  # replaces, never appends
+    assert target.read_text() == "x = 2\n" and [p.name for p in target.parent.iterdir()] == ["b.toml"]

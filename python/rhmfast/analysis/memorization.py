@@ -283,13 +283,14 @@ def memorization_time(steps: np.ndarray, values: np.ndarray, threshold: float) -
     return float(np.exp(l0 + frac * (l1 - l0)))
 
 
-def per_sample_table(run: Run) -> dict[str, np.ndarray]:
+def per_sample_table(run: Run, *, alpha: float = 0.01) -> dict[str, np.ndarray]:
     """One row per training string, each a ``(P,)`` column: ``index`` (row of the
     training set), ``log_p`` (exact, NaN without a grammar), ``copies`` (generated copies
     over all checkpoints), ``expected_copies`` (``sum_t f_t B_t p(x)``, the baseline at
     the model's validity) and ``expected_copies_full`` (``sum_t B_t p(x)``, every draw
     from the grammar), and the clocks ``first_copy_step``, ``first_excess_copy_step``,
-    ``first_nll_step`` (``+inf``: never; NaN: needs ``p(x)``)."""
+    ``first_nll_step`` (``+inf``: never; NaN: needs ``p(x)``); ``alpha`` is the
+    significance level of :func:`first_excess_copy_step`."""
     p = run.num_train
     logp = run.train_logp.astype(np.float64)
     have_logp = not np.isnan(logp).any()
@@ -302,7 +303,9 @@ def per_sample_table(run: Run) -> dict[str, np.ndarray]:
         "expected_copies": float(chance_draws(run).sum()) * np.exp(logp) if have_logp else nan,
         "expected_copies_full": float(run.num_samples.sum()) * np.exp(logp) if have_logp else nan,
         "first_copy_step": first_copy_step(run) if t else np.full(p, np.inf),
-        "first_excess_copy_step": (first_excess_copy_step(run) if t else np.full(p, np.inf)) if have_logp else nan,
+        "first_excess_copy_step": (
+            (first_excess_copy_step(run, alpha=alpha) if t else np.full(p, np.inf)) if have_logp else nan
+        ),
         "first_nll_step": (first_nll_step(run) if t else np.full(p, np.inf)) if have_logp else nan,
     }
 

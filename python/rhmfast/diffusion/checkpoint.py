@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pathlib
 import re
 import warnings
 from typing import Any
 
 import torch
+
+from rhmfast._fileio import atomic_write_bytes  # re-exported: the trainer's ckpt.atomic_write_bytes
 
 FORMAT = "rhmfast-checkpoint-1"
 STEP_RE = re.compile(r"^step_(\d{8})\.pt$")
@@ -34,24 +35,6 @@ class CorruptCheckpoint(ValueError):
 
 def step_path(directory: str | pathlib.Path, step: int) -> pathlib.Path:
     return pathlib.Path(directory) / f"step_{step:08d}.pt"
-
-
-def atomic_write_bytes(path: str | pathlib.Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, rename over ``path``, fsync
-    the folder: a reader sees the old file or the complete new one, never a part."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path: str | pathlib.Path, state: dict[str, Any]) -> None:

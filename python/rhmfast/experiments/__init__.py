@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from rhmfast._fileio import atomic_write_text
 from rhmfast.experiments import fat_tail, prototypes, scaling, slop
 from rhmfast.experiments.presets import PRESETS, check_train, resolve_settings
 from rhmfast.experiments.report import Report
@@ -108,10 +109,7 @@ def _claim(exp_dir: Path, name: str, preset: str, settings: dict[str, Any]) -> N
                 "use another --out, or remove the directory to start over"
             )
         return
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_text(path, text)
 
 
 def _jsonable(x: Any) -> Any:
@@ -192,8 +190,8 @@ def run_experiment_cli(args: argparse.Namespace) -> int:
     [--nproc-per-node K] [--emit-commands] [--no-train]``; returns the exit status."""
     try:
         nproc = getattr(args, "nproc_per_node", 1)
-        check_parallel(getattr(args, "jobs", None), nproc)
         if getattr(args, "emit_commands", False):
+            check_parallel(None, nproc)  # run() checks both itself
             exp_dir, _, specs = plan(args.name, preset=args.preset, config=args.config, out=args.out)
             merge = ["rhmfast", "experiment", args.name, "--preset", args.preset, "--out", str(exp_dir), "--no-train"]
             if args.config:

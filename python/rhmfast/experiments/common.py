@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rhmfast._fileio import atomic_write_text
 from rhmfast.analysis import Run, load_run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, save_figure
 from rhmfast.experiments.report import Report
@@ -106,6 +107,4 @@ def write_csv(path: Path, columns: Mapping[str, Sequence[object] | np.ndarray]) 
         return str(x.item() if isinstance(x, np.generic) else x)
 
     lines = [",".join(names)] + [",".join(cell(c[i]) for c in cols) for i in range(len(cols[0]) if cols else 0)]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -24,9 +24,6 @@ import numpy as np
 
 from rhmfast.analysis import (
     SpearmanCI,
-    first_copy_step,
-    first_excess_copy_step,
-    first_nll_step,
     memorization_curves,
     per_sample_table,
     prototypicality_score,
@@ -114,12 +111,14 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     boot = dict(num_boot=int(settings["num_boot"]), seed=0)
 
     # the clocks: name -> per-seed first steps (+inf = never)
+    # (computed once per run: the same table is written to per_sample.csv)
+    tables_ps = [per_sample_table(r, alpha=alpha) for r in runs]
     clocks: dict[str, list[np.ndarray]] = {}
     if exact:
-        clocks["copies beyond chance"] = [first_excess_copy_step(r, alpha=alpha) for r in runs]
-    clocks["first verbatim copy"] = [first_copy_step(r) for r in runs]
+        clocks["copies beyond chance"] = [t["first_excess_copy_step"] for t in tables_ps]
+    clocks["first verbatim copy"] = [t["first_copy_step"] for t in tables_ps]
     if exact:
-        clocks["likelihood overtakes grammar"] = [first_nll_step(r) for r in runs]
+        clocks["likelihood overtakes grammar"] = [t["first_nll_step"] for t in tables_ps]
     rhos = {name: spearman_ci(scores, t, **boot) for name, t in clocks.items()}
     rhos_emp = {name: spearman_ci(emp, t, **boot) for name, t in clocks.items()} if have_logp else {}
     # without the most prototypical quintile, where chance reproductions concentrate
@@ -204,7 +203,6 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     report.verdict(verdict)
 
     # every training string's clocks and copy counts, for the user's own analysis
-    tables_ps = [per_sample_table(r) for r in runs]
     per_sample: dict[str, np.ndarray] = {
         "seed": np.concatenate([np.full(r.num_train, sd) for r, sd in zip(runs, seeds, strict=True)]),
         **{k: np.concatenate([t[k] for t in tables_ps]) for k in tables_ps[0]},

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rhmfast._fileio import atomic_write_text
+
 __all__ = ["RunSpec", "check_parallel", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
 
 TrainFn = Callable[[Path], object]
@@ -102,9 +104,7 @@ def write_configs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Path]:
         path = config_path(exp_dir, spec)
         text = dump_toml(cfg)
         if not path.exists() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, path)
+            atomic_write_text(path, text)
         paths.append(path)
     return paths
 
@@ -114,8 +114,13 @@ def train_command(cfg: Path, nproc_per_node: int = 1) -> list[str]:
     ``torchrun --standalone --nproc_per_node N`` when ``nproc_per_node > 1``."""
     cmd = ["-m", "rhmfast", "train", str(cfg.resolve())]
     if nproc_per_node > 1:
-        cmd = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc_per_node}", *cmd]
+        cmd = ["-m", "torch.distributed.run", *_torchrun_flags(nproc_per_node), *cmd]
     return [sys.executable, *cmd]
+
+
+def _torchrun_flags(nproc_per_node: int) -> list[str]:
+    """One node, its own rendezvous on a free port, ``nproc_per_node`` processes."""
+    return ["--standalone", f"--nproc_per_node={nproc_per_node}"]
 
 
 def is_done(exp_dir: Path, spec: RunSpec) -> bool:
@@ -314,7 +319,7 @@ def format_commands(
     lines = ["# one training per line; run them anywhere that sees this directory, then merge:"]
     launch = ["rhmfast", "train"]
     if nproc_per_node > 1:
-        launch = ["torchrun", "--standalone", f"--nproc_per_node={nproc_per_node}", "-m", "rhmfast", "train"]
+        launch = ["torchrun", *_torchrun_flags(nproc_per_node), "-m", "rhmfast", "train"]
     lines += [shlex.join([*launch, str(config_path(exp_dir, s).resolve())]) for s in specs]
     lines.append("# merge: " + shlex.join(list(merge)))
     return "\n".join(lines) + "\n"

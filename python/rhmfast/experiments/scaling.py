@@ -36,9 +36,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 def plan(settings: dict[str, Any]) -> list[RunSpec]:
     specs = []
     for seed in settings["seeds"]:
-        for p in settings["sizes"]:
-            if int(p) < 1:
-                raise ValueError(f"sizes must be positive, got {p}")
+        for p in settings["sizes"]:  # integers >= 1 (checked with the settings)
             train = dict(settings["train"], num_train=int(p), seed=int(seed), data_seed=int(seed), unique=True)
             specs.append(RunSpec(f"P{int(p)}-seed{seed}", {"P": int(p), "seed": int(seed)}, train))
     return specs

@@ -66,7 +66,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
                      if len(run.steps) else np.zeros(0))
         window = partial_memorization_window(run.steps, ratio_max, curves["excess_copy_fraction"],
                                              ratio_min=rmin, copy_max=cmax) if len(run.steps) else None
-        per_run.append({"spec": spec, "run": run, "grammar": gp is not None, "curves": curves, "over": over,
+        per_run.append({"spec": spec, "run": run, "grammar": gp is not None, "gp": gp, "curves": curves, "over": over,
                         "sig": sig, "ratio_max": ratio_max, "window": window})
 
     first = per_run[0]
@@ -131,19 +131,15 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     top_rows: list[dict[str, Any]] = []
     if table_step is not None:
         rec = run.eval(table_step)
-        tab = overproduction(rec.samples, run.train, s, table_level, grammar_probs=grammar_block_probs(run),
-                             common_fraction=cf)
-        top_rows = tab.top(int(settings["top_blocks"]))
+        # every level's blocks at that checkpoint: the table's level, and the figure of all
+        tabs = {lv: overproduction(rec.samples, run.train, s, lv, grammar_probs=first["gp"], common_fraction=cf)
+                for lv in levels}
+        top_rows = tabs[table_level].top(int(settings["top_blocks"]))
         report.heading(f"Most generated level-{table_level} blocks at step {table_step}")
         report.table(["block", "generated", "training", "grammar", "ratio"],
                      [[" ".join(map(str, r["block"])), fmt_pct(r["generated"]), fmt_pct(r["train"]),
                        fmt_pct(r["grammar"]), f"{r['ratio']:.3g}"] for r in top_rows])
-        # every block of every level at that checkpoint: generated and training frequency
-        # against the exact grammar probability
-        gp = grammar_block_probs(run)
-        tabs = [overproduction(rec.samples, run.train, s, lv, grammar_probs=gp, common_fraction=cf)
-                for lv in levels]
-        fig = figure_block_frequencies(tabs, title=f"Block frequencies at step {table_step} (seed {first['spec'].params['seed']})")
+        fig = figure_block_frequencies(list(tabs.values()), title=f"Block frequencies at step {table_step} (seed {first['spec'].params['seed']})")
         save_figure(fig, report.root / "figures/block_frequencies")
         report.figure("figures/block_frequencies",
                       f"Each level's blocks at step {table_step}: generated (filled) and training-set (open) "

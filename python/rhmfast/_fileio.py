@@ -1,0 +1,38 @@
+"""Atomic file writes (no torch, no numpy): the trainer's checkpoints and run files and
+the experiments' settings, configs and tables all go through here."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+__all__ = ["atomic_write_bytes", "atomic_write_text"]
+
+
+def atomic_write_bytes(path: str | pathlib.Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, rename over ``path``, fsync
+    the folder: a reader sees the old file or the complete new one, never a part.
+
+    >>> import tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "sub" / "x.txt"
+    >>> atomic_write_bytes(p, b"ok"); p.read_bytes(), sorted(q.name for q in p.parent.iterdir())
+    (b'ok', ['x.txt'])
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | pathlib.Path, text: str) -> None:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
