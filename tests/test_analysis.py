@@ -644,3 +644,17 @@ def test_overproduction_figure_has_log_step_axes_and_the_window(tmp_path):
     assert {round(float(line.get_ydata()[0]), 3) for line in top.lines[1:]} == {1.0, 1.1}
     png, svg = plots.save_figure(fig, tmp_path / "o")
     assert png.read_bytes()[:4] == b"\x89PNG" and "<svg" in svg.read_text()
+
+
+def test_new_helpers_reject_bad_input(tmp_path):
+    run, _ = _designed_run(tmp_path)
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        an.per_sample_table(run, alpha=1.5)
+    with pytest.raises(ValueError, match="num_bins must be an integer >= 1"):
+        an.heldout_bins(np.zeros(3), np.zeros(3, int), np.zeros(2), 0)
+    with pytest.raises(ValueError, match="equal length"):
+        an.heldout_bins(np.zeros(3), np.zeros(2, int), np.zeros(2), 2)
+    with pytest.raises(ValueError, match="NaN"):
+        an.heldout_bins(np.zeros(3), np.zeros(3, int), np.array([np.nan]), 2)
+    with pytest.raises(ValueError, match="equal length"):
+        an.spearman_permutation_p(np.arange(3.0), np.arange(4.0))

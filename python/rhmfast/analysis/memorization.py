@@ -82,6 +82,13 @@ def heldout_bins(score: np.ndarray, bins: np.ndarray, other: np.ndarray, num_bin
     array([0, 0, 1, 1])
     """
     score = np.asarray(score, np.float64)
+    bins = np.asarray(bins)
+    if not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
+        raise ValueError(f"num_bins must be an integer >= 1, got {num_bins!r}")
+    if score.ndim != 1 or bins.shape != score.shape:
+        raise ValueError(f"score and bins must be 1-D of equal length, got {score.shape} and {bins.shape}")
+    if np.isnan(score).any() or np.isnan(np.asarray(other, np.float64)).any():
+        raise ValueError("score and other must not contain NaN")
     edges = np.full(num_bins - 1, -np.inf)
     for q in range(num_bins - 1):
         sel = bins <= q
@@ -291,6 +298,8 @@ def per_sample_table(run: Run, *, alpha: float = 0.01) -> dict[str, np.ndarray]:
     from the grammar), and the clocks ``first_copy_step``, ``first_excess_copy_step``,
     ``first_nll_step`` (``+inf``: never; NaN: needs ``p(x)``); ``alpha`` is the
     significance level of :func:`first_excess_copy_step`."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     p = run.num_train
     logp = run.train_logp.astype(np.float64)
     have_logp = not np.isnan(logp).any()
