@@ -160,7 +160,8 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
         L=4,
         num_train=200 if smoke else 20000,
         num_heldout=64,
-        # the tree U-Net of the CPU preset (bench_train.py --preset), twice as wide
+        # the tree U-Net and mask-count sampling of the CPU preset (bench_train.py
+        # --preset), four times as wide, with eight times the batch
         model="unet",
         width=32 if smoke else 256,
         depth=1 if smoke else 2,
@@ -168,6 +169,7 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
         steps=20,  # replaced below by the steps that fit in ``minutes``
         batch_size=16 if smoke else 512,
         lr=3e-3,
+        mask_sampling="count",
         schedule="cosine",
         warmup=10 if smoke else 200,
         first_checkpoint=10 if smoke else 500,

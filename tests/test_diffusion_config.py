@@ -89,6 +89,9 @@ def test_from_toml_file_and_replace(tmp_path):
         ({"block_mask": float("nan")}, "block_mask"),
         ({"block_mask": 0.5, "process": "d3pm"}, "block_mask"),
         ({"block_mask": 0.5, "L": 1, "n": 2, "m": 2}, "block_mask"),
+        ({"mask_sampling": "uniform"}, "mask_sampling"),
+        ({"mask_sampling": "count", "process": "d3pm"}, "mask_sampling"),
+        ({"mask_sampling": "count", "block_mask": 0.5}, "mask_sampling"),
     ],
 )
 def test_bad_values_name_the_key(changes, key):

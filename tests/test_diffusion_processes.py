@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -88,6 +89,69 @@ def test_block_masks_hide_whole_aligned_blocks_at_rate_t():
         MaskedProcess(4, (3,), 1.0).draw_noise(2, 16, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="needs block_sizes"):
         MaskedProcess(4, (), 0.5)
+
+
+def test_count_sampling_draws_k_with_probability_one_over_k():
+    d, B = 6, 60000
+    noise = MaskedProcess(4, count_sampling=True).draw_noise(B, d, torch.Generator().manual_seed(5))
+    masked = noise.u < noise.t[:, None]
+    k = masked.sum(1)
+    assert torch.equal(k.double(), noise.t * d)  # t records k/d exactly
+    harmonic = sum(1 / j for j in range(1, d + 1))
+    assert torch.allclose(noise.w, torch.full((B,), harmonic, dtype=torch.float64))
+    freq = torch.bincount(k, minlength=d + 1)[1:].double() / B
+    expected = torch.tensor([1 / j / harmonic for j in range(1, d + 1)], dtype=torch.float64)
+    # stratified fractions put the counts within one row of B * P(k)
+    assert bool(((freq - expected).abs() * B <= 1.0 + 1e-9).all())
+    # given k, every position equally likely to be masked
+    for j in (1, 3):
+        rows = masked[k == j].double()
+        assert torch.allclose(rows.mean(0), torch.full((d,), j / d, dtype=torch.float64), atol=0.02)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        MaskedProcess(4, (2,), 0.5, count_sampling=True)
+
+
+def exact_masked_nelbo(model, x0: torch.Tensor, v: int) -> float:
+    """sum_k (1/k) * mean over the k-subsets M of sum_{i in M} -log p(x0_i | x0 with M masked)."""
+    d = x0.shape[1]
+    total = 0.0
+    for k in range(1, d + 1):
+        subsets = list(itertools.combinations(range(d), k))
+        acc = 0.0
+        for sub in subsets:
+            xt = x0.clone()
+            xt[0, list(sub)] = v
+            logp = torch.log_softmax(model(xt, None).double(), -1)[0]
+            acc += sum(-float(logp[i, x0[0, i]]) for i in sub)
+        total += acc / len(subsets) / k
+    return total
+
+
+def context_model(table: torch.Tensor, v: int):
+    """A denoiser whose output depends on the visible tokens (so the masks matter)."""
+
+    def model(x, t):
+        counts = torch.nn.functional.one_hot(x, v + 1).double().sum(1)[:, None, :v]
+        return table[None] + 0.4 * counts
+
+    return model
+
+
+@settings(deadline=None, max_examples=10)
+@given(seed=st.integers(0, 2**31), v=st.integers(2, 4), d=st.integers(1, 5))
+def test_time_and_count_sampling_estimate_the_same_nelbo(seed, v, d):
+    g = torch.Generator().manual_seed(seed)
+    model = context_model(torch.randn(d, v, generator=g, dtype=torch.float64), v)
+    x0 = torch.randint(0, v, (1, d), generator=g)
+    exact = exact_masked_nelbo(model, x0, v)
+    spread = []
+    for count in (False, True):
+        p = MaskedProcess(v, count_sampling=count)
+        vals = p.loss(model, x0.expand(20000, -1), p.draw_noise(20000, d, g))
+        se = float(vals.std()) / math.sqrt(len(vals))
+        assert abs(float(vals.mean()) - exact) < 5 * se + 1e-5 * (1 + exact)  # float32 logits
+        spread.append(float(vals.std()))
+    assert spread[1] < spread[0]  # the count form's weights are bounded; 1/t is not
 
 
 # ---------------------------------------------------------------- D3PM

@@ -139,11 +139,14 @@ def train_losses(run: pathlib.Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in recs if r["kind"] == "train"]
 
 
-@pytest.mark.parametrize("rolling, schedule, block_mask", [(False, "constant", 0.0), (True, "cosine", 0.5)])
-def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling, schedule, block_mask):
+@pytest.mark.parametrize(
+    "rolling, schedule, block_mask, sampling",
+    [(False, "constant", 0.0, "time"), (True, "cosine", 0.5, "time"), (False, "cosine", 0.0, "count")],
+)
+def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling, schedule, block_mask, sampling):
     # 3 steps per metrics line: the resume points (23, 31) fall inside a window
     monkeypatch.setattr(trainer, "_log_every", lambda steps: 3)
-    ref = train(tiny(tmp_path, "ref", schedule=schedule, block_mask=block_mask))
+    ref = train(tiny(tmp_path, "ref", schedule=schedule, block_mask=block_mask, mask_sampling=sampling))
     if rolling:  # write checkpoints/resume.pt after every step between checkpoints
         monkeypatch.setattr(trainer, "RESUME_EVERY_S", -1.0)
     real = trainer.evaluate
@@ -154,7 +157,7 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, monkeypatch, rolling, 
         return real(model, process, data, config, step, *a, **k)
 
     monkeypatch.setattr(trainer, "evaluate", dying)
-    cfg = tiny(tmp_path, "killed", schedule=schedule, block_mask=block_mask)
+    cfg = tiny(tmp_path, "killed", schedule=schedule, block_mask=block_mask, mask_sampling=sampling)
     with pytest.raises(Killed):
         train(cfg)
     monkeypatch.setattr(trainer, "evaluate", real)

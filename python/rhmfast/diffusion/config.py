@@ -27,6 +27,7 @@ PROCESSES = ("masked", "d3pm")
 MODELS = ("transformer", "unet")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("constant", "cosine")
+MASK_SAMPLING = ("time", "count")
 # seeds go to torch.manual_seed and the Rust core (u64); 2**63 leaves room for the
 # offsets derived seeds add
 SEED_LIMIT = 2**63
@@ -67,6 +68,9 @@ class TrainConfig:
     heads: int = 4
     d3pm_steps: int = 200
     block_mask: float = 0.0  # masked process: fraction of each batch masked by aligned blocks
+    # masked process: "time" draws t ~ U(0,1) and weighs by 1/t; "count" draws the number
+    # masked k with P(k) ~ 1/k and weighs every masked token alike (the same expected loss)
+    mask_sampling: str = "time"
     # optimisation
     steps: int = 5000
     batch_size: int = 128
@@ -216,6 +220,10 @@ class TrainConfig:
         if self.block_mask > 0:
             need(self.process == "masked", "block_mask", "applies to the masked process only; use 0")
             need(self.L >= 2, "block_mask", "needs L >= 2 (blocks of s**1 .. s**(L-1) tokens)")
+        need(self.mask_sampling in MASK_SAMPLING, "mask_sampling", f"must be one of {MASK_SAMPLING}")
+        if self.mask_sampling == "count":
+            need(self.process == "masked", "mask_sampling", "'count' applies to the masked process only")
+            need(self.block_mask == 0, "mask_sampling", "'count' cannot be combined with block_mask > 0")
         need(math.isfinite(self.lr) and self.lr > 0, "lr", "must be finite and > 0")
         need(
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,

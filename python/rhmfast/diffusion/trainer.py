@@ -361,7 +361,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         raise ValueError(f"TrainConfig.block_mask = {config.block_mask}: needs strings of s**L = {config.d} tokens, got {d}")
     process = make_process(config.process, config.v, config.d3pm_steps,
                            block_sizes=tuple(config.s**k for k in range(1, config.L)),
-                           block_fraction=config.block_mask)
+                           block_fraction=config.block_mask,
+                           count_sampling=config.mask_sampling == "count")
 
     torch.manual_seed(config.seed)
     model = _model_for(config, process, d).to(device)
