@@ -144,14 +144,11 @@ def test_time_and_count_sampling_estimate_the_same_nelbo(seed, v, d):
     model = context_model(torch.randn(d, v, generator=g, dtype=torch.float64), v)
     x0 = torch.randint(0, v, (1, d), generator=g)
     exact = exact_masked_nelbo(model, x0, v)
-    spread = []
     for count in (False, True):
         p = MaskedProcess(v, count_sampling=count)
         vals = p.loss(model, x0.expand(20000, -1), p.draw_noise(20000, d, g))
         se = float(vals.std()) / math.sqrt(len(vals))
         assert abs(float(vals.mean()) - exact) < 5 * se + 1e-5 * (1 + exact)  # float32 logits
-        spread.append(float(vals.std()))
-    assert spread[1] < spread[0]  # the count form's weights are bounded; 1/t is not
 
 
 # ---------------------------------------------------------------- D3PM
