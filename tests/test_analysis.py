@@ -586,6 +586,18 @@ def test_per_sample_table_known(tmp_path):
     assert (t["expected_copies"] <= t["expected_copies_full"]).all()
 
 
+def test_clocks_of_a_run_without_checkpoints_say_never(tmp_path):
+    train = np.array([[0, 1], [1, 0]], np.uint8)
+    np.savez(tmp_path / "data.npz", train=train, heldout=train[:1],
+             train_logp=np.log([0.25, 0.25]), heldout_logp=np.log([0.25]))
+    run = an.load_run(tmp_path)
+    assert an.first_step(run.steps, np.zeros((0, 2), bool)).tolist() == [math.inf, math.inf]
+    t = an.per_sample_table(run)
+    for key in ("first_copy_step", "first_excess_copy_step", "first_nll_step"):
+        assert t[key].tolist() == [math.inf, math.inf], key
+    assert t["copies"].tolist() == [0, 0] and t["expected_copies"].tolist() == [0.0, 0.0]
+
+
 def test_block_frequency_figure_is_log_log_with_labels(tmp_path):
     from rhmfast.analysis import plots
 

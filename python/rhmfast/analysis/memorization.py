@@ -66,6 +66,8 @@ def first_step(steps: np.ndarray, hits: np.ndarray) -> np.ndarray:
     if hits.ndim != 2 or hits.shape[0] != steps.shape[0]:
         raise ValueError(f"hits must have shape (len(steps)={steps.shape[0]}, N), got {hits.shape}")
     out = np.full(hits.shape[1], np.inf)
+    if not steps.shape[0]:  # no checkpoint yet: never
+        return out
     any_hit = hits.any(axis=0)
     first = hits.argmax(axis=0)
     out[any_hit] = steps[first[any_hit]]
@@ -303,7 +305,6 @@ def per_sample_table(run: Run, *, alpha: float = 0.01) -> dict[str, np.ndarray]:
     p = run.num_train
     logp = run.train_logp.astype(np.float64)
     have_logp = not np.isnan(logp).any()
-    t = len(run.steps)
     nan = np.full(p, np.nan)
     return {
         "index": np.arange(p),
@@ -311,11 +312,9 @@ def per_sample_table(run: Run, *, alpha: float = 0.01) -> dict[str, np.ndarray]:
         "copies": run.copy_counts.sum(axis=0).astype(np.int64),
         "expected_copies": float(chance_draws(run).sum()) * np.exp(logp) if have_logp else nan,
         "expected_copies_full": float(run.num_samples.sum()) * np.exp(logp) if have_logp else nan,
-        "first_copy_step": first_copy_step(run) if t else np.full(p, np.inf),
-        "first_excess_copy_step": (
-            (first_excess_copy_step(run, alpha=alpha) if t else np.full(p, np.inf)) if have_logp else nan
-        ),
-        "first_nll_step": (first_nll_step(run) if t else np.full(p, np.inf)) if have_logp else nan,
+        "first_copy_step": first_copy_step(run),
+        "first_excess_copy_step": first_excess_copy_step(run, alpha=alpha) if have_logp else nan,
+        "first_nll_step": first_nll_step(run) if have_logp else nan,
     }
 
 
