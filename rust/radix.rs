@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::error::CoreResult;
+
 /// Keys generated row by row (the windows of one string), the same on every call.
 pub(crate) trait RowKeys: Sync {
     /// Keys per row.
@@ -98,13 +100,14 @@ pub(crate) fn lsd(
 /// parallel without shared writes. Pass 3 sorts the buckets, in parallel. The result
 /// does not depend on the thread count.
 pub(crate) fn sort_keys<R: RowKeys, T: Send>(
+    param: &str,
     rows: usize,
     src: &R,
     kb: u32,
     low: u32,
     top: u32,
     per_bucket: impl Fn(&mut [u64]) -> T + Sync,
-) -> (Vec<u64>, Vec<usize>, Vec<T>) {
+) -> CoreResult<(Vec<u64>, Vec<usize>, Vec<T>)> {
     let per_row = src.per_row();
     let n = rows * per_row;
     let top = if n < MIN_BUCKETED { 0 } else { top.min(kb) };
@@ -126,7 +129,7 @@ pub(crate) fn sort_keys<R: RowKeys, T: Send>(
             h
         })
         .collect();
-    let mut keys: Vec<u64> = crate::memory::zeroed(0, n);
+    let mut keys: Vec<u64> = crate::memory::zeroed(param, 0, n)?;
     let mut bounds = vec![0usize];
     {
         let mut parts: Vec<Vec<&mut [u64]>> = (0..tasks).map(|_| Vec::with_capacity(nb)).collect();
@@ -171,7 +174,7 @@ pub(crate) fn sort_keys<R: RowKeys, T: Send>(
             },
         )
         .collect();
-    (keys, bounds, results)
+    Ok((keys, bounds, results))
 }
 
 #[cfg(test)]
@@ -189,7 +192,7 @@ mod tests {
                 ((h >> 61) << 47) | (((h >> 40) & 3) << 20) | i
             })
             .collect();
-        let (got, _, _) = sort_keys(1000, &Plain(&v, 200), 50, 20, TOP, |_| ());
+        let (got, _, _) = sort_keys("x", 1000, &Plain(&v, 200), 50, 20, TOP, |_| ()).unwrap();
         let mut want = v.clone();
         want.sort_unstable();
         assert_eq!(got, want);
@@ -223,7 +226,7 @@ mod tests {
             for per_row in [1, 7, 1000] {
                 let rows = n / per_row;
                 let (got, bounds, lens) =
-                    sort_keys(rows, &Plain(&v, per_row), bits, 0, TOP, |b| b.len());
+                    sort_keys("x", rows, &Plain(&v, per_row), bits, 0, TOP, |b| b.len()).unwrap();
                 let mut want = v[..rows * per_row].to_vec();
                 want.sort_unstable();
                 assert_eq!(got, want, "n={n} bits={bits} per_row={per_row}");

@@ -94,8 +94,12 @@ def test_bad_queries():
         index.count(np.array([0, 1]))
     with pytest.raises(ValueError, match="patterns\\[1\\]"):
         index.count([np.array([0]), np.array([[0]])])
-    # defined answers: other lengths, unknown and huge tokens, empty inputs
-    assert index.lookup(np.array([[0, 1]])) [0].tolist() == [-1]
+    # another length cannot be a copy: refused, naming both lengths
+    with pytest.raises(ValueError, match="length 2, the training strings 3"):
+        index.lookup(np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="length 4, the training strings 3"):
+        memorized(np.array([[0, 1, 2, 0]]), index)
+    # defined answers: unknown and huge tokens, empty inputs
     assert index.lookup(np.array([[0, 1, 2**40]]))[0].tolist() == [-1]
     assert index.lookup(np.array([[0, 1, 2]], dtype=np.uint64))[0].tolist() == [0]
     assert index.longest_match(np.array([[9, 2, 1, 0, 9]]))[0].tolist() == [3]

@@ -19,6 +19,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from rhmfast import _rhmfast
+from rhmfast._args import integer
 from rhmfast._tokens import training_tokens
 
 
@@ -34,7 +35,7 @@ def kgram_counts(x: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     integer dtype, counts ``(K,)`` int64. ``1 <= k <= d``.
     """
     a = training_tokens(x, "x")
-    kgrams, counts = _rhmfast.kgram_counts(a, _check_int(k, "k"))
+    kgrams, counts = _rhmfast.kgram_counts(a, integer("k", k, lo=1))
     return kgrams.astype(_out_dtype(x), copy=False), counts
 
 
@@ -49,7 +50,7 @@ def kgram_counts_all(x: Any, *, max_k: int | None = None) -> dict[int, tuple[np.
     [(1, [2, 1]), (2, [1, 1]), (3, [1])]
     """
     a = training_tokens(x, "x")
-    mk = a.shape[1] if max_k is None else _check_int(max_k, "max_k")
+    mk = a.shape[1] if max_k is None else integer("max_k", max_k, lo=1)
     dt = _out_dtype(x)
     return {
         k: (kg.astype(dt, copy=False), c)
@@ -78,18 +79,10 @@ def block_counts(
     """
     a = training_tokens(x, "x")
     positions, blocks, counts = _rhmfast.block_counts(
-        a, _check_int(s, "s"), _check_int(level, "level"), positional=bool(positional)
+        a, integer("s", s, lo=2), integer("level", level), positional=bool(positional)
     )
     blocks = blocks.astype(_out_dtype(x), copy=False)
     return (positions, blocks, counts) if positional else (blocks, counts)
-
-
-def _check_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
-    if v < 0:
-        raise ValueError(f"{name}: {v} must be non-negative")
-    return int(v)
 
 
 __all__ = ["kgram_counts", "kgram_counts_all", "block_counts"]

@@ -21,6 +21,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from rhmfast import _rhmfast
+from rhmfast._args import integer
 from rhmfast._tokens import query_tokens, training_tokens
 
 
@@ -90,8 +91,15 @@ class TrainingIndex:
 
     def lookup(self, samples: Any) -> tuple[np.ndarray, np.ndarray]:
         """For each sample (row of a 2-D array): the smallest index of an equal training
-        string, -1 if none, and the number of training strings equal to it (int64)."""
-        return self._native.lookup(query_tokens(samples, "samples"))
+        string, -1 if none, and the number of training strings equal to it (int64).
+        Samples must have the training strings' length ``d``: a string of another
+        length cannot be a copy, and asking is a mistake worth hearing about."""
+        q = query_tokens(samples, "samples")
+        if q.shape[1] != self.length:
+            raise ValueError(
+                f"samples: strings have length {q.shape[1]}, the training strings {self.length}"
+            )
+        return self._native.lookup(q)
 
     def longest_match(self, samples: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each sample: the length of its longest substring that occurs in a training
@@ -118,7 +126,7 @@ class TrainingIndex:
     def kgram_counts(self, max_k: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Every distinct k-gram with its count for k = 1..max_k, from the LCP intervals
         (kgrams uint32 of shape (K, k), counts int64)."""
-        return dict(enumerate(self._native.kgram_counts(max_k), start=1))
+        return dict(enumerate(self._native.kgram_counts(integer("max_k", max_k, lo=1)), start=1))
 
     def strings(self) -> np.ndarray:
         """The training strings ``(N, d)``, decoded from the index (uint32 copy)."""

@@ -57,7 +57,12 @@ fn max_token<X: Token>(param: &str, x: &[X]) -> CoreResult<u64> {
 
 /// Count the windows of width `w` at `offsets` (within each row) of `rows` rows of `d`.
 /// `positional`: keyed by (index into `offsets`, tokens); else by tokens alone.
+/// `param` names the argument that sized the request in a refusal. The sort's scratch
+/// is checked against the memory the process can get before it is allocated, and the
+/// output once the number of distinct windows is known.
+#[allow(clippy::too_many_arguments)]
 fn count_windows<X: Token>(
+    param: &str,
     x: &[X],
     rows: usize,
     d: usize,
@@ -65,7 +70,7 @@ fn count_windows<X: Token>(
     offsets: &[usize],
     positional: bool,
     max_tok: u64,
-) -> Counts<X> {
+) -> CoreResult<Counts<X>> {
     let bits = bits_for(max_tok + 1);
     let pos_bits = if positional {
         bits_for(offsets.len().saturating_sub(1) as u64)
@@ -73,6 +78,18 @@ fn count_windows<X: Token>(
         0
     };
     let total = rows * offsets.len();
+    let what = format!("counting {total} windows of {w} tokens");
+    let mut out = Counts::default();
+    let mut reserve = |groups: usize| -> CoreResult<()> {
+        let per = (w * std::mem::size_of::<X>() + 8 + if positional { 8 } else { 0 }) as u128;
+        crate::memory::ensure_available(param, &what, groups as u128 * per)?;
+        crate::memory::reserve(param, &mut out.windows, groups * w)?;
+        crate::memory::reserve(param, &mut out.counts, groups)?;
+        if positional {
+            crate::memory::reserve(param, &mut out.positions, groups)?;
+        }
+        Ok(())
+    };
     if (w as u64) * (bits as u64) + pos_bits as u64 <= 64 {
         let wb = w as u32 * bits;
         let src = WindowKeys {
@@ -83,8 +100,11 @@ fn count_windows<X: Token>(
             offsets,
             positional: pos_bits > 0,
         };
-        let (keys, _, _) = radix::sort_keys(rows, &src, wb + pos_bits, 0, radix::TOP, |_| ());
-        let mut out = Counts::default();
+        crate::memory::ensure_available(param, &what, 8 * total as u128)?;
+        let (keys, _, _) =
+            radix::sort_keys(param, rows, &src, wb + pos_bits, 0, radix::TOP, |_| ())?;
+        let groups = 1 + keys.windows(2).filter(|p| p[0] != p[1]).count();
+        reserve(if keys.is_empty() { 0 } else { groups })?;
         let mask = if bits == 64 {
             u64::MAX
         } else {
@@ -108,17 +128,22 @@ fn count_windows<X: Token>(
             out.counts.push((j - i) as i64);
             i = j;
         }
-        out
+        Ok(out)
     } else {
         // (offset index, flat start)
-        let mut items: Vec<(u32, usize)> = (0..total)
-            .map(|i| {
-                (
-                    (i % offsets.len()) as u32,
-                    (i / offsets.len()) * d + offsets[i % offsets.len()],
-                )
-            })
-            .collect();
+        crate::memory::ensure_available(
+            param,
+            &what,
+            (total * std::mem::size_of::<(u32, usize)>()) as u128,
+        )?;
+        let mut items: Vec<(u32, usize)> = Vec::new();
+        crate::memory::reserve(param, &mut items, total)?;
+        items.extend((0..total).map(|i| {
+            (
+                (i % offsets.len()) as u32,
+                (i / offsets.len()) * d + offsets[i % offsets.len()],
+            )
+        }));
         let key = |a: &(u32, usize)| (if positional { a.0 } else { 0 }, a.1);
         let cmp = |a: &(u32, usize), b: &(u32, usize)| {
             let (pa, sa) = key(a);
@@ -131,7 +156,11 @@ fn count_windows<X: Token>(
             })
         };
         items.par_sort_unstable_by(cmp);
-        let mut out = Counts::default();
+        let groups = 1 + items
+            .windows(2)
+            .filter(|p| !cmp(&p[0], &p[1]).is_eq())
+            .count();
+        reserve(if items.is_empty() { 0 } else { groups })?;
         let mut i = 0;
         while i < items.len() {
             let mut j = i + 1;
@@ -146,7 +175,7 @@ fn count_windows<X: Token>(
             out.counts.push((j - i) as i64);
             i = j;
         }
-        out
+        Ok(out)
     }
 }
 
@@ -173,7 +202,7 @@ pub fn kgram_counts<X: Token>(x: &[X], rows: usize, d: usize, k: usize) -> CoreR
     let max_tok = check_set(x, rows, d)?;
     check_k(k, d, "k")?;
     let offsets: Vec<usize> = (0..=d - k).collect();
-    Ok(count_windows(x, rows, d, k, &offsets, false, max_tok))
+    count_windows("k", x, rows, d, k, &offsets, false, max_tok)
 }
 
 /// k-gram counts for every k in `1..=max_k` (the frequency spectrum).
@@ -190,7 +219,7 @@ pub fn kgram_counts_all<X: Token>(
         let idx = TrainingIndex::build(x, rows, d)?;
         let ks: Vec<usize> = (1..=max_k).collect();
         return Ok(idx
-            .kgram_counts(&ks)
+            .kgram_counts(&ks)?
             .into_iter()
             .map(|c| Counts {
                 positions: Vec::new(),
@@ -207,10 +236,16 @@ pub fn kgram_counts_all<X: Token>(
     let src = PaddedKeys { x, d, max_k, bits };
     let spectrum = spectrum::Spectrum::new(bits, max_k);
     // the openings of each bucket are counted right after its sort, while it is in cache
-    let (keys, bounds, opens) =
-        radix::sort_keys(rows, &src, kb, 0, radix::TOP, |b| spectrum.opens_within(b));
+    crate::memory::ensure_available(
+        "max_k",
+        &format!("sorting {} windows", rows * d),
+        8 * (rows * d) as u128,
+    )?;
+    let (keys, bounds, opens) = radix::sort_keys("max_k", rows, &src, kb, 0, radix::TOP, |b| {
+        spectrum.opens_within(b)
+    })?;
     let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, MIN_CHUNK);
-    Ok(spectrum.counts(keys, &bounds, opens))
+    spectrum.counts(keys, &bounds, opens)
 }
 
 /// Keys per chunk of the spectrum's emission pass (at least; chunks are whole buckets).
@@ -323,7 +358,7 @@ pub fn block_counts<X: Token>(
     }
     let w = s.pow((depth - level) as u32);
     let offsets: Vec<usize> = (0..d / w).map(|j| j * w).collect();
-    Ok(count_windows(x, rows, d, w, &offsets, positional, max_tok))
+    count_windows("x", x, rows, d, w, &offsets, positional, max_tok)
 }
 
 #[cfg(test)]
@@ -423,7 +458,7 @@ mod tests {
                 .map(|w| spectrum.opens_within(&keys[w[0]..w[1]]))
                 .collect();
             let (bounds, opens) = spectrum.merge_chunks(&keys, &bounds, opens, 1);
-            let got: Vec<Counts<u32>> = spectrum.counts(keys.clone(), &bounds, opens);
+            let got: Vec<Counts<u32>> = spectrum.counts(keys.clone(), &bounds, opens).unwrap();
             assert_eq!(got, reference, "chunk={chunk}");
         }
     }

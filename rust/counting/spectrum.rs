@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::Counts;
+use crate::error::CoreResult;
 use crate::index::Token;
 
 /// Tokens shared with the previous key (`lcp`) and window length (`avail`) of a sorted,
@@ -128,21 +129,27 @@ impl Spectrum {
         mut keys: Vec<u64>,
         bounds: &[usize],
         opens: Vec<Vec<usize>>,
-    ) -> Vec<Counts<X>> {
+    ) -> CoreResult<Vec<Counts<X>>> {
         let (bits, max_k, shape) = (self.bits, self.max_k, &self.shape);
         let n = keys.len();
         if n == 0 {
-            return (0..max_k).map(|_| Counts::default()).collect();
+            return Ok((0..max_k).map(|_| Counts::default()).collect());
         }
         let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
         let prevs: Vec<u64> = chunks.iter().map(|&(lo, _)| before(&keys, lo)).collect();
+        let groups: Vec<usize> = (0..=max_k)
+            .map(|k| opens.iter().map(|o| o[k]).sum())
+            .collect();
+        let out_bytes: u128 = (1..=max_k)
+            .map(|k| groups[k] as u128 * (k * std::mem::size_of::<X>() + 8) as u128)
+            .sum();
+        crate::memory::ensure_available("max_k", "the k-gram counts", out_bytes)?;
         let mut windows: Vec<Vec<X>> = Vec::with_capacity(max_k);
         let mut counts: Vec<Vec<i64>> = Vec::with_capacity(max_k - 1);
-        for k in 1..=max_k {
-            let g: usize = opens.iter().map(|o| o[k]).sum();
-            windows.push(crate::memory::zeroed(X::from_i64(0), g * k));
+        for (k, &g) in groups.iter().enumerate().skip(1) {
+            windows.push(crate::memory::zeroed("max_k", X::from_i64(0), g * k)?);
             if k < max_k {
-                counts.push(crate::memory::zeroed(0i64, g));
+                counts.push(crate::memory::zeroed("max_k", 0i64, g)?);
             }
         }
         // split the outputs and the keys into per-chunk parts
@@ -226,7 +233,7 @@ impl Spectrum {
         let last: Vec<i64> = bytemuck::allocation::try_cast_vec(keys)
             .unwrap_or_else(|(_, k)| k.into_iter().map(|c| c as i64).collect());
         counts.push(last);
-        windows
+        Ok(windows
             .into_iter()
             .zip(counts)
             .map(|(windows, counts)| Counts {
@@ -234,7 +241,7 @@ impl Spectrum {
                 windows,
                 counts,
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -82,24 +82,13 @@ impl Token for u32 {
 }
 
 /// A zero-filled vector of `n` elements, or a `ValueError` naming `param` when the
-/// system cannot provide the memory (never an abort). The fallible reservation is
-/// a probe; the vector itself comes from `vec!` so large zeroed buffers stay lazy.
+/// process cannot get the memory (never an abort): `crate::memory::zeroed` with the
+/// type's default.
 pub(crate) fn zeroed<T: Clone + Default>(
     param: &str,
     n: usize,
 ) -> crate::error::CoreResult<Vec<T>> {
-    let bytes = (n as u128) * std::mem::size_of::<T>() as u128;
-    let mut probe: Vec<T> = Vec::new();
-    if bytes > isize::MAX as u128 || probe.try_reserve_exact(n).is_err() {
-        return Err(crate::error::CoreError::value(
-            param,
-            format!("cannot allocate {n} elements ({bytes} bytes): too large to allocate"),
-        ));
-    }
-    drop(probe);
-    let mut v = vec![T::default(); n];
-    crate::memory::advise_huge_pages(&mut v);
-    Ok(v)
+    crate::memory::zeroed(param, T::default(), n)
 }
 
 /// Marks an undefined symbol in scratch buffers.

@@ -47,6 +47,11 @@ pub(crate) fn make_alphabet<X: Token>(param: &str, data: &[X]) -> CoreResult<Alp
             sigma: hi as u32 + 1,
         });
     }
+    crate::memory::ensure_available(
+        param,
+        "the alphabet of a wide-token set",
+        4 * data.len() as u128,
+    )?;
     let mut tokens: Vec<u32> = data.par_iter().map(|t| t.to_i64() as u32).collect();
     tokens.par_sort_unstable();
     tokens.dedup();
@@ -243,6 +248,11 @@ pub(super) fn build<X: Token>(
     // libsais runs single-threaded: its OpenMP threads spin-wait, and next to rayon's
     // workers on a shared machine that made a 2-thread build 5-10x slower than 1 thread.
     let small_sa = n <= i32::MAX as usize;
+    crate::memory::ensure_available(
+        "train",
+        &format!("an index of {num_strings} strings of {d} tokens"),
+        build_bytes(n, num_strings, d, sigma),
+    )?;
 
     let (text, sa, lcp) = if sigma <= 65535 {
         let text = if sigma <= 255 {
@@ -253,7 +263,7 @@ pub(super) fn build<X: Token>(
         let (sa, lcp) = match (&text, small_sa) {
             (TextBuf::U8(t), _) => match chunksort::Plan::new(n, d, sigma) {
                 Some(plan) => {
-                    let (sa, lcp) = chunksort::sa_lcp(plan, t);
+                    let (sa, lcp) = chunksort::sa_lcp(plan, t)?;
                     (SaBuf::I32(sa), lcp)
                 }
                 None => sais_u8(t, d)?,
@@ -303,6 +313,39 @@ pub(super) fn build<X: Token>(
         (TextBuf::I32(t), SaBuf::I32(sa), lcp)
     };
     Ok(assemble(num_strings, d, alphabet, text, sa, lcp))
+}
+
+/// Peak bytes of a build (upper bound): text, suffix array and LCP, the sort keys or
+/// the PLCP (at most 8 per position), the whole-string table and the bucket table.
+pub(super) fn build_bytes(n: usize, num_strings: usize, d: usize, sigma: u32) -> u128 {
+    let (text, sa, lcp, scratch) = element_bytes(n, d, sigma);
+    n as u128 * (text + sa + lcp + scratch) + table_bytes(num_strings)
+}
+
+/// Bytes per position of the text, suffix array, LCP and build scratch.
+pub(super) fn element_bytes(n: usize, d: usize, sigma: u32) -> (u128, u128, u128, u128) {
+    let text = if sigma <= 255 {
+        1
+    } else if sigma <= 65535 {
+        2
+    } else {
+        4
+    };
+    let sa = if n <= i32::MAX as usize { 4 } else { 8 };
+    let lcp = if d <= u8::MAX as usize {
+        1
+    } else if d <= u16::MAX as usize {
+        2
+    } else {
+        4
+    };
+    (text, sa, lcp, 8)
+}
+
+/// Bytes of the tables rebuilt on every build and load: the whole-string hash table
+/// (12 bytes a slot, at most 2**ceil(log2 2N) slots) and the bucket table (<= 32 MiB).
+pub(super) fn table_bytes(num_strings: usize) -> u128 {
+    12 * (2 * num_strings as u128).next_power_of_two() + (40 << 20)
 }
 
 /// Derive the lookup tables (cheap, O(n)) and assemble; shared by build and load.

@@ -18,6 +18,7 @@
 use rayon::prelude::*;
 
 use super::LcpBuf;
+use crate::error::CoreResult;
 use crate::radix::{self, RowKeys};
 
 /// Most chunks a string may span (the worst case, all strings equal, re-sorts this
@@ -186,31 +187,33 @@ fn sa_lcp_as<L: Copy + Send + Sync>(
     plan: Plan,
     text: &[u8],
     conv: fn(usize) -> L,
-) -> (Vec<i32>, Vec<L>) {
+) -> CoreResult<(Vec<i32>, Vec<L>)> {
     let d = plan.d;
     let rows = text.len() / (d + 1);
     let src = FirstChunks { plan, text };
     let kb = plan.t * plan.b + plan.pb;
-    let (keys, bounds, parts) = radix::sort_keys(rows, &src, kb, plan.pb, radix::TOP, |bucket| {
-        let mut lcp = vec![conv(0); bucket.len()];
-        resolve(
-            &plan,
-            text,
-            bucket,
-            &mut lcp,
-            0,
-            conv,
-            &mut Scratch::default(),
-        );
-        lcp
-    });
+    let (keys, bounds, parts) =
+        radix::sort_keys("train", rows, &src, kb, plan.pb, radix::TOP, |bucket| {
+            let mut lcp = vec![conv(0); bucket.len()];
+            resolve(
+                &plan,
+                text,
+                bucket,
+                &mut lcp,
+                0,
+                conv,
+                &mut Scratch::default(),
+            );
+            lcp
+        })?;
     let pmask = plan.pos_mask();
-    let mut sa = crate::memory::zeroed(0i32, keys.len());
+    let mut sa = crate::memory::zeroed("train", 0i32, keys.len())?;
     sa.par_iter_mut()
         .zip(&keys)
         .for_each(|(s, &k)| *s = (k & pmask) as i32);
     drop(keys);
-    let mut lcp = Vec::with_capacity(sa.len());
+    let mut lcp = Vec::new();
+    crate::memory::reserve("train", &mut lcp, sa.len())?;
     for part in &parts {
         lcp.extend_from_slice(part);
     }
@@ -222,20 +225,20 @@ fn sa_lcp_as<L: Copy + Send + Sync>(
     if let Some(first) = lcp.first_mut() {
         *first = conv(0);
     }
-    (sa, lcp)
+    Ok((sa, lcp))
 }
 
 /// Suffix array and capped LCP of the u8 `text` (`N` strings of `d`, each followed by
 /// the separator 0) under `plan`.
-pub(super) fn sa_lcp(plan: Plan, text: &[u8]) -> (Vec<i32>, LcpBuf) {
+pub(super) fn sa_lcp(plan: Plan, text: &[u8]) -> CoreResult<(Vec<i32>, LcpBuf)> {
     if plan.d <= u8::MAX as usize {
-        let (sa, lcp) = sa_lcp_as(plan, text, |l| l as u8);
-        (sa, LcpBuf::U8(lcp))
+        let (sa, lcp) = sa_lcp_as(plan, text, |l| l as u8)?;
+        Ok((sa, LcpBuf::U8(lcp)))
     } else if plan.d <= u16::MAX as usize {
-        let (sa, lcp) = sa_lcp_as(plan, text, |l| l as u16);
-        (sa, LcpBuf::U16(lcp))
+        let (sa, lcp) = sa_lcp_as(plan, text, |l| l as u16)?;
+        Ok((sa, LcpBuf::U16(lcp)))
     } else {
-        let (sa, lcp) = sa_lcp_as(plan, text, |l| l as u32);
-        (sa, LcpBuf::U32(lcp))
+        let (sa, lcp) = sa_lcp_as(plan, text, |l| l as u32)?;
+        Ok((sa, LcpBuf::U32(lcp)))
     }
 }

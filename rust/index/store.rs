@@ -65,22 +65,8 @@ fn kinds(idx: &TrainingIndex) -> (u8, u8, u8) {
 
 /// The element sizes `build` chooses for these dimensions.
 fn expected_kinds(sigma: u64, n: usize, d: usize) -> (u8, u8, u8) {
-    let t = if sigma <= 255 {
-        1
-    } else if sigma <= 65535 {
-        2
-    } else {
-        4
-    };
-    let s = if n <= i32::MAX as usize { 4 } else { 8 };
-    let l = if d <= 255 {
-        1
-    } else if d <= 65535 {
-        2
-    } else {
-        4
-    };
-    (t, s, l)
+    let (t, s, l, _) = super::build::element_bytes(n, d, sigma.min(u32::MAX as u64) as u32);
+    (t as u8, s as u8, l as u8)
 }
 
 fn bytes_of(idx: &TrainingIndex) -> Vec<&[u8]> {
@@ -226,9 +212,19 @@ impl TrainingIndex {
             )));
         }
 
+        // the arrays, the order check's rank array (8 bytes a position) and the
+        // rebuilt tables, before a byte is read: a consistent header may still lie
+        crate::memory::ensure_available(
+            "path",
+            &format!(
+                "loading {} ({num_strings} strings of {d} tokens)",
+                path.display()
+            ),
+            want + 8 * n as u128 + super::build::table_bytes(num_strings),
+        )?;
         let mut sum = Checksum(0);
         let alphabet = if akind == 1 {
-            let tokens: Vec<u32> = read_vec(&mut r, dense_len, &mut sum).map_err(io)?;
+            let tokens: Vec<u32> = read_vec(&mut r, dense_len, &mut sum, &io)?;
             if tokens.windows(2).any(|w| w[0] >= w[1]) {
                 return Err(bad("alphabet tokens are not strictly increasing".into()));
             }
@@ -239,18 +235,18 @@ impl TrainingIndex {
             }
         };
         let text = match t {
-            1 => TextBuf::U8(read_vec(&mut r, n, &mut sum).map_err(io)?),
-            2 => TextBuf::U16(read_vec(&mut r, n, &mut sum).map_err(io)?),
-            _ => TextBuf::I32(read_vec(&mut r, n, &mut sum).map_err(io)?),
+            1 => TextBuf::U8(read_vec(&mut r, n, &mut sum, &io)?),
+            2 => TextBuf::U16(read_vec(&mut r, n, &mut sum, &io)?),
+            _ => TextBuf::I32(read_vec(&mut r, n, &mut sum, &io)?),
         };
         let sa = match s {
-            4 => SaBuf::I32(read_vec(&mut r, n, &mut sum).map_err(io)?),
-            _ => SaBuf::I64(read_vec(&mut r, n, &mut sum).map_err(io)?),
+            4 => SaBuf::I32(read_vec(&mut r, n, &mut sum, &io)?),
+            _ => SaBuf::I64(read_vec(&mut r, n, &mut sum, &io)?),
         };
         let lcp = match l {
-            1 => LcpBuf::U8(read_vec(&mut r, n, &mut sum).map_err(io)?),
-            2 => LcpBuf::U16(read_vec(&mut r, n, &mut sum).map_err(io)?),
-            _ => LcpBuf::U32(read_vec(&mut r, n, &mut sum).map_err(io)?),
+            1 => LcpBuf::U8(read_vec(&mut r, n, &mut sum, &io)?),
+            2 => LcpBuf::U16(read_vec(&mut r, n, &mut sum, &io)?),
+            _ => LcpBuf::U32(read_vec(&mut r, n, &mut sum, &io)?),
         };
         if sum.0 != checksum {
             return Err(bad(
@@ -274,15 +270,106 @@ impl TrainingIndex {
         if !(ok_text && ok_sa && ok_lcp) {
             return Err(bad("inconsistent contents".into()));
         }
+        // a recomputed checksum must not make a wrong order or LCP answer queries
+        let sorted = with_text_sa_lcp(&text, &sa, &lcp, num_strings)?;
+        if !sorted {
+            return Err(bad(
+                "the suffix array is not sorted or the LCP array is wrong".into(),
+            ));
+        }
         Ok(assemble(num_strings, d, alphabet, text, sa, lcp))
     }
 }
 
-fn read_vec<E: Pod>(r: &mut impl Read, len: usize, sum: &mut Checksum) -> std::io::Result<Vec<E>> {
-    let mut v = vec![E::zeroed(); len];
-    r.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+fn read_vec<E: Pod>(
+    r: &mut impl Read,
+    len: usize,
+    sum: &mut Checksum,
+    io: &dyn Fn(std::io::Error) -> CoreError,
+) -> CoreResult<Vec<E>> {
+    let mut v = crate::memory::zeroed("path", E::zeroed(), len)?;
+    r.read_exact(bytemuck::cast_slice_mut(&mut v)).map_err(io)?;
     sum.add(bytemuck::cast_slice(&v));
     Ok(v)
+}
+
+fn with_text_sa_lcp(
+    text: &TextBuf,
+    sa: &SaBuf,
+    lcp: &LcpBuf,
+    num_strings: usize,
+) -> CoreResult<bool> {
+    macro_rules! go {
+        ($t:expr, $s:expr) => {
+            match lcp {
+                LcpBuf::U8(l) => order_ok($t, $s, |i| l[i] as usize, num_strings),
+                LcpBuf::U16(l) => order_ok($t, $s, |i| l[i] as usize, num_strings),
+                LcpBuf::U32(l) => order_ok($t, $s, |i| l[i] as usize, num_strings),
+            }
+        };
+    }
+    match (text, sa) {
+        (TextBuf::U8(t), SaBuf::I32(s)) => go!(t, s),
+        (TextBuf::U8(t), SaBuf::I64(s)) => go!(t, s),
+        (TextBuf::U16(t), SaBuf::I32(s)) => go!(t, s),
+        (TextBuf::U16(t), SaBuf::I64(s)) => go!(t, s),
+        (TextBuf::I32(t), SaBuf::I32(s)) => go!(t, s),
+        (TextBuf::I32(t), SaBuf::I64(s)) => go!(t, s),
+    }
+}
+
+/// Whether `sa` (a permutation, checked before) sorts the suffixes of `text` and `lcp`
+/// holds their common prefixes, in linear time. The `N` separator suffixes come first
+/// (in any order: no query reads their order); after them, each suffix's key (its first
+/// code, then the rank of the suffix one position on) must grow strictly, which makes
+/// the order lexicographic, with suffixes equal up to their separators tied in the
+/// order of what follows them, as both build paths leave them. The LCP is then
+/// recomputed by Kasai's pass (valid because the order is) and compared.
+fn order_ok<T: Code, S: SaIdx>(
+    text: &[T],
+    sa: &[S],
+    lcp: impl Fn(usize) -> usize,
+    num_strings: usize,
+) -> CoreResult<bool> {
+    let n = sa.len();
+    let mut rank = crate::memory::zeroed("path", 0usize, n)?;
+    for (i, s) in sa.iter().enumerate() {
+        rank[s.idx()] = i;
+    }
+    if sa[..num_strings].iter().any(|s| text[s.idx()].get() != 0) {
+        return Ok(false);
+    }
+    let key = |p: usize| (text[p].get(), rank.get(p + 1).map_or(0, |&r| r + 1));
+    if sa[num_strings..]
+        .windows(2)
+        .any(|w| key(w[0].idx()) >= key(w[1].idx()))
+    {
+        return Ok(false);
+    }
+    if lcp(0) != 0 {
+        return Ok(false);
+    }
+    let mut h = 0usize;
+    for p in 0..n {
+        let r = rank[p];
+        if r == 0 {
+            h = 0;
+            continue;
+        }
+        let q = sa[r - 1].idx();
+        while p + h < n
+            && q + h < n
+            && text[p + h].get() == text[q + h].get()
+            && text[p + h].get() != 0
+        {
+            h += 1;
+        }
+        if lcp(r) != h {
+            return Ok(false);
+        }
+        h = h.saturating_sub(1);
+    }
+    Ok(true)
 }
 
 fn text_ok<T: Code>(text: &[T], d: usize, sigma: u32) -> bool {

@@ -302,3 +302,56 @@ fn long_strings_fall_back_to_libsais() {
     assert!(chunksort::Plan::new(rows * (d + 1), d, 255).is_none());
     check_all(&x, rows, d);
 }
+
+/// Every build path's index loads back (the order check accepts what `build` writes),
+/// and a swapped suffix-array pair, a wrong LCP entry or an altered text token saved
+/// with a recomputed checksum is refused: the checksum is not the only guard.
+#[test]
+fn load_verifies_order_and_lcp_on_every_build_path() {
+    let dir = std::env::temp_dir().join(format!("rhmfast_order_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.idx");
+    // (rows, d, alphabet): chunk sort; libsais u8 (long strings); u16 codes; i32 codes
+    let cases = [(300, 8, 4), (40, 300, 3), (300, 6, 2000), (300, 6, 70_000)];
+    for (rows, d, v) in cases {
+        let mut x = data(rows, d, v, 9);
+        let first = x[..d].to_vec();
+        x[d..2 * d].copy_from_slice(&first); // a repeated string: tied suffixes
+        let idx = TrainingIndex::build(&x, rows, d).unwrap();
+        idx.save(&path).unwrap();
+        let back = TrainingIndex::load(&path).unwrap();
+        assert_eq!(suffix_positions(&back), suffix_positions(&idx), "d={d} v={v}");
+
+        let tamper = |f: &dyn Fn(&mut TrainingIndex)| {
+            let mut bad = TrainingIndex::load(&path).unwrap();
+            f(&mut bad);
+            let other = dir.join("bad.idx");
+            bad.save(&other).unwrap();
+            let got = TrainingIndex::load(&other);
+            assert!(
+                matches!(got, Err(CoreError::Format { .. })),
+                "tampered index loaded (d={d} v={v})"
+            );
+        };
+        let n = rows * (d + 1);
+        // two adjacent non-separator suffixes swapped
+        tamper(&|t: &mut TrainingIndex| match &mut t.sa {
+            SaBuf::I32(s) => s.swap(n / 2, n / 2 + 1),
+            SaBuf::I64(s) => s.swap(n / 2, n / 2 + 1),
+        });
+        // one LCP entry off by one (within 0..=d)
+        tamper(&|t: &mut TrainingIndex| match &mut t.lcp {
+            LcpBuf::U8(l) => l[n / 2] = if l[n / 2] == 0 { 1 } else { l[n / 2] - 1 },
+            LcpBuf::U16(l) => l[n / 2] = if l[n / 2] == 0 { 1 } else { l[n / 2] - 1 },
+            LcpBuf::U32(l) => l[n / 2] = if l[n / 2] == 0 { 1 } else { l[n / 2] - 1 },
+        });
+        // the first token of the suffix sorted last made the smallest code
+        let last = suffix_positions(&idx)[n - 1];
+        tamper(&|t: &mut TrainingIndex| match &mut t.text {
+            TextBuf::U8(c) => c[last] = 1,
+            TextBuf::U16(c) => c[last] = 1,
+            TextBuf::I32(c) => c[last] = 1,
+        });
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

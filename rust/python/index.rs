@@ -82,7 +82,7 @@ impl PyTrainingIndex {
             );
         }
         let ks: Vec<usize> = (1..=max_k).collect();
-        let all = py.detach(|| self.inner.kgram_counts(&ks));
+        let all = py.detach(|| self.inner.kgram_counts(&ks))?;
         all.into_iter()
             .zip(ks)
             .map(|(c, k)| {

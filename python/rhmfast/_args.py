@@ -1,0 +1,41 @@
+"""Scalar argument checks shared by the facades: booleans are not integers, and a
+value that does not fit is a ValueError naming the parameter, never an OverflowError
+from the binding."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+# the largest count or size the native module takes (a 64-bit signed index)
+MAX_SIZE = 2**63 - 1
+
+
+def show_int(x: int) -> str:
+    """``x`` for a message: huge integers by their size (``str`` of an integer with
+    thousands of digits is refused by Python)."""
+    return str(x) if x.bit_length() < 256 else f"an integer of {x.bit_length()} bits"
+
+
+def integer(name: str, value: Any, *, lo: int | None = 0, hi: int | None = MAX_SIZE) -> int:
+    """``value`` as a Python int in ``[lo, hi]`` (``None``: unbounded), or a TypeError /
+    ValueError naming ``name``.
+
+    >>> integer("k", np.int32(3))
+    3
+    >>> integer("k", True)
+    Traceback (most recent call last):
+    TypeError: k: expected an integer, got a bool
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected an integer, got a bool")
+    try:
+        x = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        bounds = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else show_int(hi)}]"
+        raise ValueError(f"{name} = {show_int(x)} must be in {bounds}")
+    return x
