@@ -320,7 +320,11 @@ fn load_verifies_order_and_lcp_on_every_build_path() {
         let idx = TrainingIndex::build(&x, rows, d).unwrap();
         idx.save(&path).unwrap();
         let back = TrainingIndex::load(&path).unwrap();
-        assert_eq!(suffix_positions(&back), suffix_positions(&idx), "d={d} v={v}");
+        assert_eq!(
+            suffix_positions(&back),
+            suffix_positions(&idx),
+            "d={d} v={v}"
+        );
 
         let tamper = |f: &dyn Fn(&mut TrainingIndex)| {
             let mut bad = TrainingIndex::load(&path).unwrap();
