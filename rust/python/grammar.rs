@@ -134,7 +134,7 @@ fn check_length(g: &Grammar, cols: usize) -> PyResult<()> {
 /// A Random Hierarchy Model grammar (native). Use `rhmfast.RHM`.
 #[pyclass(name = "Grammar", module = "rhmfast._rhmfast", frozen)]
 pub struct PyGrammar {
-    inner: Arc<Grammar>,
+    pub(super) inner: Arc<Grammar>,
 }
 
 fn probs_in(rule_probs: Option<Vec<PyReadonlyArray2<'_, f64>>>) -> PyResult<Option<Vec<Vec<f64>>>> {

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod counting;
+mod denoise;
 mod errors;
 mod grammar;
 mod index;
@@ -15,5 +16,6 @@ fn _rhmfast(m: &Bound<'_, PyModule>) -> PyResult<()> {
     grammar::register(m)?;
     index::register(m)?;
     counting::register(m)?;
+    denoise::register(m)?;
     Ok(())
 }

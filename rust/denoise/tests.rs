@@ -1,0 +1,161 @@
+//! The denoisers against brute force over every string of small grammars.
+
+use super::*;
+use crate::grammar::Grammar;
+
+/// Every string of `g` with its probability, by enumeration of derivations.
+fn all_strings(g: &Grammar) -> Vec<(Vec<u32>, f64)> {
+    let total = g.num_strings().to_string().parse::<u64>().unwrap();
+    let idx = crate::grammar::Index::Small((0..total).collect());
+    let tokens = g.from_index::<u32>(&idx, false).unwrap().tokens;
+    let lp = g.parse(&tokens, false).unwrap().log_prob;
+    tokens
+        .chunks(g.d())
+        .zip(lp)
+        .map(|(x, l)| (x.to_vec(), l.exp()))
+        .collect()
+}
+
+fn brute(
+    strings: &[(Vec<u32>, f64)],
+    d: usize,
+    v: usize,
+    lik: impl Fn(usize, u32) -> f64,
+) -> (Vec<f64>, f64) {
+    let mut marg = vec![0.0; d * v];
+    let mut z = 0.0;
+    for (x, p) in strings {
+        let w = p * x
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| lik(i, a))
+            .product::<f64>();
+        z += w;
+        for (i, &a) in x.iter().enumerate() {
+            marg[i * v + a as usize] += w;
+        }
+    }
+    marg.chunks_mut(v).for_each(normalise);
+    (marg, z.ln())
+}
+
+fn close(a: &[f64], b: &[f64]) {
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-9 * (1.0 + x.abs()), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn grammar_and_empirical_posteriors_match_enumeration() {
+    let tilt = |syms: usize| (0..syms).flat_map(|_| [0.7, 0.3]).collect::<Vec<f64>>();
+    let probs = Some(vec![tilt(2), tilt(3), tilt(3)]);
+    let g = Grammar::random(3, 2, 2, 2, 3, 7, probs, Some(vec![0.6, 0.4])).unwrap();
+    let (d, v) = (g.d(), g.v() as usize);
+    let strings = all_strings(&g);
+    let x: Vec<i64> = strings[5].0.iter().map(|&a| a as i64).collect();
+    // masked: positions 1, 4, 6 hidden (mask id v)
+    let mut masked = x.clone();
+    for i in [1, 4, 6] {
+        masked[i] = v as i64;
+    }
+    let ev = Evidence::Masked {
+        tokens: &masked,
+        mask_id: v as i64,
+    };
+    let got = g.posterior(&ev).unwrap();
+    let (want, lz) = brute(&strings, d, v, |i, a| {
+        if masked[i] == v as i64 || masked[i] == a as i64 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    close(&got.marginals, &want);
+    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+    // uniform noise with keep probability 0.6
+    let ab = [0.6];
+    let ev = Evidence::Uniform {
+        tokens: &x,
+        alpha_bar: &ab,
+    };
+    let got = g.posterior(&ev).unwrap();
+    let (want, lz) = brute(&strings, d, v, |i, a| {
+        0.4 / v as f64 + if x[i] == a as i64 { 0.6 } else { 0.0 }
+    });
+    close(&got.marginals, &want);
+    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+    // the training set: the first 9 strings with weights 1..9
+    let train: Vec<u32> = strings[..9].iter().flat_map(|(s, _)| s.clone()).collect();
+    let w: Vec<f64> = (1..=9).map(|k| k as f64).collect();
+    let e = Empirical::new(&train, 9, d, v as u32, Some(&w)).unwrap();
+    let set: Vec<(Vec<u32>, f64)> = strings[..9]
+        .iter()
+        .zip(&w)
+        .map(|((s, _), &wk)| (s.clone(), wk / 45.0))
+        .collect();
+    let ev = Evidence::Masked {
+        tokens: &masked,
+        mask_id: v as i64,
+    };
+    let got = e.posterior(&ev).unwrap();
+    let (want, lz) = brute(&set, d, v, |i, a| {
+        if masked[i] == v as i64 || masked[i] == a as i64 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    close(&got.marginals, &want);
+    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+    let ev = Evidence::Uniform {
+        tokens: &x,
+        alpha_bar: &ab,
+    };
+    let got = e.posterior(&ev).unwrap();
+    let (want, lz) = brute(&set, d, v, |i, a| {
+        0.4 / v as f64 + if x[i] == a as i64 { 0.6 } else { 0.0 }
+    });
+    close(&got.marginals, &want);
+    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let g = Grammar::random(3, 2, 2, 2, 2, 0, None, None).unwrap();
+    let bad = [0i64, 1, 7, 0];
+    assert!(g
+        .posterior(&Evidence::Masked {
+            tokens: &bad,
+            mask_id: 3
+        })
+        .is_err());
+    assert!(g
+        .posterior(&Evidence::Masked {
+            tokens: &[0, 1, 2],
+            mask_id: 3
+        })
+        .is_err());
+    let ok = [0i64, 1, 2, 0];
+    assert!(g
+        .posterior(&Evidence::Uniform {
+            tokens: &ok,
+            alpha_bar: &[1.5]
+        })
+        .is_err());
+    assert!(g
+        .posterior(&Evidence::Uniform {
+            tokens: &ok,
+            alpha_bar: &[f64::NAN]
+        })
+        .is_err());
+    assert!(Empirical::new(&[0u32, 1, 2, 0], 1, 4, 3, Some(&[-1.0])).is_err());
+    assert!(Empirical::new(&[0u32, 1, 2, 0], 1, 4, 3, Some(&[0.0])).is_err());
+    assert!(Empirical::new(&[0u32, 1, 2, 0], 1, 4, 3, Some(&[1.0, 1.0])).is_err());
+    assert!(Empirical::new(&[0u32, 1, 5, 0], 1, 4, 3, None).is_err());
+    let p = Posterior {
+        marginals: vec![0.5; 2],
+        log_evidence: vec![0.0],
+    };
+    assert!(mixture(&p, &p, f64::NAN).is_err());
+    assert!(mixture(&p, &p, -0.1).is_err());
+}
