@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rhmfast import RHM, zipf
+from rhmfast.grammar import _json_digest
 
 G = RHM(6, 6, 4, 2, 3, seed=0)
 X = G.sample(4, seed=0)
@@ -176,14 +177,33 @@ def _valid_json(tmp_path):
         (lambda d: d.update(root_prior=[1.0]), "root_prior"),
         (lambda d: d["rules"].append(d["rules"][-1]), "header says|expected"),
         (lambda d: d.update(rules="pickle"), "invalid grammar file"),
+        (lambda d: d["rules"][0][0][0].__setitem__(0, True), "contains true"),
+        (lambda d: d["rules"][0][0][0].__setitem__(0, 0.5), "expected integers"),
+        (lambda d: d.update(v=6.0), "not an integer"),
+        (lambda d: d.update(version=2.0), "version"),
+        (lambda d: d.update(extra=1), "unexpected"),
     ],
 )
 def test_edited_json_files_are_rejected(tmp_path, edit, match):
+    # Edited and re-signed (a valid checksum), so the content checks are what refuse it.
     path, doc = _valid_json(tmp_path)
     edit(doc)
+    doc["sha256"] = _json_digest(doc)
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=match):
         RHM.load(path)
+
+
+def test_edited_json_without_new_checksum_is_rejected(tmp_path):
+    path, doc = _valid_json(tmp_path)
+    # Still a valid grammar (another root prior), so only the checksum can tell.
+    doc["root_prior"] = [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        RHM.load(path)
+    doc["sha256"] = _json_digest(doc)
+    path.write_text(json.dumps(doc))
+    assert RHM.load(path) != G
 
 
 def test_truncated_or_foreign_files_are_rejected(tmp_path):
@@ -210,11 +230,13 @@ def test_truncated_or_foreign_files_are_rejected(tmp_path):
     np.savez(npz, params=np.zeros(5, np.int64))
     with pytest.raises(ValueError, match="format tag"):
         RHM.load(npz)
-    # An object array (would need pickle) is refused, never unpickled.
+    # An object array (would need pickle) is refused, never unpickled; so is any
+    # member the format does not write.
     G.save(npz)
     with zipfile.ZipFile(npz, "a") as z, z.open("evil.npy", "w") as f:
         np.lib.format.write_array(f, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    assert RHM.load(npz) == G
+    with pytest.raises(ValueError, match="unexpected.*evil"):
+        RHM.load(npz)
     with zipfile.ZipFile(tmp_path / "obj.npz", "w") as z, z.open("format.npy", "w") as f:
         np.lib.format.write_array(f, np.array(["x", 1], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="invalid grammar file"):
@@ -271,7 +293,10 @@ def _overcommit_heuristic_with_small_memory() -> bool:
     return mode == "0" and (info["MemTotal"] + info.get("SwapTotal", 0)) * 1024 < 2**38
 
 
-@pytest.mark.skipif(not _overcommit_heuristic_with_small_memory(), reason="needs Linux heuristic overcommit and < 256 GiB")
+@pytest.mark.skipif(
+    not _overcommit_heuristic_with_small_memory(),
+    reason="needs Linux heuristic overcommit and < 256 GiB",
+)
 def test_allocation_failure_is_a_value_error_not_an_abort():
     # 2**36 strings of 8 tokens = 512 GiB: under the cap, but the system refuses it.
     with pytest.raises(ValueError, match="too large to allocate"):
