@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rhmfast import _rhmfast
+from rhmfast._args import show_int
 from rhmfast._fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = ["RHM", "ParseResult", "Validity", "Derivation", "zipf", "sample"]
@@ -61,7 +62,7 @@ def _int(name: str, value: Any, *, lo: int | None = None) -> int:
     """An integer argument, or a TypeError/ValueError naming it."""
     x = _as_int(name, value)
     if abs(x) > _MAX_INT:
-        raise ValueError(f"{name} = {x} is absurdly large (limit {_MAX_INT})")
+        raise ValueError(f"{name} = {show_int(x)} is absurdly large (limit {_MAX_INT})")
     if lo is not None and x < lo:
         raise ValueError(f"{name} = {x} must be >= {lo}")
     return x

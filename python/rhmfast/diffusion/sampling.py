@@ -55,8 +55,15 @@ def sample_masked(
     cache: bool = True,
     device: str | torch.device = "cpu",
     bf16: bool = False,
+    reveal: str = "ancestral",
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Ancestral sampling of the masked process with ``steps`` steps (0 means ``d``).
+
+    ``reveal="one"`` reveals exactly one token per step instead, in a uniformly random
+    order (``d`` steps; ``steps`` must be 0 or ``d``): with an exact posterior this
+    draws exactly from the prior, since a product of conditionals along any order is
+    the joint probability. The ancestral schedule reveals several tokens at some steps,
+    each from its marginal, which the exact posterior does not make exact.
 
     From time t to s < t every still-masked token is revealed with probability
     ``(t - s)/t``, its value drawn from the model's ``p(x0_i | x_t)``. Without ``cache``
@@ -78,6 +85,10 @@ def sample_masked(
         raise ValueError(f"steps = {steps}: must be >= 0 (0 means d)")
     if batch_size < 1:
         raise ValueError(f"batch_size = {batch_size}: must be >= 1")
+    if reveal not in ("ancestral", "one"):
+        raise ValueError(f"reveal = {reveal!r}: must be 'ancestral' or 'one'")
+    if reveal == "one" and steps not in (0, d):
+        raise ValueError(f"steps = {steps}: reveal='one' takes d = {d} steps (give 0 or d)")
     device = torch.device(device)
     K = steps or d
     out = np.empty((num, d), dtype=np.int64)
@@ -85,16 +96,23 @@ def sample_masked(
     for b, lo in enumerate(range(0, num, batch_size)):
         B = min(batch_size, num - lo)
         gen = _seeded(seed, b)
+        when, u_at = draw_reveals(B, d, K, gen, reveal)
         run = _masked_events if cache else _masked_plain
-        out[lo : lo + B] = run(model, process, B, d, K, gen, device, bf16, stats).cpu().numpy()
+        x = run(model, process, when, u_at, device, bf16, stats)
+        out[lo : lo + B] = x.cpu().numpy()
     return out, stats
 
 
-def _draw_reveals(
-    B: int, d: int, K: int, gen: torch.Generator
+def draw_reveals(
+    B: int, d: int, K: int, gen: torch.Generator, reveal: str = "ancestral"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step at which each token is revealed and the uniform used for its value, drawn
-    from the same stream, in the same order, as :func:`_masked_plain` draws them."""
+    """The schedule of ``B`` strings: the step at which each token is revealed ``(B, d)``
+    and the uniform its value is drawn with. Drawn before any model call, so the plain
+    and the cached sampler (and :func:`rhmfast.diffusion.reference.sampling_probability`)
+    share it."""
+    if reveal == "one":
+        when = torch.rand((B, d), generator=gen, dtype=torch.float64).argsort(1).argsort(1)
+        return when, torch.rand((B, d), generator=gen, dtype=torch.float64)
     masked = torch.ones((B, d), dtype=torch.bool)
     when = torch.zeros((B, d), dtype=torch.long)
     u_at = torch.zeros((B, d), dtype=torch.float64)
@@ -120,15 +138,13 @@ def _forward_probs(
 def _masked_events(
     model: Denoiser,
     process: MaskedProcess,
-    B: int,
-    d: int,
-    K: int,
-    gen: torch.Generator,
+    when: torch.Tensor,
+    u_at: torch.Tensor,
     device: torch.device,
     bf16: bool,
     stats: dict[str, int],
 ) -> torch.Tensor:
-    when, u_at = _draw_reveals(B, d, K, gen)
+    B, d = when.shape
     # event index of each token: how many distinct reveal steps of its row come earlier
     srt, order = when.sort(1)
     new = torch.ones_like(srt, dtype=torch.long)
@@ -152,25 +168,22 @@ def _masked_events(
 def _masked_plain(
     model: Denoiser,
     process: MaskedProcess,
-    B: int,
-    d: int,
-    K: int,
-    gen: torch.Generator,
+    when: torch.Tensor,
+    u_at: torch.Tensor,
     device: torch.device,
     bf16: bool,
     stats: dict[str, int],
 ) -> torch.Tensor:
+    """The reference: every row through the model at every step."""
+    B, d = when.shape
+    when, u_at = when.to(device), u_at.to(device)
     x = torch.full((B, d), process.mask_id, dtype=torch.long, device=device)
-    for k in range(K):
-        t, s = 1.0 - k / K, 1.0 - (k + 1) / K
+    for k in range(int(when.max()) + 1 if when.numel() else 0):
         probs = _forward_probs(model, x, device, bf16)
         stats["forward_calls"] += 1
         stats["row_evals"] += B
-        u_reveal = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
-        u_value = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)
-        masked = x == process.mask_id
-        reveal = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
-        x[reveal] = categorical(probs[reveal], u_value[reveal])
+        reveal = when == k
+        x[reveal] = categorical(probs[reveal], u_at[reveal])
     return x
 
 
