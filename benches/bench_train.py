@@ -124,7 +124,7 @@ def quick_preset(
         # sampling steps cost no more forward passes than 16 with the cached sampler
         model="unet",
         # width 64 and batch 64 learn each level in the same number of steps as width
-        # 128 and batch 256 (session 6: 73% valid after 40,000 steps against 70%), at a
+        # 128 and batch 256 (measured: 73% valid after 40,000 steps against 70%), at a
         # quarter of the cost per step
         width=64,
         depth=2,

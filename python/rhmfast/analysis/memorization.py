@@ -10,7 +10,7 @@ Two per-sample clocks, both read from the run directory:
   is at least the true NLL), so crossing is memorization, not generalization; the
   held-out strings give the false-positive rate of this criterion.
 
-And the generalization baseline of SCIENCE.md: a model that learned the grammar and
+And the generalization baseline of docs/SCIENCE.md: a model that learned the grammar and
 memorized nothing reproduces training string ``x`` with probability ``p(x)`` per draw,
 ``B * p(x)`` times per checkpoint of ``B`` draws on average. A partly trained model
 generates valid strings only a fraction ``f`` of the time, so the baseline grants it
@@ -328,7 +328,7 @@ class QuintileTable:
     count: np.ndarray
     reproduced: np.ndarray  # fraction copied at least once, by the last checkpoint
     baseline_reproduced: np.ndarray  # the same for the no-memorization model (chance_draws)
-    baseline_reproduced_full: np.ndarray  # SCIENCE.md's strict baseline: all B draws from the grammar
+    baseline_reproduced_full: np.ndarray  # docs/SCIENCE.md's strict baseline: all B draws from the grammar
     heldout_reproduced: np.ndarray  # held-out strings in the same score range: generated at least once
     copies_per_sample: np.ndarray  # mean generated copies per sample, all checkpoints
     expected_copies_per_sample: np.ndarray  # mean of sum_t f_t B_t p(x)

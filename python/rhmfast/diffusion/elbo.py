@@ -4,7 +4,7 @@ For each string the bound is averaged over ``draws`` noise draws whose times are
 stratified (draw k of a string sits in the k-th of ``draws`` equal slices of [0,1)),
 which keeps the estimate unbiased and its variance low. The masked process uses its
 finite-variance form (a uniform number of masked tokens, weight ``d/k``). Comparing it with the exact
-grammar ``-log p(x)`` measures memorization without sampling (SCIENCE.md).
+grammar ``-log p(x)`` measures memorization without sampling (docs/SCIENCE.md).
 
 >>> import torch
 >>> from rhmfast.diffusion.processes import MaskedProcess

@@ -78,9 +78,9 @@ TRAIN: dict[str, dict[str, Any]] = {
         batch_size=16, lr=3e-3, warmup=8, ema=0.9, checkpoints_per_octave=2, first_checkpoint=8,
         eval_samples=64, elbo_draws=2, device="cpu", bf16=False, progress=False,
     ),
-    # SCIENCE.md's CPU trial, sized for 2 cores and 15 minutes with 3 seeds: the study's
+    # docs/SCIENCE.md's CPU trial, sized for 2 cores and 15 minutes with 3 seeds: the study's
     # grammar (d = 16) with Zipf a = 1, P = 128 unique strings, batch 128, 2600 steps. The
-    # tree U-Net (width 128, depth 2, lr 2e-3) replaced the SCIENCE.md transformer: at the
+    # tree U-Net (width 128, depth 2, lr 2e-3) replaced the docs/SCIENCE.md transformer: at the
     # same cost per step it learns the grammar's lower levels within a few hundred steps
     # (valid samples 50% at step 1000 against 20%) and memorizes within the budget (26%
     # copies at 2600 steps against 7.6%), so the whole trajectory (generalization,
@@ -94,7 +94,7 @@ TRAIN: dict[str, dict[str, Any]] = {
         batch_size=128, lr=2e-3, warmup=100, ema=0.99, checkpoints_per_octave=6, first_checkpoint=128,
         eval_samples=512, elbo_draws=4, device="auto", bf16=False, progress=True,
     ),
-    # The study's setup (SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings, the
+    # The study's setup (docs/SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings, the
     # tree-matched U-Net (kernel = stride = s), at the width benches/gpu.py trains. At
     # this size the generalization baseline needs the root rule, which the 1/t loss never
     # learned in 40,000 steps and mask-count sampling learned by step ~27,000 (README).

@@ -281,7 +281,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     report.text(
         "reproduced: fraction of the quintile generated verbatim at least once over all checkpoints; "
         "chance: the same for a model that memorized nothing and, when its output is valid, follows the "
-        "grammar (1 - (1 - p(x))^(fB), fB = all valid samples drawn); chance (all B draws): SCIENCE.md's strict "
+        "grammar (1 - (1 - p(x))^(fB), fB = all valid samples drawn); chance (all B draws): docs/SCIENCE.md's strict "
         "baseline, as if every sample had come from the grammar (1 - (1 - p(x))^B), an upper bound on chance "
         "while the model still makes invalid strings; held-out generated: the same for the "
         "held-out strings of the quintile's log p range (never trained on: generalization, the control); "
