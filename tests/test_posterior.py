@@ -131,3 +131,11 @@ X = G.sample(3, seed=1).astype(np.int64)
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_noise_free_uniform_evidence_is_exact_evidence():
+    # alpha_bar = 1: every token seen as it is (a term 0 * log 0 must not become NaN)
+    for prior in (GrammarPrior(G), EmpiricalPrior(T, 4), MixturePrior(G, T, 0.5)):
+        post = prior.posterior(T[:2].astype(np.int64), alpha_bar=1.0)
+        assert np.isfinite(post.log_evidence).all()
+        np.testing.assert_allclose(post.marginals.max(-1), 1.0)

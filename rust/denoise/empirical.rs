@@ -246,7 +246,13 @@ impl Empirical {
             let l = if w == 0.0 || (agree < d && lo == 0.0) {
                 f64::NEG_INFINITY
             } else {
-                w.ln() + agree as f64 * ln_hi + (d - agree) as f64 * ln_lo
+                // (no lo term when every token agrees: 0 * ln 0 would be NaN)
+                let miss = if agree == d {
+                    0.0
+                } else {
+                    (d - agree) as f64 * ln_lo
+                };
+                w.ln() + agree as f64 * ln_hi + miss
             };
             best = best.max(l);
             loglik.push(l);

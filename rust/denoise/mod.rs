@@ -13,7 +13,8 @@
 //! `alpha_bar [a = o] + (1 - alpha_bar) / v` under `x_i = a`.
 //!
 //! A string whose evidence has probability 0 under the prior (log marginal `-inf`) gets
-//! uniform marginals: there is no posterior to report.
+//! uniform marginals: there is no posterior to report (also for a mixture whose component
+//! that allows the evidence has weight 0).
 
 mod empirical;
 mod grammar;
@@ -147,9 +148,9 @@ pub fn check_lam(lam: f64) -> CoreResult<()> {
 }
 
 /// The posterior of the prior `(1 - lam) p_a + lam p_b` from the posteriors of `a` and
-/// `b` under the same evidence: component posteriors weighed by their shares
-/// `(1 - lam) Z_a : lam Z_b` of the evidence's probability (not a fixed mixture).
-pub fn mixture(a: &Posterior, b: &Posterior, lam: f64) -> CoreResult<Posterior> {
+/// `b` under the same evidence (`v` tokens): component posteriors weighed by their
+/// shares `(1 - lam) Z_a : lam Z_b` of the evidence's probability (not a fixed mixture).
+pub fn mixture(a: &Posterior, b: &Posterior, lam: f64, v: usize) -> CoreResult<Posterior> {
     check_lam(lam)?;
     let rows = a.log_evidence.len();
     if b.log_evidence.len() != rows || a.marginals.len() != b.marginals.len() {
@@ -171,7 +172,8 @@ pub fn mixture(a: &Posterior, b: &Posterior, lam: f64) -> CoreResult<Posterior> 
         let span = r * per..(r + 1) * per;
         let dst = &mut out.marginals[span.clone()];
         if lz == f64::NEG_INFINITY {
-            dst.copy_from_slice(&a.marginals[span]); // both impossible: uniform already
+            // impossible under the mixture (a component may allow it at weight 0)
+            dst.fill(1.0 / v.max(1) as f64);
             continue;
         }
         let wa = (la - lz).exp();

@@ -156,6 +156,6 @@ fn bad_inputs_are_errors() {
         marginals: vec![0.5; 2],
         log_evidence: vec![0.0],
     };
-    assert!(mixture(&p, &p, f64::NAN).is_err());
-    assert!(mixture(&p, &p, -0.1).is_err());
+    assert!(mixture(&p, &p, f64::NAN, 2).is_err());
+    assert!(mixture(&p, &p, -0.1, 2).is_err());
 }

@@ -122,7 +122,7 @@ fn mixture_posterior<'py>(
         denoise::check_lam(lam)?;
         let a = g.inner.posterior(&ev)?;
         let b = train.inner.posterior(&ev)?;
-        denoise::mixture(&a, &b, lam)
+        denoise::mixture(&a, &b, lam, g.inner.v() as usize)
     })?;
     out(py, p, rows, d, g.inner.v() as usize)
 }
