@@ -119,3 +119,43 @@ class TrainingIndex:
 def kgram_counts(x: _Tokens2, k: int) -> tuple[_Win, _I64]: ...
 def kgram_counts_all(x: _Tokens2, max_k: int) -> list[tuple[_Win, _I64]]: ...
 def block_counts(x: _Tokens2, s: int, level: int, *, positional: bool) -> tuple[_I64, _Win, _I64]: ...
+
+# --- denoise ---
+__all__ += ["Empirical", "grammar_posterior", "mixture_posterior"]
+
+_Post = tuple[_NDArray[np.float64], _NDArray[np.float64]]
+
+def grammar_posterior(
+    g: Grammar,
+    x: _NDArray[np.int64],
+    *,
+    mask_id: int | None = None,
+    alpha_bar: _NDArray[np.float64] | None = None,
+) -> _Post: ...
+def mixture_posterior(
+    g: Grammar,
+    train: Empirical,
+    lam: float,
+    x: _NDArray[np.int64],
+    *,
+    mask_id: int | None = None,
+    alpha_bar: _NDArray[np.float64] | None = None,
+) -> _Post: ...
+@_final
+class Empirical:
+    def __new__(
+        cls, train: _Tokens2, v: int, weights: _NDArray[np.float64] | None = None
+    ) -> Empirical: ...
+    def posterior(
+        self,
+        x: _NDArray[np.int64],
+        *,
+        mask_id: int | None = None,
+        alpha_bar: _NDArray[np.float64] | None = None,
+    ) -> _Post: ...
+    @property
+    def num_strings(self) -> int: ...
+    @property
+    def d(self) -> int: ...
+    @property
+    def v(self) -> int: ...

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -80,14 +82,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# OSErrors that a wrong path or permission causes: user errors, reported in one line
+_USER_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    print(f"rhmfast: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (ValueError, TypeError) as err:
-        # bad configs and arguments: the message names the key; a traceback adds nothing
-        parser.exit(2, f"rhmfast {args.command}: error: {err}\n")
+    prefix = f"rhmfast {args.command}: error:"
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning  # a warning is one line, as errors are
+        try:
+            return int(args.func(args))
+        except (ValueError, TypeError) as err:
+            # bad configs and arguments (UnicodeDecodeError included): the message names
+            # the key or the file; a traceback adds nothing
+            parser.exit(2, f"{prefix} {_first_line(err)}\n")
+        except _USER_OS_ERRORS as err:
+            where = err.filename if err.filename is not None else ""
+            other = f" -> {err.filename2!r}" if err.filename2 is not None else ""
+            text = f"{where!r}{other}: {err.strerror or err}" if where else str(err)
+            parser.exit(2, f"{prefix} {text}\n")
+
+
+def _first_line(err: BaseException) -> str:
+    """The message on one line (a multi-line one joined), or the error's type."""
+    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -29,11 +29,43 @@ from rhmfast._tokens import query_tokens, training_tokens
 from rhmfast.index import TrainingIndex
 
 
-def _levels(grammar: Any, d: int) -> tuple[int, int]:
+def _check_grammar(grammar: Any, needs: tuple[str, ...], parses: bool) -> None:
+    missing = [a for a in ("s", "L", *needs) if not hasattr(grammar, a)]
+    if parses and not (hasattr(grammar, "check") or hasattr(grammar, "parse")):
+        missing.append("check")
+    if missing:
+        wanted = ", ".join(("s", "L", *needs)) + (" and check or parse" if parses else "")
+        raise TypeError(
+            f"grammar: expected an rhmfast.RHM (or an object with {wanted}), got "
+            f"{type(grammar).__name__} (missing: {', '.join(missing)})"
+        )
+
+
+def _levels(grammar: Any, d: int, name: str) -> tuple[int, int]:
     s, L = int(grammar.s), int(grammar.L)
     if s**L != d:
-        raise ValueError(f"strings have {d} tokens but the grammar's d = s**L = {s**L}")
+        raise ValueError(f"{name}: strings have {d} tokens but the grammar's d = s**L = {s**L}")
     return s, L
+
+
+def _check_alphabet(x: np.ndarray, grammar: Any, name: str) -> None:
+    """Tokens in the grammar's ``[0, v)``, checked here so the message names ``name``
+    (the grammar's own check names its parameter ``x``)."""
+    v = getattr(grammar, "v", None)
+    if v is None or x.size == 0:
+        return
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi >= int(v):
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{name}: token {bad} is outside the grammar's alphabet [0, v={int(v)})")
+
+
+def _check_top(top: Any) -> int:
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)):
+        raise TypeError(f"top = {top!r}: must be an int (blocks listed per level), not {type(top).__name__}")
+    if top < 0:
+        raise ValueError(f"top = {top}: must be >= 0")
+    return int(top)
 
 
 def _block_rows(x: np.ndarray, s: int, L: int, level: int) -> tuple[np.ndarray, int, int]:
@@ -60,9 +92,11 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     multiplicity, level ``L`` single tokens. ``block_log_freq_mean`` averages levels
     ``1..L``. Higher = built from more common substrings (more prototypical).
     """
+    _check_grammar(grammar, ("log_prob",), parses=False)
     x = training_tokens(train, "train").astype(np.int64)
     P, d = x.shape
-    s, L = _levels(grammar, d)
+    s, L = _levels(grammar, d, "train")
+    _check_alphabet(x, grammar, "train")
     names = ["log_prob"] + [f"block_log_freq_{lv}" for lv in range(L + 1)] + ["block_log_freq_mean"]
     out = np.zeros(P, dtype=[(n, np.float64) for n in names])
     out["log_prob"] = np.asarray(grammar.log_prob(x), dtype=np.float64)
@@ -101,16 +135,20 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
       ``top`` most over-produced blocks per level (largest ``generated_freq -
       grammar_prob``).
     """
+    top = _check_top(top)
+    _check_grammar(grammar, ("log_prob", "block_probs"), parses=True)
     if not isinstance(index, TrainingIndex):
-        index = TrainingIndex(index)
+        index = TrainingIndex(training_tokens(index, "index"))
     g = query_tokens(generated, "generated")
     B, d = g.shape
     if d != index.length:
         raise ValueError(f"generated: strings have {d} tokens, the training strings {index.length}")
     if B == 0:
         raise ValueError("generated: empty set")
-    s, L = _levels(grammar, d)
+    s, L = _levels(grammar, d, "generated")
+    _check_alphabet(np.asarray(generated), grammar, "generated")  # not g: uint64 is viewed as int64
     train = index.strings().astype(np.int64)
+    _check_alphabet(train, grammar, "index")
     P = train.shape[0]
     g64 = g.astype(np.int64)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import pathlib
 import sys
 from typing import Any
@@ -31,6 +32,21 @@ MASK_SAMPLING = ("time", "count")
 # seeds go to torch.manual_seed and the Rust core (u64); 2**63 leaves room for the
 # offsets derived seeds add
 SEED_LIMIT = 2**63
+UPPER_BOUNDS = (
+    ("width", 2**16, "2**16"),
+    ("depth", 2**10, "2**10"),
+    ("heads", 2**10, "2**10"),
+    ("steps", 2**36, "2**36"),
+    ("batch_size", 2**24, "2**24"),
+    ("warmup", 2**36, "2**36"),
+    ("num_train", 2**40, "2**40"),
+    ("num_heldout", 2**40, "2**40"),
+    ("checkpoints_per_octave", 2**10, "2**10"),
+    ("first_checkpoint", 2**36, "2**36"),
+    ("eval_samples", 2**20, "2**20"),
+    ("sampling_steps", 2**20, "2**20"),
+    ("elbo_draws", 2**16, "2**16"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +129,13 @@ class TrainConfig:
     @classmethod
     def from_toml(cls, path: str | pathlib.Path) -> TrainConfig:
         """Load from a TOML file of top-level keys."""
-        text = pathlib.Path(path).read_text(encoding="utf-8")
+        raw = pathlib.Path(path).read_bytes()  # OSErrors name the path themselves
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:  # the codec's message does not name the file
+            raise ValueError(
+                f"config file {str(path)!r} is not UTF-8 text (byte {err.start}: {err.reason})"
+            ) from None
         try:
             return cls.from_toml_string(text)
         except tomllib.TOMLDecodeError as err:
@@ -183,6 +205,10 @@ class TrainConfig:
 
         for key in ("v", "n", "m", "L", "width", "depth", "heads", "steps", "batch_size"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
+        # hard bounds far above any trainable size: beyond them arithmetic overflows
+        # (step * batch_size indexes int64 tensors) or a loop never ends
+        for key, hi, text in UPPER_BOUNDS:
+            need(getattr(self, key) <= hi, key, f"must be <= {text}")
         need(2 <= self.s <= 65536, "s", "must lie in [2, 65536]")
         # bounded before any power is taken: s**L and v**s of huge values never finish
         need(self.v <= 65536, "v", "must be <= 65536 (tokens are stored as uint16)")
@@ -257,6 +283,117 @@ class TrainConfig:
                 "sampling_steps",
                 "d3pm samples with all d3pm_steps; use 0",
             )
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable`` of /proc/meminfo (else the
+    free physical pages), lowered to the headroom of a cgroup v2 memory limit; ``None``
+    where nothing can be read (memory checks are then skipped)."""
+    free: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            pass
+    try:
+        cgroup = pathlib.Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            room = int(limit) - int((cgroup / "memory.current").read_text())
+            free = room if free is None else min(free, room)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def approx_params(config: TrainConfig, d: int | None = None) -> int:
+    """Parameter count of the denoiser ``config`` builds for strings of length ``d``
+    (default ``s**L``), from the layer shapes of ``models.py`` without building it."""
+    d = config.d if d is None else d
+    w, D = config.width, config.depth
+    edges = (config.v + 1 + d + config.v + 4) * w + (2 * w * w if config.process == "d3pm" else 0)
+    if config.model == "transformer":
+        return edges + D * (12 * w * w + 13 * w)
+    s, L = config.s, config.L
+    return edges + D * (2 * L + 1) * (4 * w * w + 5 * w) + L * ((2 * s + 2) * w * w + (s + 3) * w)
+
+
+def memory_estimate(
+    config: TrainConfig,
+    *,
+    d: int | None = None,
+    num_train: int | None = None,
+    num_heldout: int | None = None,
+) -> dict[str, tuple[int, int, str]]:
+    """Coarse, rather high estimate of the memory a training of ``config`` needs, by the
+    key that drives each part: ``{key: (device bytes, host bytes, what)}`` (on a CPU both
+    are the same memory). ``d``, ``num_train``, ``num_heldout`` default to the config's."""
+    d = config.d if d is None else d
+    P = config.num_train if num_train is None else num_train
+    H = config.heldout_count if num_heldout is None else num_heldout
+    V, w, E = config.v + 1, config.width, config.eval_samples
+    params = approx_params(config, d)
+    # activations kept for backward (float32), per token and layer, plus logits and noise
+    per_token = w * ((16 if config.model == "transformer" else 24) * config.depth + 4) + 4 * V + 8
+    # inference: a few layers' activations and float64 probabilities per string
+    infer = d * (32 * w + 24 * V + 48)
+    elbo_rows = min(4096, (P + H) * config.elbo_draws)
+    tok = 1 if config.v <= 256 else 2
+    return {
+        # weights, gradients, EMA, two AdamW moments; a checkpoint serializes 16 bytes a
+        # parameter and holds three copies of them on the way to the file
+        "width": (20 * params, 48 * params,
+                  f"the model's ~{params} parameters (width = {w}, depth = {config.depth})"),
+        "batch_size": (4 * config.batch_size * d * per_token, 0, "the training batch's activations"),
+        # samples in batches of 1024; int64 samples, their token copy and parse results
+        "eval_samples": (min(E, 1024) * infer, E * (24 * d + 2 * config.L), "the evaluation samples"),
+        "elbo_draws": (elbo_rows * infer, 0, "the likelihood bound's batches"),
+        # int64 copy on the device; tokens, suffix index, sampling and dedup sets on the host
+        "num_train": (8 * P * d, P * (d * (tok + 32) + 200), "the training strings"),
+        "num_heldout": (0, H * (d * (tok + 8) + 200), "the held-out strings"),
+    }
+
+
+def check_memory(
+    config: TrainConfig,
+    *,
+    d: int | None = None,
+    num_train: int | None = None,
+    num_heldout: int | None = None,
+    host_free: int | None = None,
+    device_free: int | None = None,
+) -> None:
+    """Refuse, before anything is built, a training whose :func:`memory_estimate` exceeds
+    the free memory: ``ValueError`` naming the key of the largest part and the bytes.
+    ``host_free`` defaults to :func:`available_memory` (unknown: not checked);
+    ``device_free`` is an accelerator's free memory (``None``: the device is the host)."""
+    parts = memory_estimate(config, d=d, num_train=num_train, num_heldout=num_heldout)
+    host_free = available_memory() if host_free is None else host_free
+    if device_free is None:
+        pools = [("", host_free, {k: dv + hs for k, (dv, hs, _) in parts.items()})]
+    else:
+        pools = [
+            ("device ", device_free, {k: dv for k, (dv, _, _) in parts.items()}),
+            ("host ", host_free, {k: hs for k, (_, hs, _) in parts.items()}),
+        ]
+    for pool, free, need in pools:
+        total = sum(need.values())
+        if free is None or total <= free:
+            continue
+        key = max(need, key=lambda k: need[k])
+        raise ValueError(
+            f"TrainConfig.{key} = {getattr(config, key)!r}: a training would need about "
+            f"{total} bytes ({total / 2**30:.3g} GiB) of {pool}memory, {need[key]} bytes "
+            f"for {parts[key][2]}; only {free} bytes ({free / 2**30:.3g} GiB) are available"
+        )
 
 
 def _toml_value(val: Any) -> str:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import pathlib
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -77,28 +79,66 @@ def _check_tokens(arr: Any, key: str, config: TrainConfig) -> np.ndarray:
     return a.astype(token_dtype(config.v))
 
 
+def read_npz(
+    path: str | pathlib.Path, what: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """The ``keys`` (and those of ``optional`` present) of the ``.npz`` at ``path``.
+    Anything else (missing, truncated, a pickle, object arrays) is a ``ValueError``
+    starting with ``what``; pickled data are refused, never loaded (they can run code)."""
+    path = pathlib.Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except FileNotFoundError:
+        raise ValueError(f"{what}: no such file") from None
+    except OSError as err:
+        raise ValueError(f"{what}: cannot be read ({err.strerror or err})") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{what}: is a single .npy array, not an .npz archive of named arrays")
+    if head[:1] == b"\x80":  # pickle protocol >= 2
+        raise ValueError(
+            f"{what}: is a Python pickle, not an .npz archive of token arrays; refused "
+            "(pickles are never loaded: they can run code)"
+        )
+    if not head.startswith(b"PK"):
+        raise ValueError(f"{what}: is not an .npz archive (a zip of .npy token arrays)")
+    out: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise ValueError(f"{what}: no {missing[0]!r} array (found {sorted(f.files)})")
+            for key in keys + tuple(k for k in optional if k in f.files):
+                try:
+                    out[key] = f[key]
+                except ValueError as err:
+                    if "pickle" not in str(err):
+                        raise
+                    raise ValueError(
+                        f"{what}: array {key!r} holds Python objects; refused (only "
+                        "integer token arrays are read, pickled data are never loaded)"
+                    ) from None
+    except ValueError as err:
+        if str(err).startswith(what):
+            raise
+        raise ValueError(f"{what}: not a readable .npz archive ({err})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{what}: not a readable .npz archive ({err})") from None
+    return out
+
+
 def build_data(config: TrainConfig) -> RunData:
     """Draw (or read) the training and held-out sets described by ``config``."""
     dtype = token_dtype(config.v)
     if config.data_path:
-        path = pathlib.Path(config.data_path)
-        if not path.is_file():
-            raise ValueError(f"TrainConfig.data_path = {config.data_path!r}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                if "train" not in f:
-                    raise ValueError(
-                        f"TrainConfig.data_path = {config.data_path!r}: no 'train' array "
-                        f"(found {sorted(f.files)})"
-                    )
-                train = _check_tokens(f["train"], "train", config)
-                heldout = (
-                    _check_tokens(f["heldout"], "heldout", config)
-                    if "heldout" in f
-                    else np.zeros((0, train.shape[1]), dtype)
-                )
-        except (OSError, EOFError) as err:
-            raise ValueError(f"TrainConfig.data_path = {config.data_path!r}: {err}") from None
+        what = f"TrainConfig.data_path = {config.data_path!r}"
+        arrays = read_npz(config.data_path, what, ("train",), ("heldout",))
+        train = _check_tokens(arrays["train"], "train", config)
+        heldout = (
+            _check_tokens(arrays["heldout"], "heldout", config)
+            if "heldout" in arrays
+            else np.zeros((0, train.shape[1]), dtype)
+        )
         if len(train) == 0:
             raise ValueError(f"TrainConfig.data_path = {config.data_path!r}: 'train' is empty")
         if heldout.shape[1] != train.shape[1]:
@@ -115,7 +155,19 @@ def build_data(config: TrainConfig) -> RunData:
             f"TrainConfig.num_train = {config.num_train}: the grammar has only "
             f"{g.num_strings} distinct strings, too few for a unique training set"
         )
-    train = np.asarray(g.sample(config.num_train, seed=config.data_seed, unique=config.unique))
+    want = config.heldout_count
+    left = g.num_strings - config.num_train
+    if config.unique and want > left:  # refused at once: drawing could only fail, slowly
+        asked = f" (-1: as many as num_train = {config.num_train})" if config.num_heldout < 0 else ""
+        raise ValueError(
+            f"TrainConfig.num_heldout = {config.num_heldout}{asked}: {want} distinct held-out "
+            f"strings are needed but only {left} are left (the grammar has {g.num_strings} "
+            f"distinct strings, num_train = {config.num_train} of them train)"
+        )
+    try:
+        train = np.asarray(g.sample(config.num_train, seed=config.data_seed, unique=config.unique))
+    except (ValueError, MemoryError) as err:  # the message names sample()'s own "num"
+        raise ValueError(f"TrainConfig.num_train = {config.num_train}: cannot draw them: {err}") from None
     train = train.astype(dtype)
     heldout = _draw_heldout(g, train, config).astype(dtype)
     return RunData(
@@ -132,10 +184,20 @@ def _draw_heldout(g: Any, train: np.ndarray, config: TrainConfig) -> np.ndarray:
     seen = {row.tobytes() for row in train.astype(np.uint16)}
     rows: list[np.ndarray] = []
     want = config.heldout_count
+    if want and not config.unique and len(seen) >= g.num_strings:
+        raise ValueError(
+            f"TrainConfig.num_heldout = {config.num_heldout}: the training set holds all "
+            f"{g.num_strings} strings of the grammar; none is left to hold out"
+        )
     for attempt in range(1, 1001):
         if len(rows) >= want:
             break
-        batch = np.asarray(g.sample(max(64, 2 * want), seed=config.data_seed + 7919 * attempt))
+        try:
+            batch = np.asarray(g.sample(max(64, 2 * want), seed=config.data_seed + 7919 * attempt))
+        except (ValueError, MemoryError) as err:
+            raise ValueError(
+                f"TrainConfig.num_heldout = {config.num_heldout}: cannot draw {want} strings: {err}"
+            ) from None
         for row in batch:
             key = row.astype(np.uint16).tobytes()
             if key in seen:
@@ -167,11 +229,7 @@ def save_data(path: pathlib.Path, data: RunData) -> None:
 
 def load_data(path: pathlib.Path, config: TrainConfig) -> RunData:
     """Read and validate a run's ``data.npz`` (no pickle)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("train", "heldout", "train_logp", "heldout_logp")}
-    except (KeyError, OSError, ValueError, EOFError) as err:
-        raise ValueError(f"run data {str(path)!r} is unreadable or incomplete: {err}") from None
+    arrays = read_npz(path, f"run data {str(path)!r}", ("train", "heldout", "train_logp", "heldout_logp"))
     tr, ho = arrays["train"], arrays["heldout"]
     ok = (
         tr.ndim == 2

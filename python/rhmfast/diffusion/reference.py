@@ -143,8 +143,7 @@ def sampling_probability(
     K = steps or d
     n = a.shape[0]
     rows = np.repeat(a.astype(np.int64), draws, axis=0)  # string-major: draws together
-    when, _ = draw_reveals(n * draws, d, K, _seeded(seed, 0), reveal)
-    when = when.numpy()
+    when = draw_reveals(n * draws, d, K, _seeded(seed, 0), reveal)[0].numpy()
     logp = np.zeros(n * draws)
     for k in np.unique(when):
         hit = (when == k).any(1)

@@ -120,10 +120,10 @@ def draw_reveals(
         t, s = 1.0 - k / K, 1.0 - (k + 1) / K
         u_reveal = torch.rand((B, d), generator=gen, dtype=torch.float64)
         u_value = torch.rand((B, d), generator=gen, dtype=torch.float64)
-        reveal = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
-        when[reveal] = k
-        u_at[reveal] = u_value[reveal]
-        masked &= ~reveal
+        now = masked & (u_reveal < (t - s) / t) if k < K - 1 else masked
+        when[now] = k
+        u_at[now] = u_value[now]
+        masked &= ~now
     return when, u_at
 
 

@@ -3,7 +3,7 @@
 Everything random is a pure function of ``(seed, step)``: the data order (one
 permutation per epoch) and the noise of each step come from generators seeded by the
 step, so a killed run resumed from any checkpoint continues bit-exactly (model,
-optimizer, EMA, step and the global RNG states are restored from the checkpoint).
+optimizer, EMA, step and the global torch RNG state are restored from the checkpoint).
 
 >>> import tempfile, numpy as np, pathlib
 >>> tmp = pathlib.Path(tempfile.mkdtemp())
@@ -24,8 +24,8 @@ import json
 import math
 import os
 import pathlib
-import random
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from rhmfast.diffusion import checkpoint as ckpt
-from rhmfast.diffusion.config import DEVICES, TrainConfig
+from rhmfast.diffusion.config import DEVICES, TrainConfig, available_memory, check_memory
 from rhmfast.diffusion.data import RunData, build_data, load_data, save_data
 from rhmfast.diffusion.distributed import DistInfo, env_int, resolve_device, setup
 from rhmfast.diffusion.elbo import elbo_nll
@@ -96,27 +96,19 @@ class DataOrder:
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state: Any = np.random.get_state()
-    py_state: Any = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-        "numpy_rest": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        "python": [int(py_state[0]), list(py_state[1]), py_state[2]],
-    }
+    """The global torch (and CUDA) generator states, seeded by ``torch.manual_seed(seed)``
+    before the model is built. numpy's and Python's global generators are not saved:
+    nothing in training draws from them (every draw uses a generator seeded by
+    ``(seed, step)``), and unseeded they made two identical runs' checkpoints differ."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    # older checkpoints also hold "numpy_keys", "numpy_rest" and "python": ignored (unused)
     torch.set_rng_state(state["torch"])
-    rest = state["numpy_rest"]
-    np.random.set_state(
-        ("MT19937", state["numpy_keys"].numpy().astype(np.uint32), rest[0], rest[1], rest[2])
-    )
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():
         cuda = state["cuda"]
         if len(cuda) == torch.cuda.device_count():
@@ -310,15 +302,68 @@ def _save_eval(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
     ckpt.atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_data_for_run(config: TrainConfig, run: pathlib.Path, info: DistInfo) -> RunData:
-    """The run's data: built, checked against the model, and only then saved with
-    config.toml, so a config error leaves no files that would block the corrected rerun."""
+def _check_memory(config: TrainConfig, device: torch.device, data: RunData | None = None) -> None:
+    """:func:`config.check_memory` for ``device`` (an accelerator's free memory counts
+    apart from the host's) with the data's actual sizes once they are known."""
+    device_free = None
+    if device.type == "cuda":
+        device_free = int(torch.cuda.mem_get_info(device)[0])
+    if data is None:
+        check_memory(config, device_free=device_free)
+    else:
+        check_memory(config, d=data.d, num_train=len(data.train), num_heldout=len(data.heldout),
+                     device_free=device_free)
+
+
+def _build(
+    config: TrainConfig, data: RunData, device: torch.device, source: pathlib.Path
+) -> tuple[MaskedProcess | D3PMProcess, nn.Module]:
+    """Check the data against the config (strings, memory) and build the process and the
+    model, seeded by ``config.seed``: everything that can refuse a config, done before
+    the run directory is written."""
+    if config.data_path == "" and data.d != config.d:
+        raise ValueError(f"run data {str(source)!r} has d = {data.d}, config s**L = {config.d}")
+    _check_model_fits(config, data)
+    if config.block_mask > 0 and data.d != config.d:
+        raise ValueError(
+            f"TrainConfig.block_mask = {config.block_mask}: needs strings of s**L = "
+            f"{config.d} tokens, got {data.d}"
+        )
+    _check_memory(config, device, data)
+    process = make_process(config.process, config.v, config.d3pm_steps,
+                           block_sizes=tuple(config.s**k for k in range(1, config.L)),
+                           block_fraction=config.block_mask,
+                           count_sampling=config.mask_sampling == "count")
+    torch.manual_seed(config.seed)
+    try:
+        model = _model_for(config, process, data.d).to(device)
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and "alloc" not in str(err).lower():
+            raise  # not an allocation failure: a bug, keep its traceback
+        raise ValueError(
+            f"TrainConfig.width = {config.width}, depth = {config.depth}: the model does not fit "
+            f"in memory ({str(err).splitlines()[0]})"
+        ) from None
+    return process, model
+
+
+def _prepare(
+    config: TrainConfig, run: pathlib.Path, info: DistInfo
+) -> tuple[RunData, MaskedProcess | D3PMProcess, nn.Module]:
+    """The run's data, process and model. Every check (stored config, memory, data,
+    model construction) comes before config.toml and data.npz are written, so a config
+    error leaves no files that would block the corrected rerun."""
+    if run.exists() and not run.is_dir():
+        raise ValueError(f"TrainConfig.run_dir = {str(run)!r}: exists and is not a directory")
     path = run / "data.npz"
+    built = None
     if info.is_main:
         _check_run_dir(config, run)
-        built = None if path.exists() else build_data(config)
-        if built is not None:
-            _check_model_fits(config, built)
+        if not path.exists():
+            if not config.data_path:  # sizes known from the config: refuse before drawing
+                _check_memory(config, info.device)
+            built = build_data(config)
+            process, model = _build(config, built, info.device, path)
         if not (run / "config.toml").exists():
             run.mkdir(parents=True, exist_ok=True)
             ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
@@ -328,12 +373,9 @@ def _load_data_for_run(config: TrainConfig, run: pathlib.Path, info: DistInfo) -
             save_data(path, built)
     info.barrier()
     data = load_data(path, config)
-    if config.data_path == "" and data.train.shape[1] != config.d:
-        raise ValueError(
-            f"run data {str(path)!r} has d = {data.train.shape[1]}, config s**L = {config.d}"
-        )
-    _check_model_fits(config, data)
-    return data
+    if built is None:
+        process, model = _build(config, data, info.device, path)
+    return data, process, model
 
 
 def train(config: TrainConfig) -> pathlib.Path:
@@ -355,17 +397,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
         )
     run = pathlib.Path(config.run_dir)
     device = info.device
-    data = _load_data_for_run(config, run, info)
+    data, process, model = _prepare(config, run, info)
     d, P = data.d, len(data.train)
-    if config.block_mask > 0 and d != config.d:
-        raise ValueError(f"TrainConfig.block_mask = {config.block_mask}: needs strings of s**L = {config.d} tokens, got {d}")
-    process = make_process(config.process, config.v, config.d3pm_steps,
-                           block_sizes=tuple(config.s**k for k in range(1, config.L)),
-                           block_fraction=config.block_mask,
-                           count_sampling=config.mask_sampling == "count")
-
-    torch.manual_seed(config.seed)
-    model = _model_for(config, process, d).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(
         model.parameters(),
@@ -376,6 +409,8 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
     ckdir = run / "checkpoints"
     resume_file = ckdir / "resume.pt"
+    if info.is_main:
+        ckpt.remove_stale_temporaries(ckdir)  # left by a kill during a checkpoint write
     start, elapsed, window = 0, 0.0, (0.0, 0)
     state = ckpt.load_latest(ckdir, extra=[resume_file])
     if state is not None:
@@ -560,21 +595,37 @@ def generate_from_run(
             raise ValueError(f"{name} = {val}: must be >= 0")
     if device is not None and device not in DEVICES:
         raise ValueError(f"device = {device!r}: must be one of {DEVICES}")
+    target = None if out is None else pathlib.Path(out)
+    if target is not None and target.is_dir():
+        raise ValueError(f"out = {str(target)!r}: is a directory; give the path of an .npy file")
     config = TrainConfig.from_toml(cfg_path)
+    data = load_data(run / "data.npz", config)  # d and dtype of the strings; validated
+    d = data.d
+    # refused before anything is allocated: int64 samples, their token copy, one batch
+    per_row = 32 * config.width + 24 * (config.v + 1)
+    need = num * d * (8 + data.train.dtype.itemsize) + min(num, 1024) * d * per_row
+    free = available_memory()
+    if free is not None and need > free:
+        raise ValueError(
+            f"num = {num}: {num} samples of {d} tokens need about {need} bytes "
+            f"({need / 2**30:.3g} GiB); only {free} bytes ({free / 2**30:.3g} GiB) are available"
+        )
     ckdir = run / "checkpoints"
     if step is None:
-        state = ckpt.load_latest(ckdir)
+        damaged: list[str] = []
+        state = ckpt.load_latest(ckdir, skipped=damaged)
         if state is None:
-            raise ValueError(f"run_dir {str(run)!r} holds no readable checkpoint")
+            why = f": {len(damaged)} damaged, the newest: {damaged[0]}" if damaged else ""
+            raise ValueError(f"run_dir {str(run)!r} holds no readable checkpoint{why}")
+        if damaged:
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            warnings.warn(f"{damaged[0]}{more}; using step {int(state['step'])}", stacklevel=2)
     else:
         path = ckpt.step_path(ckdir, step)
         if not path.exists():
             have = [s for s, _ in ckpt.list_checkpoints(ckdir)]
             raise ValueError(f"step = {step}: no checkpoint {path.name}; available steps: {have}")
         state = ckpt.load_checkpoint(path)
-    with np.load(run / "data.npz", allow_pickle=False) as f:
-        train_arr = f["train"]
-    d = int(train_arr.shape[1])
     dev = resolve_device(device or config.device, env_int("LOCAL_RANK", 0))
     process = make_process(config.process, config.v, config.d3pm_steps)
     model = _model_for(config, process, d)
@@ -589,12 +640,9 @@ def generate_from_run(
         steps=config.sampling_steps,
         device=dev,
         bf16=config.bf16 and dev.type == "cuda",
-    ).astype(train_arr.dtype)
-    target = (
-        pathlib.Path(out)
-        if out is not None
-        else run / "generated" / f"step_{int(state['step']):08d}_seed_{seed}.npy"
-    )
+    ).astype(data.train.dtype)
+    if target is None:
+        target = run / "generated" / f"step_{int(state['step']):08d}_seed_{seed}.npy"
     buf = io.BytesIO()
     np.save(buf, x, allow_pickle=False)
     ckpt.atomic_write_bytes(target, buf.getvalue())
