@@ -1,4 +1,4 @@
-"""The ``rhmfast`` command line: ``demo``, ``train``, ``generate``, ``experiment``.
+"""The ``rhmfast`` command line: ``demo``, ``train``, ``generate``, ``experiment``, ``simulate``.
 
 Heavy modules (torch, matplotlib) are imported only by the subcommand that needs them.
 """
@@ -33,7 +33,8 @@ def _generate(args: argparse.Namespace) -> int:
     from rhmfast.diffusion import generate_from_run
 
     path = generate_from_run(
-        args.run_dir, step=args.step, num=args.num, seed=args.seed, out=args.out, device=args.device
+        args.run_dir, step=args.step, num=args.num, seed=args.seed, out=args.out, device=args.device,
+        reference=args.reference, lam=args.lam,
     )
     print(path)
     return 0
@@ -43,6 +44,37 @@ def _experiment(args: argparse.Namespace) -> int:
     from rhmfast.experiments import run_experiment_cli
 
     return run_experiment_cli(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rhmfast.diffusion.simulate import Memorizer, parse_schedule, simulate_run
+
+    validity = {}
+    for item in args.validity:
+        level, sep, sched = item.partition("=")
+        if not sep or not level.strip().isdigit():
+            raise ValueError(f"--validity {item!r}: expected LEVEL=SCHEDULE, e.g. 0=0:0.1,2600:0.6")
+        validity[int(level)] = parse_schedule(sched, f"--validity {level}")
+    memorizer = Memorizer(lam=parse_schedule(args.lam, "--lam"), tilt=args.tilt, strength=args.strength,
+                          validity=validity)
+    if args.target.endswith(".toml"):
+        from rhmfast.diffusion import TrainConfig
+
+        config = TrainConfig.from_toml(args.target)
+        if args.out is not None:
+            config = config.replace(run_dir=args.out)
+        print(simulate_run(config, memorizer))
+        return 0
+    from rhmfast.experiments import EXPERIMENTS, simulate
+
+    if args.target not in EXPERIMENTS:
+        raise ValueError(f"target = {args.target!r}: an experiment ({', '.join(sorted(EXPERIMENTS))}) "
+                         "or a TrainConfig .toml file")
+    exp_dir = simulate(args.target, memorizer, preset=args.preset, config=args.config, out=args.out)
+    print(f"report: {Path(exp_dir) / 'report.md'} and {Path(exp_dir) / 'report.html'}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output .npy path")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the run's)")
+    p.add_argument("--reference", choices=["grammar", "train", "mixture"], default=None,
+                   help="sample from an exact denoiser of the run's grammar, training set or their mixture")
+    p.add_argument("--lam", type=float, default=0.0, help="training-set weight of --reference mixture")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("experiment", help="run a memorization experiment end to end")
@@ -79,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true",
                    help="only merge and analyse the run directories already there (runs trained elsewhere)")
     p.set_defaults(func=_experiment)
+
+    p = sub.add_parser("simulate", help="known-answer memorizers: run directories from exact denoisers, no training")
+    p.add_argument("target", help="an experiment (its whole plan, then its report) or a TrainConfig .toml (one run)")
+    p.add_argument("--preset", choices=["micro", "quick", "paper"], default="quick")
+    p.add_argument("--config", default=None, help="TOML overriding the experiment's preset")
+    p.add_argument("--out", default=None, help="experiment directory (or run directory for a .toml)")
+    p.add_argument("--lam", default="0", help="weight of the training set: a number or step:value knots "
+                   "(e.g. 0:0,2600:0.3)")
+    p.add_argument("--tilt", choices=["none", "logp", "blocks"], default="none",
+                   help="what the weights over training strings favour (none: uniform, the null)")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="weight of the most prototypical string over the least (1: uniform)")
+    p.add_argument("--validity", action="append", default=[], metavar="LEVEL=SCHEDULE",
+                   help="fraction of samples whose LEVEL parses (0 = whole string), per step; repeatable")
+    p.set_defaults(func=_simulate)
     return parser
 
 

@@ -43,6 +43,7 @@ from rhmfast.analysis.memorization import (
     quintile_curves,
     quintile_table,
 )
+from rhmfast.analysis.nulls import lam_for_copy_fraction, null_runs
 from rhmfast.analysis.rundir import EvalRecord, Run, find_runs, load_run
 from rhmfast.analysis.stats import (
     SpearmanCI,
@@ -54,6 +55,8 @@ from rhmfast.analysis.stats import (
 )
 
 __all__ = [
+    "null_runs",
+    "lam_for_copy_fraction",
     "BlockTable",
     "EvalRecord",
     "QuintileTable",

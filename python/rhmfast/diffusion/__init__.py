@@ -14,12 +14,22 @@ from typing import TYPE_CHECKING, Any
 from rhmfast.diffusion.config import TrainConfig
 
 if TYPE_CHECKING:
+    from rhmfast.diffusion.reference import EmpiricalDenoiser, GrammarDenoiser, MixtureDenoiser
+    from rhmfast.diffusion.simulate import Memorizer, simulate_run
     from rhmfast.diffusion.trainer import generate_from_run, train
 
-__all__ = ["TrainConfig", "generate_from_run", "train"]
+__all__ = ["TrainConfig", "generate_from_run", "train", "Memorizer", "simulate_run",
+           "GrammarDenoiser", "EmpiricalDenoiser", "MixtureDenoiser"]
+
+_LAZY = {"Memorizer": "simulate", "simulate_run": "simulate", "GrammarDenoiser": "reference",
+         "EmpiricalDenoiser": "reference", "MixtureDenoiser": "reference"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"rhmfast.diffusion.{_LAZY[name]}"), name)
     if name in ("train", "generate_from_run"):
         # the loop lives in ``trainer`` (a submodule named ``train`` would shadow the function)
         from rhmfast.diffusion import trainer

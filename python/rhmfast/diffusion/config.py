@@ -103,6 +103,9 @@ class TrainConfig:
     first_checkpoint: int = 16
     eval_samples: int = 1024
     sampling_steps: int = 0
+    # "ancestral": each masked token revealed at step k with probability 1/(steps left),
+    # several per step; "one": exactly one per step (d steps), exact for an exact denoiser
+    sampling_reveal: str = "ancestral"
     elbo_draws: int = 8
     # runtime
     device: str = "auto"
@@ -275,6 +278,10 @@ class TrainConfig:
         need(self.first_checkpoint >= 1, "first_checkpoint", "must be >= 1")
         need(self.eval_samples >= 0, "eval_samples", "must be >= 0")
         need(self.sampling_steps >= 0, "sampling_steps", "must be >= 0 (0 means d)")
+        need(self.sampling_reveal in ("ancestral", "one"), "sampling_reveal", "must be 'ancestral' or 'one'")
+        if self.sampling_reveal == "one":
+            need(self.process == "masked", "sampling_reveal", "'one' applies to the masked process only")
+            need(self.sampling_steps in (0, self.d), "sampling_steps", "reveal 'one' takes d steps; use 0")
         need(self.elbo_draws >= 0, "elbo_draws", "must be >= 0 (0 skips the likelihood bound)")
         need(self.device in DEVICES, "device", f"must be one of {DEVICES}")
         if self.process == "d3pm":

@@ -238,8 +238,10 @@ def sample(
     batch_size: int = 1024,
     device: str | torch.device = "cpu",
     bf16: bool = False,
+    reveal: str = "ancestral",
 ) -> np.ndarray:
-    """Samples from either process (cached sampler for the masked one)."""
+    """Samples from either process (cached sampler for the masked one; ``reveal`` as in
+    :func:`sample_masked`)."""
     if isinstance(process, MaskedProcess):
         x, _ = sample_masked(
             model,
@@ -251,6 +253,7 @@ def sample(
             batch_size=batch_size,
             device=device,
             bf16=bf16,
+            reveal=reveal,
         )
     else:
         x, _ = sample_d3pm(

@@ -226,22 +226,27 @@ def evaluate(
     step: int,
     device: torch.device,
     copy_lookup: Any,
+    samples: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Sample, check copies and validity, and bound every string's likelihood."""
+    """Sample (unless ``samples`` are given), check copies and validity, and bound every
+    string's likelihood. Any ``Denoiser`` goes: the trainer passes its EMA model,
+    :mod:`rhmfast.diffusion.simulate` an exact reference denoiser."""
     bf16 = config.bf16 and device.type == "cuda"
     d, L = data.d, config.L
-    B = config.eval_samples
     model.eval()
-    samples = sample(
-        model,
-        process,
-        num=B,
-        d=d,
-        seed=config.seed * 1_000_003 + step,
-        steps=config.sampling_steps,
-        device=device,
-        bf16=bf16,
-    ).astype(data.train.dtype)
+    if samples is None:
+        samples = sample(
+            model,
+            process,
+            num=config.eval_samples,
+            d=d,
+            seed=config.seed * 1_000_003 + step,
+            steps=config.sampling_steps,
+            reveal=config.sampling_reveal,
+            device=device,
+            bf16=bf16,
+        ).astype(data.train.dtype)
+    B = len(samples)
     copy_of = copy_lookup(samples) if B else np.zeros(0, np.int64)
     if data.grammar is not None and B:
         parsed = data.grammar.check(samples)
@@ -568,11 +573,17 @@ def generate_from_run(
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     device: str | None = None,
+    reference: str | None = None,
+    lam: float = 0.0,
 ) -> pathlib.Path:
     """Sample ``num`` strings from a run's EMA weights at checkpoint ``step`` (default:
     the latest readable one); writes an ``.npy`` (default
     ``RUN/generated/step_XXXXXXXX_seed_S.npy``) and returns its path. ``device``
     (one of ``TrainConfig``'s) overrides the run's; no process group is joined.
+    ``reference`` samples with the run's sampler from an exact denoiser instead of the
+    checkpoint: ``"grammar"`` (the run's grammar.json), ``"train"`` (its training set)
+    or ``"mixture"`` (``(1 - lam)`` grammar + ``lam`` training set); default file
+    ``RUN/generated/REFERENCE_seed_S.npy``.
 
     >>> import tempfile, numpy as np, pathlib
     >>> tmp = pathlib.Path(tempfile.mkdtemp())
@@ -610,6 +621,57 @@ def generate_from_run(
             f"num = {num}: {num} samples of {d} tokens need about {need} bytes "
             f"({need / 2**30:.3g} GiB); only {free} bytes ({free / 2**30:.3g} GiB) are available"
         )
+    dev = resolve_device(device or config.device, env_int("LOCAL_RANK", 0))
+    if reference is not None:
+        model, process, name = _reference_model(run, config, data, reference, lam, step)
+    else:
+        model, process, step = _checkpoint_model(run, config, d, step)
+        name = f"step_{step:08d}"
+    model.to(dev).eval()
+    x = sample(
+        model,
+        process,
+        num=num,
+        d=d,
+        seed=seed,
+        steps=config.sampling_steps,
+        reveal=config.sampling_reveal,
+        device=dev,
+        bf16=config.bf16 and dev.type == "cuda",
+    ).astype(data.train.dtype)
+    if target is None:
+        target = run / "generated" / f"{name}_seed_{seed}.npy"
+    buf = io.BytesIO()
+    np.save(buf, x, allow_pickle=False)
+    ckpt.atomic_write_bytes(target, buf.getvalue())
+    return target
+
+
+def _reference_model(
+    run: pathlib.Path, config: TrainConfig, data: RunData, reference: str, lam: float, step: int | None
+) -> tuple[nn.Module, MaskedProcess | D3PMProcess, str]:
+    from rhmfast.diffusion.reference import EmpiricalDenoiser, GrammarDenoiser, MixtureDenoiser
+    from rhmfast.grammar import RHM
+
+    kinds = ("grammar", "train", "mixture")
+    if reference not in kinds:
+        raise ValueError(f"reference = {reference!r}: must be one of {kinds}")
+    if step is not None:
+        raise ValueError("step: a reference denoiser has no checkpoint; give step or reference, not both")
+    process = make_process(config.process, config.v, config.d3pm_steps)
+    if reference == "train":
+        return EmpiricalDenoiser(data.train, v=config.v, process=process), process, "train"
+    if not (run / "grammar.json").is_file():
+        raise ValueError(f"reference = {reference!r}: run_dir {str(run)!r} holds no grammar.json")
+    g = RHM.load(str(run / "grammar.json"))
+    if reference == "grammar":
+        return GrammarDenoiser(g, process=process), process, "grammar"
+    return MixtureDenoiser(g, data.train, lam, process=process), process, f"mixture_{lam:g}"
+
+
+def _checkpoint_model(
+    run: pathlib.Path, config: TrainConfig, d: int, step: int | None
+) -> tuple[nn.Module, MaskedProcess | D3PMProcess, int]:
     ckdir = run / "checkpoints"
     if step is None:
         damaged: list[str] = []
@@ -626,24 +688,7 @@ def generate_from_run(
             have = [s for s, _ in ckpt.list_checkpoints(ckdir)]
             raise ValueError(f"step = {step}: no checkpoint {path.name}; available steps: {have}")
         state = ckpt.load_checkpoint(path)
-    dev = resolve_device(device or config.device, env_int("LOCAL_RANK", 0))
     process = make_process(config.process, config.v, config.d3pm_steps)
     model = _model_for(config, process, d)
     _load_weights(model, state["ema"], ckdir)
-    model.to(dev).eval()
-    x = sample(
-        model,
-        process,
-        num=num,
-        d=d,
-        seed=seed,
-        steps=config.sampling_steps,
-        device=dev,
-        bf16=config.bf16 and dev.type == "cuda",
-    ).astype(data.train.dtype)
-    if target is None:
-        target = run / "generated" / f"step_{int(state['step']):08d}_seed_{seed}.npy"
-    buf = io.BytesIO()
-    np.save(buf, x, allow_pickle=False)
-    ckpt.atomic_write_bytes(target, buf.getvalue())
-    return target
+    return model, process, int(state["step"])

@@ -44,7 +44,7 @@ from rhmfast.experiments.runner import (
     write_configs,
 )
 
-__all__ = ["EXPERIMENTS", "PRESETS", "run", "plan", "run_experiment_cli"]
+__all__ = ["EXPERIMENTS", "PRESETS", "run", "plan", "simulate", "run_experiment_cli"]
 
 EXPERIMENTS: dict[str, ModuleType] = {
     "prototypes": prototypes,
@@ -169,6 +169,12 @@ def run(
     if progress:
         print(f"{exp_dir.name}: analysing {len(specs)} run(s), writing figures and report", file=sys.stderr)
     report = Report(exp_dir, f"{module.TITLE} ({name}, preset {preset})")
+    simulated = [s.name for s in specs if (run_dir(exp_dir, s) / "simulation.json").exists()]
+    if simulated:
+        report.text(
+            f"**Simulated runs** ({len(simulated)} of {len(specs)}): written by known-answer memorizers "
+            "(`rhmfast simulate`), not trained; each run's `simulation.json` holds the truth."
+        )
     results = module.analyse(exp_dir, specs, settings, report)
     report.heading("Runs")
     report.text(
@@ -183,6 +189,49 @@ def run(
     for line in report.verdicts:
         print(line)
     return exp_dir
+
+
+def simulate(
+    name: str,
+    memorizer: Any,
+    *,
+    preset: str = "quick",
+    config: str | Path | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Experiment ``name`` on known-answer memorizers instead of trainings: every run of
+    the plan (same data, checkpoints and analysis) is written by
+    :func:`rhmfast.diffusion.simulate.simulate_run`, then analysed as
+    ``rhmfast experiment NAME --no-train`` would. ``memorizer``: a
+    :class:`~rhmfast.diffusion.simulate.Memorizer` for every run, or a function of the
+    run's TrainConfig returning one (e.g. a delay that grows with ``zipf_a``). Default
+    directory ``runs/NAME-PRESET-simulated``.
+
+    >>> from rhmfast.diffusion.simulate import Memorizer
+    >>> exp = simulate("prototypes", Memorizer(lam=0.2), preset="micro")  # doctest: +SKIP
+    """
+    from rhmfast.diffusion import TrainConfig
+    from rhmfast.diffusion.simulate import Memorizer, simulate_run
+    from rhmfast.experiments.runner import _mark_done, config_path
+
+    if isinstance(memorizer, Memorizer):
+        fixed = memorizer
+        memorizer = lambda cfg: fixed  # noqa: E731
+    elif not callable(memorizer):
+        raise TypeError(f"memorizer: expected a Memorizer or a function of a TrainConfig, got {type(memorizer).__name__}")
+    out = Path(out) if out is not None else Path("runs") / f"{name}-{preset}-simulated"
+    exp_dir, _, specs = plan(name, preset=preset, config=config, out=out)
+    for spec in specs:
+        cfg = TrainConfig.from_toml(config_path(exp_dir, spec))
+        mem = memorizer(cfg)
+        if not isinstance(mem, Memorizer):
+            raise TypeError(f"memorizer({spec.name}): returned {type(mem).__name__}, not a Memorizer")
+        if progress:
+            print(f"{exp_dir.name}: simulating {spec.name}", file=sys.stderr)
+        simulate_run(cfg, mem)
+        _mark_done(exp_dir, spec)
+    return run(name, preset=preset, config=config, out=exp_dir, train=False, progress=progress)
 
 
 def run_experiment_cli(args: argparse.Namespace) -> int:

@@ -1,0 +1,117 @@
+"""Null runs fitted to an observed run: known-answer memorizers that copy as often, and
+make invalid strings as often, as the run did at every checkpoint, but memorize every
+training string at the same rate. A statistic computed on them gives its own
+false-positive rate on this run's regime. Needs the ``train`` extra (torch), imported
+on first use.
+
+>>> import tempfile
+>>> from rhmfast.diffusion import TrainConfig
+>>> from rhmfast.diffusion.simulate import Memorizer, simulate_run
+>>> root = tempfile.mkdtemp()
+>>> cfg = TrainConfig(v=4, n=2, m=2, s=2, L=3, num_train=8, num_heldout=8, steps=64,
+...     first_checkpoint=32, eval_samples=64, elbo_draws=0, sampling_reveal="one",
+...     progress=False, run_dir=root + "/observed")
+>>> observed = simulate_run(cfg, Memorizer(lam=[(0, 0.0), (64, 0.5)], tilt="logp", strength=4.0))
+>>> nulls = null_runs(observed, root + "/nulls", num=2)
+>>> [p.name for p in nulls]
+['null_000', 'null_001']
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from rhmfast._args import integer
+from rhmfast.analysis.rundir import Run, load_run
+
+__all__ = ["null_runs", "lam_for_copy_fraction"]
+
+# mixture weights at which the sampler's copy fraction is measured (ancestral reveal)
+_PILOT_LAMS = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1.0])
+_PILOT_SAMPLES = 2048
+
+
+def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The mixture weight ``lam`` at which the run's sampler copies a fraction ``targets``
+    of its samples. With one token revealed per step the sampler draws exactly from the
+    mixture, so the copy fraction is ``lam + (1 - lam) q`` with ``q`` the grammar's mass
+    on the training strings; the ancestral sampler copies less (it mixes strings within
+    a step), so there it is measured at a grid of ``lam`` and inverted (monotone
+    interpolation). Targets above what ``lam = 1`` reaches get ``lam = 1``."""
+    import torch
+
+    from rhmfast.diffusion.processes import make_process
+    from rhmfast.diffusion.reference import MixtureDenoiser
+    from rhmfast.diffusion.sampling import sample
+    from rhmfast.diffusion.trainer import _copies
+
+    targets = np.clip(np.asarray(targets, np.float64), 0.0, 1.0)
+    if config.sampling_reveal == "one" and config.process == "masked":
+        q = float(np.exp(data.train_logp).sum())
+        lams, copied = np.array([0.0, 1.0]), np.array([q, 1.0])
+    else:
+        process = make_process(config.process, config.v, config.d3pm_steps)
+        lookup = _copies(data)
+        lams, copied = _PILOT_LAMS, np.empty(len(_PILOT_LAMS))
+        for i, lam in enumerate(lams):
+            model = MixtureDenoiser(data.grammar, data.train, float(lam), weights, process=process)
+            x = sample(model, process, num=_PILOT_SAMPLES, d=data.d, seed=config.seed * 7919 + i,
+                       steps=config.sampling_steps, device=torch.device("cpu"))
+            copied[i] = float((lookup(x.astype(data.train.dtype)) >= 0).mean())
+        copied = np.maximum.accumulate(copied)  # monotone in lam up to sampling noise
+    keep = np.concatenate([[True], np.diff(copied) > 0])
+    return np.clip(np.interp(targets, copied[keep], lams[keep]), 0.0, 1.0)
+
+
+def null_runs(
+    run: Run | str | pathlib.Path,
+    out: str | pathlib.Path,
+    *,
+    num: int = 20,
+    seed: int = 0,
+    elbo: bool = False,
+) -> list[pathlib.Path]:
+    """``num`` simulated runs under ``out`` (``null_000``, ...), each a uniform-weight
+    memorizer on the observed run's data, grammar and checkpoints, with ``lam(t)``
+    fitted so its copy fraction follows the run's and its per-level validity capped at
+    the run's. They differ only in their sampling seeds (``seed + k``). ``elbo=False``
+    skips the likelihood bound (NaN), which the copy statistics do not need. Existing
+    null runs of the same settings are reused (a simulation is a pure function of its
+    config).
+    """
+    from rhmfast.diffusion.config import TrainConfig
+    from rhmfast.diffusion.data import build_data
+    from rhmfast.diffusion.simulate import Memorizer, simulate_run, string_weights
+
+    observed = run if isinstance(run, Run) else load_run(run)
+    num = integer("num", num, lo=1, hi=10_000)
+    seed = integer("seed", seed)
+    if not observed.config:
+        raise ValueError(f"run {str(observed.path)!r}: no config.toml; null runs need the run's TrainConfig")
+    config = TrainConfig.from_dict(observed.config)
+    if config.data_path:
+        raise ValueError(f"run {str(observed.path)!r}: trained on data_path strings; null runs need its grammar")
+    if not len(observed.steps):
+        raise ValueError(f"run {str(observed.path)!r}: no evaluations to fit")
+    data = build_data(config)
+    if not np.array_equal(data.train, observed.train):
+        raise ValueError(f"run {str(observed.path)!r}: its data.npz is not what its config.toml draws")
+    steps = observed.steps.astype(np.float64)
+    copied = observed.copy_counts.sum(1) / np.maximum(observed.num_samples, 1)
+    lam = lam_for_copy_fraction(config, data, string_weights(data, config.s, "none", 1.0), copied)
+    validity = {
+        level: list(zip(steps.tolist(), observed.valid_levels_fraction[:, level].tolist()))
+        for level in range(observed.valid_levels_fraction.shape[1])
+    }
+    memorizer = Memorizer(lam=list(zip(steps.tolist(), lam.tolist())), validity=validity)
+    root = pathlib.Path(out)
+    paths = []
+    for k in range(num):
+        path = root / f"null_{k:03d}"
+        cfg = config.replace(run_dir=str(path), seed=seed + k, elbo_draws=config.elbo_draws if elbo else 0,
+                             progress=False)
+        paths.append(simulate_run(cfg, memorizer))
+    return paths

@@ -1,0 +1,328 @@
+"""Known-answer memorizers: run directories written by exact denoisers, not by training.
+
+A simulated run has the contract of a training (``config.toml``, ``grammar.json``,
+``data.npz``, ``metrics.jsonl``, ``eval/step_*.npz``; the same data and checkpoint steps
+as :func:`~rhmfast.diffusion.train` with the same config), but its model at step ``t``
+is the exact denoiser of
+
+    ``(1 - lam(t)) p_grammar + lam(t) p_train(w)``
+
+(:class:`~rhmfast.diffusion.reference.MixtureDenoiser`): it memorizes a fraction
+``lam(t)`` of its mass, spread over the training strings by the weights ``w``. Uniform
+weights make memorization independent of the string (the null of every "which strings
+are memorized first" question); tilted weights favour prototypical (``strength > 1``)
+or atypical (``strength < 1``) strings by a known factor. Samples go through the real
+sampler, copies through the suffix index, validity through the parser and likelihoods
+through the real ELBO code (the trainer's evaluation, :func:`trainer.evaluate`), so
+every statistic of the experiments can be run on a known answer in seconds.
+
+A trained model also makes invalid strings (the levels it has not learned yet). A third
+component reproduces that: ``validity`` gives, per level, the fraction of samples whose
+level parses at each step, and non-copy samples are broken at the lowest failing level
+(one subtree replaced by a derivation of a symbol the parent has no rule for) until the
+simulated per-level validity meets the target. It changes the samples only, not the
+likelihoods.
+
+>>> import tempfile
+>>> from rhmfast.analysis import load_run
+>>> from rhmfast.diffusion import TrainConfig
+>>> cfg = TrainConfig(v=4, n=2, m=2, s=2, L=3, num_train=8, num_heldout=8, steps=64,
+...     first_checkpoint=32, eval_samples=64, elbo_draws=1, sampling_reveal="one", progress=False,
+...     run_dir=tempfile.mkdtemp() + "/run")
+>>> run = simulate_run(cfg, Memorizer(lam=1.0))
+>>> r = load_run(run)
+>>> {float(f) for f in r.copy_counts.sum(1) / r.num_samples}   # lam = 1: only copies
+{1.0}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from rhmfast._fileio import atomic_write_text
+from rhmfast.diffusion import checkpoint as ckpt
+from rhmfast.diffusion.config import TrainConfig
+from rhmfast.diffusion.data import RunData, build_data, save_data
+from rhmfast.diffusion.processes import make_process
+from rhmfast.diffusion.reference import MixtureDenoiser
+from rhmfast.diffusion.sampling import sample
+
+__all__ = ["Memorizer", "Schedule", "simulate_run", "string_weights", "parse_schedule"]
+
+# a constant, knots ((step, value), ...) interpolated linearly in step, or a function of step
+Schedule = float | Sequence[tuple[float, float]] | Callable[[int], float]
+
+TILTS = ("none", "logp", "blocks")
+SIMULATION_FILE = "simulation.json"
+
+
+def _at(schedule: Schedule, step: int, name: str) -> float:
+    if callable(schedule):
+        value = float(schedule(step))
+    elif isinstance(schedule, (int, float)):
+        value = float(schedule)
+    else:
+        knots = np.asarray(schedule, dtype=np.float64)
+        value = float(np.interp(step, knots[:, 0], knots[:, 1]))
+    if not math.isfinite(value):
+        raise ValueError(f"{name} at step {step} is {value}: must be finite")
+    return value
+
+
+def _check_schedule(name: str, schedule: Schedule, lo: float, hi: float) -> None:
+    if callable(schedule):
+        return  # checked at each step
+    if isinstance(schedule, bool) or not isinstance(schedule, (int, float, list, tuple)):
+        raise TypeError(f"{name}: expected a number, (step, value) knots or a function of step, "
+                        f"got {type(schedule).__name__}")
+    if isinstance(schedule, (int, float)):
+        values = np.array([float(schedule)])
+    else:
+        try:
+            knots = np.asarray(schedule, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: knots must be (step, value) pairs of numbers") from None
+        if knots.ndim != 2 or knots.shape[1] != 2 or len(knots) == 0:
+            raise ValueError(f"{name}: knots must be a non-empty list of (step, value) pairs")
+        if not np.isfinite(knots).all() or (np.diff(knots[:, 0]) <= 0).any():
+            raise ValueError(f"{name}: knot steps must be finite and increasing")
+        values = knots[:, 1]
+    if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
+        raise ValueError(f"{name}: values must lie in [{lo}, {hi}], got {values.tolist()}")
+
+
+def parse_schedule(text: str, name: str = "schedule") -> Schedule:
+    """``"0.3"`` (constant) or ``"0:0,1000:0.1,2600:0.5"`` (step:value knots).
+
+    >>> parse_schedule("0:0,100:0.5")
+    [(0.0, 0.0), (100.0, 0.5)]
+    """
+    try:
+        if ":" not in text:
+            return float(text)
+        return [(float(a), float(b)) for a, b in (part.split(":") for part in text.split(","))]
+    except ValueError:
+        raise ValueError(f"{name} = {text!r}: expected a number or step:value knots "
+                         "separated by commas, e.g. 0:0,1000:0.2") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Memorizer:
+    """What a simulated model memorizes, and when.
+
+    Attributes:
+        lam: weight of the training-set component at each step, in [0, 1].
+        tilt: ``"none"`` (uniform weights: the null), ``"logp"`` (by the grammar's
+            ``log p(x)``) or ``"blocks"`` (by the block frequency of the string in the
+            training set, :func:`rhmfast.analysis.prototypicality_score`).
+        strength: weight of the most prototypical training string over the least
+            (weights ``strength ** (u - 1/2)``, ``u`` the string's percentile rank of
+            prototypicality); 1 is uniform, below 1 favours atypical strings.
+        validity: level -> fraction of samples whose level parses, per step (levels as
+            in ``RHM.check``: 0 = the whole string, ``L - 1`` = the pairs of tokens);
+            levels left out are not broken beyond what the sampler does.
+    """
+
+    lam: Schedule = 0.0
+    tilt: str = "none"
+    strength: float = 1.0
+    validity: Mapping[int, Schedule] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_schedule("lam", self.lam, 0.0, 1.0)
+        if self.tilt not in TILTS:
+            raise ValueError(f"tilt = {self.tilt!r}: must be one of {TILTS}")
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
+            raise TypeError(f"strength: expected a number, got {type(self.strength).__name__}")
+        if not (math.isfinite(self.strength) and self.strength > 0):
+            raise ValueError(f"strength = {self.strength}: must be a finite number > 0")
+        if not isinstance(self.validity, Mapping):
+            raise TypeError(f"validity: expected a mapping level -> schedule, got {type(self.validity).__name__}")
+        for level, sched in self.validity.items():
+            if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+                raise ValueError(f"validity: level {level!r} must be an integer >= 0")
+            _check_schedule(f"validity[{level}]", sched, 0.0, 1.0)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able record of the truth (schedules as given, functions by name)."""
+        def sched(s: Schedule) -> Any:
+            return getattr(s, "__name__", "function") if callable(s) else s
+        return {"lam": sched(self.lam), "tilt": self.tilt, "strength": self.strength,
+                "validity": {str(k): sched(v) for k, v in self.validity.items()}}
+
+
+def string_weights(data: RunData, s: int, tilt: str, strength: float) -> np.ndarray:
+    """``(P,)`` weights of the training strings (mean 1) for a tilt and strength.
+
+    >>> from rhmfast.diffusion.data import RunData
+    >>> x = np.array([[0, 0], [0, 1], [1, 1]], np.uint8)
+    >>> w = string_weights(RunData(x, x[:0], np.log([0.5, 0.3, 0.2]), np.zeros(0)), 2, "logp", 4.0)
+    >>> [round(float(a), 3) for a in w / w.min()]    # most probable string: 4x the least
+    [4.0, 2.0, 1.0]
+    """
+    P = len(data.train)
+    if tilt == "none" or strength == 1.0 or P < 2:
+        return np.ones(P)
+    if tilt == "logp":
+        score = np.asarray(data.train_logp, np.float64)
+        if not np.isfinite(score).all():
+            raise ValueError("tilt = 'logp' needs the grammar's log p(x) of every training string")
+    else:
+        from rhmfast.analysis.blocks import prototypicality_score
+
+        score = prototypicality_score(data.train, s, reference=data.train)
+    order = np.argsort(score, kind="stable")
+    ranks = np.empty(P)
+    ranks[order] = np.arange(P)
+    for value in np.unique(score):  # ties share their mean rank
+        hit = score == value
+        ranks[hit] = ranks[hit].mean()
+    w = float(strength) ** (ranks / (P - 1) - 0.5)
+    return w / w.mean()
+
+
+class _Breaker:
+    """Breaks strings at a chosen level: one level-``l+1`` subtree is replaced by a
+    derivation of a symbol that makes its parent's tuple no rule of level ``l``, so
+    levels below ``l`` still parse and level ``l`` (and every level above) does not."""
+
+    def __init__(self, g: Any, seed: int, pool: int = 2048) -> None:
+        self.g, self.s, self.L = g, g.s, g.L
+        self.rules = [{tuple(t) for t in r.reshape(-1, g.s).tolist()} for r in g.rules]
+        x, tree = g.sample(pool, seed=seed, return_tree=True)
+        self.blocks: list[dict[int, np.ndarray]] = []  # level -> symbol -> (k, width) blocks
+        for level in range(1, g.L):
+            w = g.s ** (g.L - level)
+            blk = x.reshape(pool * g.s**level, w)
+            sym = tree.symbols[level].reshape(-1)
+            self.blocks.append({int(b): blk[sym == b] for b in np.unique(sym)})
+        self.width = [g.v if level == g.L else g.n for level in range(g.L + 1)]
+
+    def break_at(self, x: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
+        """``x (k, d)`` strings whose ``level`` parses, broken at ``level`` (rows where no
+        replacement exists are returned unchanged)."""
+        out = x.copy()
+        parsed = self.g.parse(x)
+        child = level + 1
+        kids = out if child == self.L else parsed.symbols[child]
+        w = self.s ** (self.L - child)
+        rules = self.rules[level]
+        for i in range(len(out)):
+            for _ in range(16):  # a node whose every alternative is a rule is rare; try others
+                parent = int(rng.integers(self.s**level))
+                j = int(rng.integers(self.s))
+                tup = [int(a) for a in kids[i, parent * self.s:(parent + 1) * self.s]]
+                bad = [b for b in range(self.width[child]) if tuple(tup[:j] + [b] + tup[j + 1:]) not in rules]
+                if child < self.L:
+                    bad = [b for b in bad if b in self.blocks[child - 1]]
+                if not bad:
+                    continue
+                b = bad[int(rng.integers(len(bad)))]
+                pos = (parent * self.s + j) * w
+                if child == self.L:
+                    out[i, pos] = b
+                else:
+                    pool = self.blocks[child - 1][b]
+                    out[i, pos:pos + w] = pool[int(rng.integers(len(pool)))]
+                break
+        return out
+
+
+def _impose_validity(
+    x: np.ndarray, copy_of: np.ndarray, breaker: _Breaker, targets: dict[int, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Break non-copy samples, lowest level first, until each level's validity over all
+    samples is at most its target (copies stay intact: memorized strings parse)."""
+    g, L = breaker.g, breaker.L
+    x = x.copy()
+    free = np.flatnonzero(copy_of < 0)
+    vl = np.asarray(g.check(x).valid_levels, bool)
+    for level in range(L - 1, -1, -1):
+        if level not in targets:
+            continue
+        excess = int(vl[:, level].sum()) - int(math.floor(targets[level] * len(x) + 1e-9))
+        pick = free[vl[free, level]]
+        if excess <= 0 or not len(pick):
+            continue
+        pick = rng.choice(pick, size=min(excess, len(pick)), replace=False)
+        x[pick] = breaker.break_at(x[pick], level, rng)
+        vl[pick] = np.asarray(g.check(x[pick]).valid_levels, bool)
+    return x
+
+
+def _jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x))
+
+
+def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cpu") -> pathlib.Path:
+    """Write the run directory ``config.run_dir`` of the known-answer ``memorizer``
+    (same data and checkpoint steps as training with ``config``); returns its path.
+    The truth (weights per training string, ``lam`` per checkpoint) goes to
+    ``simulation.json`` beside the contract's files, last: a run that has it is
+    complete, and rerunning with the same memorizer returns at once (evaluations are
+    pure functions of the config and the memorizer)."""
+    from rhmfast.diffusion.trainer import (
+        _check_run_dir,
+        _copies,
+        _save_eval,
+        checkpoint_steps,
+        evaluate,
+    )
+
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, not {type(config).__name__}")
+    if not isinstance(memorizer, Memorizer):
+        raise TypeError(f"memorizer must be a Memorizer, not {type(memorizer).__name__}")
+    if config.data_path:
+        raise ValueError("TrainConfig.data_path: a simulated run needs the grammar (draw the data from it)")
+    bad_levels = [lev for lev in memorizer.validity if lev >= config.L]
+    if bad_levels:
+        raise ValueError(f"validity: levels {bad_levels} do not exist (TrainConfig.L = {config.L})")
+    run = pathlib.Path(config.run_dir)
+    _check_run_dir(config, run)
+    truth_path = run / SIMULATION_FILE
+    if truth_path.exists() and json.loads(truth_path.read_text())["memorizer"] == _jsonable(memorizer.describe()):
+        return run  # written last: the run is complete, and a pure function of its settings
+    truth_path.unlink(missing_ok=True)  # another memorizer's: its evaluations are replaced
+    data = build_data(config)
+    g = data.grammar
+    weights = string_weights(data, config.s, memorizer.tilt, memorizer.strength)
+    run.mkdir(parents=True, exist_ok=True)
+    if not (run / "config.toml").exists():
+        ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
+        g.save(str(run / "grammar.json"))
+        save_data(run / "data.npz", data)
+    process = make_process(config.process, config.v, config.d3pm_steps)
+    dev = torch.device(device)
+    copy_lookup = _copies(data)
+    steps = checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave)
+    breaker = _Breaker(g, seed=config.seed * 1_000_003 + 7) if memorizer.validity else None
+    lams, lines = [], []
+    for step in steps:
+        lam = _at(memorizer.lam, step, "lam")
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f"lam at step {step} is {lam}: must lie in [0, 1]")
+        lams.append(lam)
+        path = run / "eval" / f"step_{step:08d}.npz"
+        model = MixtureDenoiser(g, data.train, lam, weights, process=process)
+        x = sample(model, process, num=config.eval_samples, d=data.d, seed=config.seed * 1_000_003 + step,
+                   steps=config.sampling_steps, reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
+        if breaker is not None and len(x):
+            targets = {lev: _at(s, step, f"validity[{lev}]") for lev, s in memorizer.validity.items()}
+            x = _impose_validity(x, copy_lookup(x), breaker, targets, np.random.default_rng([config.seed, step, 3]))
+        record, arrays = evaluate(model, process, data, config, step, dev, copy_lookup, samples=x)
+        record["lam"] = lam
+        _save_eval(path, arrays)
+        lines.append(json.dumps(record) + "\n")
+    atomic_write_text(run / "metrics.jsonl", "".join(lines))
+    truth = {"memorizer": memorizer.describe(), "steps": steps, "lam": lams, "weights": weights.tolist()}
+    atomic_write_text(run / SIMULATION_FILE, json.dumps(truth) + "\n")
+    return run

@@ -1,0 +1,186 @@
+"""Known-answer memorizers (``rhmfast simulate``) and the null runs fitted to a run:
+the answer is known, so each property is checked against it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+scipy_stats = pytest.importorskip("scipy.stats")
+
+from rhmfast.analysis import load_run, null_runs  # noqa: E402
+from rhmfast.cli import main  # noqa: E402
+from rhmfast.diffusion import TrainConfig  # noqa: E402
+from rhmfast.diffusion.data import build_data  # noqa: E402
+from rhmfast.diffusion.simulate import Memorizer, parse_schedule, simulate_run, string_weights  # noqa: E402
+
+# 6 * 4**7 = 98,304 strings of 8 tokens: chance copies are rare but not impossible
+BASE = dict(v=6, n=6, m=4, s=2, L=3, zipf_a=1.0, num_train=32, num_heldout=32, steps=64, first_checkpoint=16,
+            checkpoints_per_octave=1, eval_samples=256, elbo_draws=2, progress=False, device="cpu")
+
+
+def _cfg(tmp_path, name="run", **kw):
+    return TrainConfig(**{**BASE, **kw}, run_dir=str(tmp_path / name))
+
+
+def _copy_fraction(run):
+    r = load_run(run)
+    return r, r.copy_counts.sum(1) / r.num_samples
+
+
+def test_lam_zero_copies_no_more_than_chance(tmp_path):
+    cfg = _cfg(tmp_path, zipf_a=0.0, sampling_reveal="one", eval_samples=512)
+    r, _ = _copy_fraction(simulate_run(cfg, Memorizer(lam=0.0)))
+    q = np.exp(r.train_logp).sum()  # one token per step: the sampler draws p_grammar exactly
+    copies = int(r.copy_counts.sum())
+    mean = q * r.num_samples.sum()
+    assert copies <= scipy_stats.poisson.ppf(0.999, mean)
+    assert r.valid_fraction.min() == 1.0  # an exact generalizer through a one-per-step sampler
+
+
+@pytest.mark.parametrize("reveal", ["one", "ancestral"])
+def test_lam_one_copies_only_with_one_token_per_step(tmp_path, reveal):
+    r, frac = _copy_fraction(simulate_run(_cfg(tmp_path, sampling_reveal=reveal), Memorizer(lam=1.0)))
+    if reveal == "one":
+        assert (frac == 1.0).all()
+    else:  # several tokens per step mix training strings: a perfect memorizer copies less
+        assert 0.3 < frac.mean() < 1.0
+
+
+def test_weighted_memorizer_copies_in_proportion_to_its_weights(tmp_path):
+    mem = Memorizer(lam=1.0, tilt="logp", strength=8.0)
+    run = simulate_run(_cfg(tmp_path, sampling_reveal="one", eval_samples=2048, steps=16), mem)
+    r = load_run(run)
+    truth = json.loads((run / "simulation.json").read_text())
+    w = np.asarray(truth["weights"])
+    u = (scipy_stats.rankdata(r.train_logp) - 1) / (len(w) - 1)  # ties share their mean rank
+    np.testing.assert_allclose(w, 8.0 ** (u - 0.5) / np.mean(8.0 ** (u - 0.5)))
+    assert np.argmax(w) == np.argmax(r.train_logp)  # the most probable string weighs most
+    got = r.copy_counts.sum(0)
+    assert scipy_stats.chisquare(got, got.sum() * w / w.sum()).pvalue > 1e-3
+
+
+def test_string_weights_by_blocks_and_ties():
+    cfg = TrainConfig(**BASE, run_dir="unused")
+    data = build_data(cfg)
+    w = string_weights(data, cfg.s, "blocks", 2.0)
+    assert w.mean() == pytest.approx(1.0) and w.max() / w.min() == pytest.approx(2.0)
+    from rhmfast.analysis import prototypicality_score
+
+    score = prototypicality_score(data.train, cfg.s, reference=data.train)
+    assert scipy_stats.spearmanr(score, w).statistic > 0.99
+    assert (string_weights(data, cfg.s, "none", 5.0) == 1.0).all()
+    flat = data.__class__(data.train, data.heldout, np.zeros(len(data.train)), data.heldout_logp)
+    assert (string_weights(flat, cfg.s, "logp", 3.0) == 1.0).all()  # all tied: one rank
+
+
+def test_validity_targets_are_met_level_by_level(tmp_path):
+    target = {0: [(0, 0.2), (64, 0.5)], 2: 0.9}
+    run = simulate_run(_cfg(tmp_path, sampling_reveal="one", eval_samples=400),
+                       Memorizer(lam=[(0, 0.0), (64, 0.2)], validity=target))
+    r = load_run(run)
+    for t, step in enumerate(r.steps):
+        vl = r.valid_levels_fraction[t]
+        assert vl[0] == pytest.approx(np.interp(step, [0, 64], [0.2, 0.5]), abs=1.5 / 400)
+        assert vl[2] == pytest.approx(0.9, abs=1.5 / 400)
+        rec = r.eval(int(step))
+        assert rec.valid[rec.copy_of >= 0].all()  # copies are never broken
+    # a string broken at the bottom level only has an invalid pair of tokens
+    rec = r.eval(int(r.steps[-1]))
+    assert (~rec.valid_levels[:, 2]).sum() > 0
+
+
+def test_rerun_is_reused_and_another_memorizer_rewrites(tmp_path):
+    cfg = _cfg(tmp_path, steps=32)
+    run = simulate_run(cfg, Memorizer(lam=0.5))
+    first = (run / "eval" / "step_00000032.npz").read_bytes()
+    stamp = (run / "simulation.json").stat().st_mtime_ns
+    simulate_run(cfg, Memorizer(lam=0.5))
+    assert (run / "simulation.json").stat().st_mtime_ns == stamp
+    simulate_run(cfg, Memorizer(lam=0.0))
+    assert (run / "eval" / "step_00000032.npz").read_bytes() != first
+    with pytest.raises(ValueError, match="different config"):
+        simulate_run(cfg.replace(num_train=16), Memorizer(lam=0.0))
+
+
+def test_null_runs_follow_the_observed_copy_and_validity_curves(tmp_path):
+    # an observed run that favours prototypical strings, with broken levels
+    obs = simulate_run(_cfg(tmp_path, "observed", eval_samples=512),
+                       Memorizer(lam=[(0, 0.0), (64, 0.6)], tilt="logp", strength=4.0,
+                                 validity={0: [(0, 0.3), (64, 0.8)]}))
+    r, frac = _copy_fraction(obs)
+    nulls = null_runs(obs, tmp_path / "nulls", num=2, seed=5)
+    for path in nulls:
+        n, nfrac = _copy_fraction(path)
+        assert np.array_equal(n.train, r.train) and np.array_equal(n.steps, r.steps)
+        assert np.abs(nfrac - frac).max() < 0.12  # ancestral sampler: lam measured, then inverted
+        assert (n.valid_levels_fraction[:, 0] <= r.valid_levels_fraction[:, 0] + 1e-9).all()
+        truth = json.loads((path / "simulation.json").read_text())
+        assert truth["memorizer"]["tilt"] == "none" and set(truth["weights"]) == {1.0}
+        assert np.isnan(n.train_nll).all()  # elbo=False: not needed by the copy statistics
+
+
+def test_bad_memorizers_and_configs_name_the_parameter(tmp_path):
+    for kw, match in [
+        (dict(lam=1.5), "lam"), (dict(lam=float("nan")), "lam"), (dict(lam=[(0, 0.1), (0, 0.2)]), "increasing"),
+        (dict(tilt="popular"), "tilt"), (dict(strength=0.0), "strength"), (dict(strength=float("inf")), "strength"),
+        (dict(validity={-1: 0.5}), "level"), (dict(validity={0: 2.0}), r"validity\[0\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            Memorizer(**kw)
+    with pytest.raises(TypeError, match="strength"):
+        Memorizer(strength="2")
+    with pytest.raises(ValueError, match="levels \\[5\\]"):
+        simulate_run(_cfg(tmp_path), Memorizer(validity={5: 0.5}))
+    with pytest.raises(ValueError, match="must lie in"):
+        simulate_run(_cfg(tmp_path), Memorizer(lam=lambda step: 2.0))
+    with pytest.raises(TypeError, match="memorizer"):
+        simulate_run(_cfg(tmp_path), 0.5)
+    with pytest.raises(ValueError, match="step:value"):
+        parse_schedule("0:0,oops")
+
+
+def test_cli_simulate_one_run_and_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_cfg(tmp_path, steps=16).to_toml())
+    assert main(["simulate", str(cfg), "--out", str(tmp_path / "cli"), "--lam", "0:0,16:1"]) == 0
+    assert (tmp_path / "cli" / "simulation.json").exists()
+    for argv, match in [
+        (["simulate", str(cfg), "--lam", "2"], "lam"),
+        (["simulate", str(cfg), "--validity", "x=0.5"], "--validity"),
+        (["simulate", "nonsense"], "target"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and match in err
+
+
+def test_generate_from_a_reference_denoiser(tmp_path):
+    from rhmfast.diffusion import generate_from_run
+    from rhmfast.grammar import RHM
+
+    run = simulate_run(_cfg(tmp_path, steps=16, sampling_reveal="one"), Memorizer(lam=0.0))
+    g = RHM.load(str(run / "grammar.json"))
+    x = np.load(generate_from_run(run, num=64, reference="grammar", device="cpu"))
+    assert g.check(x).valid.all()
+    x = np.load(generate_from_run(run, num=64, reference="train", device="cpu"))
+    r = load_run(run)
+    assert {row.tobytes() for row in x} <= {row.tobytes() for row in r.train}
+    with pytest.raises(ValueError, match="lam"):
+        generate_from_run(run, num=4, reference="mixture", lam=2.0, device="cpu")
+    with pytest.raises(ValueError, match="no readable checkpoint"):
+        generate_from_run(run, num=4, device="cpu")  # simulated: no checkpoints
+
+
+def test_experiment_on_simulated_runs(tmp_path):
+    from rhmfast.experiments import simulate
+
+    exp = simulate("prototypes", Memorizer(lam=[(0, 0.0), (128, 0.5)]), preset="micro", out=tmp_path / "e",
+                   progress=False)
+    assert "Simulated runs" in (exp / "report.md").read_text()
+    assert json.loads((exp / "results.json").read_text())["verdicts"]
