@@ -12,6 +12,7 @@ pub mod grammar;
 pub mod index;
 mod memory;
 mod radix;
+pub mod token;
 
 #[cfg(feature = "python")]
 mod python;

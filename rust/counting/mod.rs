@@ -16,8 +16,9 @@ mod spectrum;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
-use crate::index::{check_shape, token_range, Token, TrainingIndex};
+use crate::index::{check_shape, token_range, TrainingIndex};
 use crate::radix;
+use crate::token::Token;
 
 /// Distinct windows (row-major tokens, sorted by position then tokens), their counts,
 /// and their block position when counted per position.

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::Counts;
 use crate::error::CoreResult;
-use crate::index::Token;
+use crate::token::Token;
 
 /// Tokens shared with the previous key (`lcp`) and window length (`avail`) of a sorted,
 /// zero-padded key, by table lookups on its leading/trailing zero counts.

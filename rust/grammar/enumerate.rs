@@ -8,13 +8,14 @@ use num_bigint::BigUint;
 use num_traits::{One, ToPrimitive, Zero};
 use rayon::prelude::*;
 
-use super::sample::{Sampled, CHUNK};
+use super::draw::{Sampled, CHUNK};
 
 /// Per-row derivation output: symbols and rule indices of the internal nodes in
 /// level order (`K = (d-1)/(s-1)` entries each).
 type TreeRow<'a> = Option<(&'a mut [i64], &'a mut [i64])>;
-use super::{Grammar, Token};
+use super::{Grammar, SampleToken};
 use crate::error::{CoreError, CoreResult};
+use crate::token::Token;
 
 /// String indices: `u64` when `num_strings` fits, arbitrary precision otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,7 @@ impl Grammar {
     }
 
     /// Expands a derivation given by its digits into tokens (and the tree).
-    fn expand_digits<T: Token>(
+    fn expand_digits<T: SampleToken>(
         &self,
         digits: &[u32],
         row: &mut [T],
@@ -142,13 +143,20 @@ impl Grammar {
 
     /// The strings with the given indices (and their derivations).
     #[allow(clippy::wrong_self_convention)]
-    pub fn from_index<T: Token>(&self, index: &Index, want_tree: bool) -> CoreResult<Sampled<T>> {
+    pub fn from_index<T: SampleToken>(
+        &self,
+        index: &Index,
+        want_tree: bool,
+    ) -> CoreResult<Sampled<T>> {
         self.check_index(index)?;
         let num = index.len();
         let (d, k) = (self.d, self.internal_nodes());
-        let mut tokens: Vec<T> = super::zeroed("i", num * d)?;
+        let mut tokens: Vec<T> = crate::memory::zeroed("i", T::default(), num * d)?;
         let mut tree = if want_tree {
-            Some((super::zeroed("i", num * k)?, super::zeroed("i", num * k)?))
+            Some((
+                crate::memory::zeroed("i", 0, num * k)?,
+                crate::memory::zeroed("i", 0, num * k)?,
+            ))
         } else {
             None
         };

@@ -4,8 +4,9 @@
 
 use rayon::prelude::*;
 
-use super::{Grammar, Token, NONE};
+use super::{Grammar, NONE};
 use crate::error::{CoreError, CoreResult};
+use crate::token::Token;
 
 /// Largest marginal table returned (`s**level * symbols`).
 const MAX_MARGINAL_ENTRIES: u128 = 1 << 28;

@@ -6,6 +6,8 @@
 //! `s`-tuple of level-`(l+1)` symbols; within a level all tuples are distinct, so
 //! every string has at most one derivation.
 
+mod blocks;
+mod draw;
 mod enumerate;
 mod frequencies;
 mod parse;
@@ -13,82 +15,52 @@ mod rules;
 mod sample;
 mod table;
 
+use blocks::BlockTokens;
+pub use draw::Sampled;
 pub use enumerate::Index;
 pub use parse::ParseBuffers;
 pub use rules::{Grammar, MAX_D, MAX_RULE_ENTRIES, MAX_V};
-pub use sample::Sampled;
 
-/// Token types a string may be stored in (the smallest unsigned type holding `v`).
-pub trait Token: Copy + Default + Send + Sync + Eq + std::hash::Hash + 'static {
+use crate::token::Token;
+
+/// Token types sampled strings are stored in (the smallest unsigned type holding `v`).
+/// Inputs (strings to parse or score) take any `crate::token::Token`.
+pub trait SampleToken: Token + Default + Eq + std::hash::Hash {
     fn from_u32(x: u32) -> Self;
-    fn to_u32(self) -> u32;
     /// The merged bottom-subtree tokens when stored in this type.
     #[doc(hidden)]
-    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]>;
+    fn block_tokens(t: &BlockTokens) -> Option<&[Self]>;
 }
 
-impl Token for u8 {
-    #[inline(always)]
-    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]> {
-        match t {
-            sample::BlockTokens::U8(v) => Some(v),
-            _ => None,
+macro_rules! sample_token {
+    ($t:ty, $variant:ident) => {
+        impl SampleToken for $t {
+            #[inline(always)]
+            fn from_u32(x: u32) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn block_tokens(t: &BlockTokens) -> Option<&[Self]> {
+                match t {
+                    BlockTokens::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
         }
-    }
-    #[inline(always)]
-    fn from_u32(x: u32) -> Self {
-        x as u8
-    }
-    #[inline(always)]
-    fn to_u32(self) -> u32 {
-        self as u32
-    }
+    };
 }
+sample_token!(u8, U8);
+sample_token!(u16, U16);
+sample_token!(u32, U32);
 
-impl Token for u16 {
-    #[inline(always)]
-    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]> {
-        match t {
-            sample::BlockTokens::U16(v) => Some(v),
-            _ => None,
-        }
+/// Number of symbols at internal level `level`: `n` at the root, `v` below.
+#[inline]
+pub(crate) fn symbols_at(level: usize, n: u32, v: u32) -> usize {
+    if level == 0 {
+        n as usize
+    } else {
+        v as usize
     }
-    #[inline(always)]
-    fn from_u32(x: u32) -> Self {
-        x as u16
-    }
-    #[inline(always)]
-    fn to_u32(self) -> u32 {
-        self as u32
-    }
-}
-
-impl Token for u32 {
-    #[inline(always)]
-    fn block_tokens(t: &sample::BlockTokens) -> Option<&[Self]> {
-        match t {
-            sample::BlockTokens::U32(v) => Some(v),
-            _ => None,
-        }
-    }
-    #[inline(always)]
-    fn from_u32(x: u32) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn to_u32(self) -> u32 {
-        self
-    }
-}
-
-/// A zero-filled vector of `n` elements, or a `ValueError` naming `param` when the
-/// process cannot get the memory (never an abort): `crate::memory::zeroed` with the
-/// type's default.
-pub(crate) fn zeroed<T: Clone + Default>(
-    param: &str,
-    n: usize,
-) -> crate::error::CoreResult<Vec<T>> {
-    crate::memory::zeroed(param, T::default(), n)
 }
 
 /// Marks an undefined symbol in scratch buffers.

@@ -5,79 +5,20 @@
 
 use rayon::prelude::*;
 
+use super::blocks::BlockTable;
 use super::table::TupleTable;
-use super::{Grammar, Token, NONE};
+use super::{Grammar, NONE};
 use crate::error::{CoreError, CoreResult};
+use crate::token::Token;
 
-/// Largest merged bottom-block table (`v**(s*s)` entries).
-const BLOCK_TABLE_LIMIT: u128 = 1 << 16;
-
-/// One entry of the merged bottom-block table: a block of `s*s` tokens parsed
-/// through levels `L-1` and `L-2` in one load.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BlockEntry {
-    /// Level-`(L-2)` symbol, or `NONE`.
-    sym: u32,
-    /// Every level-`(L-1)` node of the block parses.
-    kids_ok: bool,
-    /// Log-probability of the block's `s + 1` rules (meaningful when `sym != NONE`).
-    logp: f64,
-}
-
-/// Blocks of `s*s` tokens -> level-`(L-2)` symbol and subtree log-probability, for
-/// small alphabets: halves the lookups of the upward pass. Log-probabilities are
-/// summed block by block in both `parse` and `check`, so both give identical bits.
-#[derive(Debug, Clone)]
-pub(crate) struct BlockTable {
-    entries: Vec<BlockEntry>,
-}
-
-impl BlockTable {
-    pub(crate) fn build(g: &Grammar) -> Option<BlockTable> {
-        let (v, s, nl) = (g.v as usize, g.s as usize, g.levels as usize);
-        if nl < 2 {
-            return None;
-        }
-        let size = (v as u128).checked_pow((s * s) as u32)?;
-        if size > BLOCK_TABLE_LIMIT
-            || g.tables
-                .iter()
-                .any(|t| !matches!(t, TupleTable::Dense { .. }))
-        {
-            return None;
-        }
-        let m = g.m as usize;
-        let mut entries = Vec::with_capacity(size as usize);
-        let mut block = vec![0u32; s * s];
-        let mut kids = vec![0u32; s];
-        for code in 0..size as usize {
-            let mut x = code;
-            for b in block.iter_mut().rev() {
-                *b = (x % v) as u32;
-                x /= v;
-            }
-            let mut kids_ok = true;
-            let mut logp = 0.0f64;
-            for (c, kid) in kids.iter_mut().enumerate() {
-                let id = g.tables[nl - 1].get(&block[c * s..(c + 1) * s], &g.rules[nl - 1]);
-                if id == NONE {
-                    kids_ok = false;
-                } else {
-                    *kid = (id as usize / m) as u32;
-                    logp += g.log_rule_probs[nl - 1][id as usize];
-                }
-            }
-            let mut sym = NONE;
-            if kids_ok {
-                let id = g.tables[nl - 2].get(&kids, &g.rules[nl - 2]);
-                if id != NONE {
-                    sym = (id as usize / m) as u32;
-                    logp += g.log_rule_probs[nl - 2][id as usize];
-                }
-            }
-            entries.push(BlockEntry { sym, kids_ok, logp });
-        }
-        Some(BlockTable { entries })
+/// `tok` as a symbol in `[0, v)`, or `Err(tok)` for any other value (negatives included).
+#[inline(always)]
+fn symbol<T: Token>(tok: T, v: u32) -> Result<u32, i64> {
+    let t = tok.to_i64();
+    if (t as u64) < v as u64 {
+        Ok(t as u32)
+    } else {
+        Err(t)
     }
 }
 
@@ -116,7 +57,7 @@ impl Grammar {
         top: usize,
         scratch: &mut [u32],
         mut out: Option<RowOut<'_>>,
-    ) -> Result<(u32, f64), u32> {
+    ) -> Result<(u32, f64), i64> {
         let (m, s, v) = (self.m as usize, self.s as usize, self.v);
         let nl = self.levels as usize;
         let mut tuple = [0u32; 8];
@@ -142,10 +83,7 @@ impl Grammar {
                 let mut defined = true;
                 if l + 1 == nl {
                     for (x, &tok) in t.iter_mut().zip(&block[i * s..(i + 1) * s]) {
-                        let tok = tok.to_u32();
-                        if tok >= v {
-                            return Err(tok);
-                        }
+                        let tok = symbol(tok, v)?;
                         *x = tok;
                     }
                 } else {
@@ -191,10 +129,7 @@ impl Grammar {
             width /= s;
         }
         if top == nl {
-            let tok = block[0].to_u32();
-            if tok >= v {
-                return Err(tok);
-            }
+            let tok = symbol(block[0], v)?;
             return Ok((tok, 0.0));
         }
         Ok((scratch[0], logp))
@@ -213,14 +148,11 @@ impl Grammar {
 
     /// Base-`v` code of a block of tokens, or `Err(token)` for a token `>= v`.
     #[inline(always)]
-    fn block_code<T: Token>(&self, block: &[T]) -> Result<usize, u32> {
+    fn block_code<T: Token>(&self, block: &[T]) -> Result<usize, i64> {
         let v = self.v;
         let mut code = 0usize;
         for &tok in block {
-            let tok = tok.to_u32();
-            if tok >= v {
-                return Err(tok);
-            }
+            let tok = symbol(tok, v)?;
             code = code * v as usize + tok as usize;
         }
         Ok(code)
@@ -235,7 +167,7 @@ impl Grammar {
         row: &[T],
         scratch: &mut [u32],
         valid_levels: &mut [bool],
-    ) -> Result<(u32, f64), u32> {
+    ) -> Result<(u32, f64), i64> {
         let (m, s, v) = (self.m as usize, self.s as usize, self.v as usize);
         let nl = self.levels as usize;
         let shift = m.is_power_of_two().then(|| m.trailing_zeros());
@@ -296,7 +228,7 @@ impl Grammar {
         symbols: &mut [i64],
         rules: &mut [i64],
         valid_levels: &mut [bool],
-    ) -> Result<(u32, f64), u32> {
+    ) -> Result<(u32, f64), i64> {
         let (m, s, v) = (self.m as usize, self.s as usize, self.v);
         let shift = if m.is_power_of_two() {
             Some(m.trailing_zeros())
@@ -321,10 +253,7 @@ impl Grammar {
                 let mut ok = true;
                 if l + 1 == nl {
                     for &tok in &row[i * s..(i + 1) * s] {
-                        let tok = tok.to_u32();
-                        if tok >= v {
-                            return Err(tok);
-                        }
+                        let tok = symbol(tok, v)?;
                         code = code * v as usize + tok as usize;
                     }
                 } else {
@@ -384,19 +313,19 @@ impl Grammar {
         let nl = self.levels as usize;
         // Every entry is written by the pass; zeroed allocations are cheap (calloc).
         let mut symbols = if want_tree {
-            Some(super::zeroed::<i64>("x", num * k)?)
+            Some(crate::memory::zeroed("x", 0i64, num * k)?)
         } else {
             None
         };
         let mut rules = if want_tree {
-            Some(super::zeroed::<i64>("x", num * k)?)
+            Some(crate::memory::zeroed("x", 0i64, num * k)?)
         } else {
             None
         };
-        let mut valid_levels: Vec<bool> = super::zeroed("x", num * nl)?;
-        let mut root: Vec<i64> = super::zeroed("x", num)?;
+        let mut valid_levels = crate::memory::zeroed("x", false, num * nl)?;
+        let mut root = crate::memory::zeroed("x", 0i64, num)?;
         root.fill(-1);
-        let mut log_prob: Vec<f64> = super::zeroed("x", num)?;
+        let mut log_prob = crate::memory::zeroed("x", 0.0f64, num)?;
         log_prob.fill(f64::NEG_INFINITY);
         let scratch_len = (d / self.s as usize).max(1);
 

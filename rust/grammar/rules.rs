@@ -7,6 +7,9 @@ use num_traits::ToPrimitive;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::blocks::{BlockTable, BottomTable, RuleView};
+use super::draw::{level_sampler, LevelSampler};
+use super::symbols_at;
 use super::table::TupleTable;
 use crate::error::{CoreError, CoreResult};
 
@@ -19,24 +22,6 @@ pub const MAX_RULE_ENTRIES: u64 = 1 << 28;
 
 /// Stream of the grammar-construction RNG, apart from the sampling streams.
 const GRAMMAR_STREAM: u64 = u64::MAX;
-
-/// How the rule of one level's symbols is drawn: uniform with `m` a power of two
-/// takes `bits` random bits; uniform otherwise takes `bits` bits and rejects values
-/// `>= k` (exact); non-uniform uses an alias table (one `u64` per draw).
-#[derive(Debug, Clone)]
-pub(crate) enum LevelSampler {
-    Bits { bits: u32 },
-    Uniform { bits: u32, k: u32 },
-    Alias { table: Vec<AliasEntry> },
-}
-
-/// One alias-table column: keep the column when the low 32 random bits are below
-/// `threshold`, else take `alias` (a column that is always kept aliases itself).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AliasEntry {
-    pub(crate) threshold: u32,
-    pub(crate) alias: u32,
-}
 
 /// A Random Hierarchy Model grammar with its derived lookup tables.
 #[derive(Debug, Clone)]
@@ -61,10 +46,10 @@ pub struct Grammar {
     pub(crate) uniform: bool,
     pub(crate) num_strings: BigUint,
     pub(crate) num_strings_u64: Option<u64>,
-    /// Whole bottom subtrees drawn in one step (see `sample::BottomTable`).
-    pub(crate) bottom: Option<super::sample::BottomTable>,
-    /// The two bottom levels merged for parsing (see `parse::BlockTable`).
-    pub(crate) block_table: Option<super::parse::BlockTable>,
+    /// Whole bottom subtrees drawn in one step (see `blocks::BottomTable`).
+    pub(crate) bottom: Option<BottomTable>,
+    /// The two bottom levels merged for parsing (see `blocks::BlockTable`).
+    pub(crate) block_table: Option<BlockTable>,
 }
 
 /// `Err` naming `param` unless `lo <= value <= hi`.
@@ -123,16 +108,6 @@ fn check_dims(v: u64, n: u64, m: u64, s: u64, levels: u64) -> CoreResult<usize> 
     Ok(d as usize)
 }
 
-/// Number of symbols at `level` (0-based, internal levels only).
-#[inline]
-pub(crate) fn symbols_at(level: usize, n: u32, v: u32) -> usize {
-    if level == 0 {
-        n as usize
-    } else {
-        v as usize
-    }
-}
-
 fn check_distribution(param: &str, p: &[f64], what: &str) -> CoreResult<()> {
     let mut sum = 0.0;
     for &x in p {
@@ -151,64 +126,6 @@ fn check_distribution(param: &str, p: &[f64], what: &str) -> CoreResult<()> {
         ));
     }
     Ok(())
-}
-
-fn alias_table(p: &[f64]) -> (Vec<u64>, Vec<u32>) {
-    // Vose's alias method; thresholds scaled to 2**32 so a draw compares integers.
-    let k = p.len();
-    let total: f64 = p.iter().sum();
-    let mut scaled: Vec<f64> = p.iter().map(|&x| x / total * k as f64).collect();
-    let mut threshold = vec![1u64 << 32; k];
-    let mut alias: Vec<u32> = (0..k as u32).collect();
-    let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..k).partition(|&i| scaled[i] < 1.0);
-    while let (Some(&l), Some(&g)) = (small.last(), large.last()) {
-        small.pop();
-        threshold[l] = (scaled[l] * 4294967296.0).round() as u64;
-        alias[l] = g as u32;
-        scaled[g] -= 1.0 - scaled[l];
-        if scaled[g] < 1.0 {
-            large.pop();
-            small.push(g);
-        }
-    }
-    // Leftovers are 1 up to rounding.
-    for i in small.into_iter().chain(large) {
-        threshold[i] = 1u64 << 32;
-    }
-    (threshold, alias)
-}
-
-pub(crate) fn level_sampler(probs: &[f64], k: usize) -> LevelSampler {
-    let uniform = probs.chunks(k).all(|row| row.iter().all(|&x| x == row[0]));
-    if uniform && k.is_power_of_two() {
-        return LevelSampler::Bits {
-            bits: k.trailing_zeros(),
-        };
-    }
-    if uniform && k <= 1 << 24 {
-        return LevelSampler::Uniform {
-            bits: usize::BITS - (k - 1).leading_zeros(),
-            k: k as u32,
-        };
-    }
-    let mut table = Vec::with_capacity(probs.len());
-    for row in probs.chunks(k) {
-        let (t, a) = alias_table(row);
-        for (i, (&ti, &ai)) in t.iter().zip(&a).enumerate() {
-            table.push(if ti >= 1 << 32 {
-                AliasEntry {
-                    threshold: u32::MAX,
-                    alias: i as u32,
-                }
-            } else {
-                AliasEntry {
-                    threshold: ti as u32,
-                    alias: ai,
-                }
-            });
-        }
-    }
-    LevelSampler::Alias { table }
 }
 
 /// Draws `count` distinct `s`-tuples over `[0, v)` uniformly without replacement.
@@ -422,9 +339,25 @@ impl Grammar {
             bottom: None,
             block_table: None,
         };
-        g.bottom = super::sample::BottomTable::build(&g);
-        g.block_table = super::parse::BlockTable::build(&g);
+        g.bottom = BottomTable::build(&g.rule_view());
+        g.block_table = BlockTable::build(&g.rule_view());
         Ok(g)
+    }
+
+    /// The validated rules, as the merged tables are built from them.
+    fn rule_view(&self) -> RuleView<'_> {
+        RuleView {
+            v: self.v,
+            n: self.n,
+            m: self.m,
+            s: self.s,
+            levels: self.levels,
+            rules: &self.rules,
+            rule_probs: &self.rule_probs,
+            log_rule_probs: &self.log_rule_probs,
+            root_prior: &self.root_prior,
+            tables: &self.tables,
+        }
     }
 
     pub fn v(&self) -> u32 {
@@ -567,32 +500,5 @@ mod tests {
             Grammar::from_rules(2, 1, 2, 2, 1, ok.clone(), None, Some(vec![0.5, 0.5])).is_err()
         );
         assert!(Grammar::from_rules(2, 1, 2, 2, 1, ok, Some(vec![vec![0.25, 0.75]]), None).is_ok());
-    }
-
-    #[test]
-    fn alias_table_reproduces_probabilities() {
-        for p in [
-            vec![0.1, 0.2, 0.3, 0.4],
-            vec![0.0, 0.5, 0.0, 0.5],
-            vec![0.25; 4],
-            vec![1.0, 0.0, 0.0],
-        ] {
-            let k = p.len();
-            let LevelSampler::Alias { table } = level_sampler(&[p.clone(), p.clone()].concat(), k)
-            else {
-                assert!(p.iter().all(|&x| x == p[0]));
-                continue;
-            };
-            let mut got = vec![0.0; k];
-            for (i, e) in table[k..].iter().enumerate() {
-                let keep = e.threshold as f64 / 4294967296.0;
-                let keep = if e.alias as usize == i { 1.0 } else { keep };
-                got[i] += keep / k as f64;
-                got[e.alias as usize] += (1.0 - keep) / k as f64;
-            }
-            for (g, w) in got.iter().zip(&p) {
-                assert!((g - w).abs() < 1e-9, "{got:?} vs {p:?}");
-            }
-        }
     }
 }

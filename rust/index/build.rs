@@ -6,11 +6,12 @@ use libsais::{LibsaisError, SuffixArrayConstruction};
 use rayon::prelude::*;
 
 use super::chunksort;
-use super::codes::{Code, SaIdx, Token};
+use super::codes::{Code, SaIdx};
 use super::search::Buckets;
 use super::table::StringTable;
 use super::{check_shape, Alphabet, LcpBuf, SaBuf, TextBuf, TrainingIndex};
 use crate::error::{CoreError, CoreResult};
+use crate::token::Token;
 
 fn sais_err(e: LibsaisError) -> CoreError {
     CoreError::value("train", format!("suffix array construction failed ({e})"))

@@ -28,8 +28,9 @@ mod table;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
+pub use crate::token::Token;
 pub use build::token_range;
-pub use codes::{Alphabet, Token, NO_CODE};
+pub use codes::{Alphabet, NO_CODE};
 use search::Buckets;
 pub use spectrum::KgramCounts;
 use table::StringTable;

@@ -3,9 +3,10 @@
 
 use rayon::prelude::*;
 
-use super::codes::{Code, SaIdx, Token, NO_CODE};
+use super::codes::{Code, SaIdx, NO_CODE};
 use super::{check_shape, with_text, with_text_sa, SaBuf, TextBuf, TrainingIndex};
 use crate::error::{CoreError, CoreResult};
+use crate::token::Token;
 
 /// `start[c]..start[c+1]` is the suffix-array range of suffixes whose first `q` symbols
 /// (symbols after a separator read as 0) have radix-`(sigma+1)` code `c`.

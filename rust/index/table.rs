@@ -4,7 +4,8 @@
 
 use rayon::prelude::*;
 
-use super::codes::{Alphabet, Code, Token};
+use super::codes::{Alphabet, Code};
+use crate::token::Token;
 
 #[derive(Debug)]
 pub struct StringTable {

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
 use crate::error::CoreError;
-use crate::grammar::{Grammar, Index, Token};
+use crate::grammar::{Grammar, Index, SampleToken};
 
 fn to_u64(param: &str, x: i64) -> PyResult<u64> {
     u64::try_from(x)
@@ -148,7 +148,7 @@ fn probs_in(rule_probs: Option<Vec<PyReadonlyArray2<'_, f64>>>) -> PyResult<Opti
 }
 
 impl PyGrammar {
-    fn sampled<'py, T: Token + numpy::Element>(
+    fn sampled<'py, T: SampleToken + numpy::Element>(
         &self,
         py: Python<'py>,
         out: crate::grammar::Sampled<T>,
