@@ -25,7 +25,7 @@ X = G.sample(4, seed=0)
         ({"m": 0}, ValueError, "m = 0"),
         ({"s": 1}, ValueError, "s = 1"),
         ({"L": 0}, ValueError, "L = 0"),
-        ({"v": 2**70}, ValueError, "absurdly large"),
+        ({"v": 2**70}, ValueError, r"v = \d+ must be in"),
         ({"v": 2**40}, ValueError, r"v = \d+ must be in"),
         ({"v": 6.0}, TypeError, "v: expected an integer"),
         ({"L": True}, TypeError, "L: expected an integer"),
@@ -71,15 +71,15 @@ def test_bad_probability_tables(rule_probs, root_prior, exc, match):
     [
         (np.full((2, 8), 6, np.uint8), ValueError, r"token 6, outside \[0, v=6\)"),
         (np.full((2, 8), 70000, np.uint32), ValueError, r"token 70000, outside"),
-        (np.full((2, 8), -1, np.int64), ValueError, "negative token -1"),
-        (np.full((2, 8), 2**40, np.int64), ValueError, r"outside \[0, 2\*\*32\)"),
-        (np.zeros((2, 8), np.float64), TypeError, "integer array"),
-        (np.zeros((2, 8), bool), TypeError, "integer array"),
+        (np.full((2, 8), -1, np.int64), ValueError, r"token -1, outside \[0, v=6\)"),
+        (np.full((2, 8), 2**40, np.int64), ValueError, r"token 1099511627776, outside \[0, v=6\)"),
+        (np.zeros((2, 8), np.float64), TypeError, "integer tokens"),
+        (np.zeros((2, 8), bool), TypeError, "integer tokens"),
         (np.zeros(8, np.uint8), ValueError, "2-D"),
         (np.zeros((1, 2, 8), np.uint8), ValueError, "2-D"),
         (np.zeros((2, 9), np.uint8), ValueError, "length 9, expected 8"),
-        ([[0, 1], [2]], ValueError, "rectangular"),
-        ("abc", TypeError, "integer array"),
+        ([[0, 1], [2]], ValueError, "ragged"),
+        ("abc", TypeError, "integer tokens"),
     ],
 )
 def test_bad_tokens(x, exc, match):
@@ -107,7 +107,7 @@ def test_bad_sampling_and_index_arguments():
         G.from_index(-1)
     with pytest.raises(ValueError, match="num_strings"):
         G.from_index(G.num_strings)
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(TypeError, match="expected an integer"):
         G.from_index([1.5])
     with pytest.raises(TypeError, match="bool"):
         G.from_index(True)
@@ -133,7 +133,7 @@ def _not_a_string():
     [
         ([[[[0, 1], [0, 1]]]], {}, ValueError, "twice"),
         ([[[[0, 1], [1, 7]]]], {"v": 5}, ValueError, r"symbol 7, outside \[0, v=5\)"),
-        ([[[[0, -1], [1, 0]]]], {}, ValueError, r"\[0, v\)"),
+        ([[[[0, -1], [1, 0]]]], {}, ValueError, r"symbol -1, outside \[0, v=2\)"),
         ([np.zeros((2, 2, 2), np.float32)], {}, TypeError, "expected integers"),
         ([np.zeros((2, 2), np.int64)], {}, ValueError, "3-D"),
         (

@@ -4,6 +4,7 @@ from the binding."""
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -14,9 +15,18 @@ MAX_SIZE = 2**63 - 1
 
 
 def show_int(x: int) -> str:
-    """``x`` for a message: huge integers by their size (``str`` of an integer with
-    thousands of digits is refused by Python)."""
-    return str(x) if x.bit_length() < 256 else f"an integer of {x.bit_length()} bits"
+    """``x`` for a message: in full when short, else its size (``str`` of an integer
+    with thousands of digits is refused by Python). Same wording as the core's messages.
+
+    >>> show_int(-3), show_int(2**200)
+    ('-3', 'a 201-bit number (about 61 decimal digits)')
+    """
+    bits = abs(x).bit_length()
+    if bits <= 128:
+        return str(x)
+    digits = int((bits - 1) * math.log10(2)) + 1
+    sign = "negative " if x < 0 else ""
+    return f"a {sign}{bits}-bit number (about {digits} decimal digits)"
 
 
 def integer(name: str, value: Any, *, lo: int | None = 0, hi: int | None = MAX_SIZE) -> int:

@@ -73,7 +73,7 @@ class Grammar:
         self, blocks: npt.NDArray[Any], level: int, positions: npt.NDArray[np.int64] | None = None
     ) -> npt.NDArray[np.float64]: ...
     def kgram_probs(
-        self, patterns: list[npt.NDArray[np.uint32]], offsets: npt.NDArray[np.int64] | None = None
+        self, patterns: list[npt.NDArray[Any]], offsets: npt.NDArray[np.int64] | None = None
     ) -> npt.NDArray[np.float64]: ...
 
 # --- index ---

@@ -1,4 +1,4 @@
-"""Token-array validation shared by the index and frequency facades (numpy only)."""
+"""Token-array validation shared by the grammar, index and frequency facades (numpy only)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ def as_array(x: Any, name: str, ndim: int) -> np.ndarray:
         raise ValueError(f"{name}: rows have different lengths (ragged input): {e}") from None
     if a.dtype == object:
         raise ValueError(f"{name}: rows have different lengths or are not integers (object array)")
-    if a.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {a.shape}")
     if a.dtype.kind not in "iu":
         if a.size == 0 and a.dtype.kind == "f":
             a = a.astype(np.int64)  # np.asarray([[]]) is float64
         else:
             raise TypeError(f"{name}: expected integer tokens, got dtype {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {a.shape}")
     return a
 
 
@@ -48,9 +48,14 @@ def training_tokens(x: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dt)
 
 
-def query_tokens(x: Any, name: str, ndim: int = 2) -> np.ndarray:
-    """Query tokens: any integer values (those outside the training alphabet match nothing)."""
+def query_tokens(x: Any, name: str, ndim: int = 2, *, width: int | None = None) -> np.ndarray:
+    """Tokens of any integer values, checked natively against the alphabet (outside the
+    training alphabet they match nothing; outside a grammar's ``[0, v)`` they are an
+    error), in a dtype the native module reads without a copy. ``width``: the required
+    row length of a 2-D array."""
     a = as_array(x, name, ndim)
+    if width is not None and a.shape[-1] != width:
+        raise ValueError(f"{name}: strings have length {a.shape[-1]}, expected {width}")
     if a.dtype in NATIVE_DTYPES:
         return np.ascontiguousarray(a)
     if a.dtype == np.uint64:

@@ -28,7 +28,6 @@ import hashlib
 import io
 import json
 import math
-import operator
 import os
 import stat
 import zipfile
@@ -38,41 +37,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rhmfast import _rhmfast
-from rhmfast._args import show_int
+from rhmfast._args import MAX_SIZE, integer, show_int
 from rhmfast._fileio import atomic_write_bytes, atomic_write_text
+from rhmfast._tokens import query_tokens
 
 __all__ = ["RHM", "ParseResult", "Validity", "Derivation", "zipf", "sample"]
 
 FILE_FORMAT = "rhmfast.RHM"
 FILE_VERSION = 2  # 2: with a SHA-256 of the contents; 1 (no checksum) is still read
 _MAX_INT = 1 << 62
-
-
-def _as_int(name: str, value: Any, what: str = "an integer") -> int:
-    """``value`` as a Python int (bools refused), or a TypeError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected {what}, got a bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}") from None
-
-
-def _int(name: str, value: Any, *, lo: int | None = None) -> int:
-    """An integer argument, or a TypeError/ValueError naming it."""
-    x = _as_int(name, value)
-    if abs(x) > _MAX_INT:
-        raise ValueError(f"{name} = {show_int(x)} is absurdly large (limit {_MAX_INT})")
-    if lo is not None and x < lo:
-        raise ValueError(f"{name} = {x} must be >= {lo}")
-    return x
-
-
-def _seed(value: Any) -> int:
-    x = _as_int("seed", value)
-    if not 0 <= x < 1 << 64:
-        raise ValueError(f"seed = {x} must be in [0, 2**64)")
-    return x
 
 
 def _float_array(name: str, value: Any) -> np.ndarray:
@@ -85,29 +58,6 @@ def _float_array(name: str, value: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _tokens(name: str, x: Any, width: int | None) -> np.ndarray:
-    """A C-contiguous 2-D uint8/16/32 token array (range against v checked natively)."""
-    try:
-        a = np.asarray(x)
-    except ValueError as e:
-        raise ValueError(f"{name}: not a rectangular array ({e})") from None
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer array, got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (num, length), got {a.ndim}-D")
-    if width is not None and a.shape[1] != width:
-        raise ValueError(f"{name}: strings have length {a.shape[1]}, expected {width}")
-    if a.dtype in (np.uint8, np.uint16, np.uint32):
-        return np.ascontiguousarray(a)
-    if a.size:
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0:
-            raise ValueError(f"{name}: contains the negative token {lo}")
-        if hi >= 1 << 32:
-            raise ValueError(f"{name}: contains the token {hi}, outside [0, 2**32)")
-    return np.ascontiguousarray(a, dtype=np.uint32)
-
-
 def zipf(m: int, a: float) -> np.ndarray:
     """Power-law rule probabilities: rank ``k = 1..m`` gets probability proportional
     to ``k**-(1+a)``.
@@ -115,7 +65,7 @@ def zipf(m: int, a: float) -> np.ndarray:
     >>> zipf(4, 1.0).round(3).tolist()
     [0.702, 0.176, 0.078, 0.044]
     """
-    m = _int("m", m, lo=1)
+    m = integer("m", m, lo=1)
     try:
         a = float(a)
     except (TypeError, ValueError):
@@ -195,12 +145,13 @@ class RHM:
         rule_probs: Any = None,
         root_prior: Any = None,
     ) -> None:
-        v, n, m = _int("v", v, lo=1), _int("n", n, lo=1), _int("m", m, lo=1)
-        s, L = _int("s", s, lo=2), _int("L", L, lo=1)
+        v, n, m = integer("v", v, lo=1), integer("n", n, lo=1), integer("m", m, lo=1)
+        s, L = integer("s", s, lo=2), integer("L", L, lo=1)
         probs = _rule_probs(rule_probs, v=v, n=n, m=m, L=L)
         prior = _root_prior(root_prior, n)
+        seed = integer("seed", seed, hi=2**64 - 1)
         self._g = _rhmfast.Grammar.random(
-            v, n, m, s, L, seed=_seed(seed), rule_probs=probs, root_prior=prior
+            v, n, m, s, L, seed=seed, rule_probs=probs, root_prior=prior
         )
 
     @classmethod
@@ -242,8 +193,6 @@ class RHM:
                 raise ValueError(
                     f"rules[{level}]: expected a 3-D array (symbols, m, s), got {a.ndim}-D"
                 )
-            if a.size and (int(a.min()) < 0 or int(a.max()) >= _MAX_INT):
-                raise ValueError(f"rules[{level}]: symbols must be in [0, v)")
             tables.append(np.ascontiguousarray(a, dtype=np.int64))
         n, m, s = tables[0].shape
         L = len(tables)
@@ -253,7 +202,7 @@ class RHM:
                 if L >= 2
                 else (int(tables[0].max()) + 1 if tables[0].size else 1)
             )
-        v = _int("v", v, lo=1)
+        v = integer("v", v, lo=1)
         if n < 1 or m < 1 or s < 2:
             raise ValueError(f"rules[0] has shape {tables[0].shape}: needs n >= 1, m >= 1, s >= 2")
         probs = _rule_probs(rule_probs, v=v, n=n, m=m, L=L)
@@ -382,10 +331,8 @@ class RHM:
         >>> len({r.tobytes() for r in x}), [t.shape for t in tree.symbols]
         (5, [(5, 1), (5, 2), (5, 4), (5, 8)])
         """
-        num = _int("num", num, lo=0)
-        out = self._g.sample(
-            num, seed=_seed(seed), unique=bool(unique), return_tree=bool(return_tree)
-        )
+        num, seed = integer("num", num), integer("seed", seed, hi=2**64 - 1)
+        out = self._g.sample(num, seed=seed, unique=bool(unique), return_tree=bool(return_tree))
         return self._with_tree(out, return_tree)
 
     # --- parsing ------------------------------------------------------------------
@@ -401,7 +348,7 @@ class RHM:
         >>> p.valid_levels.shape, bool(p.valid_levels[0, 1])
         ((1, 2), True)
         """
-        t = _tokens("x", x, self.d)
+        t = query_tokens(x, "x", width=self.d)
         syms, rules, valid_levels, root, log_prob = self._g.parse(t, tree=True)
         return ParseResult(
             valid_levels[:, 0].copy(),
@@ -420,7 +367,7 @@ class RHM:
         >>> bool(g.check(g.sample(4, seed=0)).valid.all())
         True
         """
-        t = _tokens("x", x, self.d)
+        t = query_tokens(x, "x", width=self.d)
         _, _, valid_levels, root, log_prob = self._g.parse(t, tree=False)
         return Validity(valid_levels[:, 0].copy(), valid_levels, root, log_prob)
 
@@ -445,7 +392,7 @@ class RHM:
         >>> g.index(g.from_index([0, 15]))
         [0, 15]
         """
-        return self._g.index(_tokens("x", x, self.d))
+        return self._g.index(query_tokens(x, "x", width=self.d))
 
     def from_index(self, i: Any, *, return_tree: bool = False) -> Any:
         """The strings with the given indices (an int or a sequence of ints) as a
@@ -471,8 +418,7 @@ class RHM:
         for x in idx:
             if not 0 <= x < total:
                 raise ValueError(
-                    f"i: index {_describe_int(x)} is not in "
-                    f"[0, num_strings = {_describe_int(total)})"
+                    f"i: index {show_int(x)} is not in [0, num_strings = {show_int(total)})"
                 )
         out = self._g.from_index(idx, return_tree=bool(return_tree))
         return self._with_tree(out, return_tree)
@@ -487,7 +433,7 @@ class RHM:
         >>> g.symbol_marginals(4).shape, bool(np.allclose(g.symbol_marginals(2).sum(1), 1))
         ((16, 6), True)
         """
-        return self._g.symbol_marginals(_int("level", level))
+        return self._g.symbol_marginals(integer("level", level, lo=-MAX_SIZE))
 
     def block_probs(self, blocks: Any, level: int, positions: Any = None) -> np.ndarray:
         """``(N,)`` float64: probability that the aligned level-``level`` block (width
@@ -500,11 +446,10 @@ class RHM:
         >>> bool(np.isclose(g.block_probs(x, 0)[0], np.exp(g.log_prob(x)[0])))
         True
         """
-        level = _int("level", level)
-        if not 0 <= level <= self.L:
-            raise ValueError(f"level = {level} must be in [0, L={self.L}]")
-        width = self.s ** (self.L - level)
-        b = _tokens("blocks", blocks, width)
+        level = integer("level", level, lo=-MAX_SIZE)
+        # an invalid level is refused by the core, which checks it first
+        width = self.s ** (self.L - level) if 0 <= level <= self.L else None
+        b = query_tokens(blocks, "blocks", width=width)
         pos = None
         if positions is not None:
             pos = _index_array("positions", positions, b.shape[0])
@@ -530,7 +475,7 @@ class RHM:
             or not isinstance(patterns, (Sequence, np.ndarray))
         ):
             pats = (
-                list(_tokens("patterns", patterns, None))
+                list(query_tokens(patterns, "patterns"))
                 if isinstance(patterns, np.ndarray)
                 else None
             )
@@ -540,12 +485,7 @@ class RHM:
                 )
         else:
             pats = []
-            for j, p in enumerate(patterns):
-                a = np.asarray(p)
-                if a.ndim != 1:
-                    raise ValueError(f"patterns[{j}]: expected a 1-D pattern, got shape {a.shape}")
-                pats.append(_tokens(f"patterns[{j}]", a.reshape(1, -1), None)[0])
-        pats = [np.ascontiguousarray(p, dtype=np.uint32) for p in pats]
+            pats = [query_tokens(p, f"patterns[{j}]", ndim=1) for j, p in enumerate(patterns)]
         offs = None
         if offsets is not None:
             offs = _index_array("offsets", offsets, len(pats))
@@ -900,22 +840,10 @@ def _read_member(
 
 def _int_any(name: str, value: Any) -> int:
     """A non-negative Python int of any size."""
-    x = _as_int(name, value, "integers")
+    x = integer(name, value, lo=None, hi=None)
     if x < 0:
-        raise ValueError(f"{name}: index {_describe_int(x)} is negative")
+        raise ValueError(f"{name}: index {show_int(x)} is negative")
     return x
-
-
-def _describe_int(x: int) -> str:
-    """``x`` for a message: in full when short, else its size (``str`` of an int of
-    more than 4300 digits raises, and a d = 2**22 grammar has 1.26 million-digit
-    indices). Same wording as the core's messages."""
-    bits = abs(x).bit_length()
-    if bits <= 128:
-        return str(x)
-    digits = int((bits - 1) * math.log10(2)) + 1
-    sign = "negative " if x < 0 else ""
-    return f"a {sign}{bits}-bit number (about {digits} decimal digits)"
 
 
 def _index_array(name: str, value: Any, num: int) -> np.ndarray:
@@ -946,7 +874,7 @@ def _rule_probs(rule_probs: Any, *, v: int, n: int, m: int, L: int) -> list[np.n
     if isinstance(rule_probs, Mapping):
         entries: list[Any] = [None] * L
         for key, value in rule_probs.items():
-            level = _int("rule_probs", key)
+            level = integer("rule_probs", key, lo=None, hi=None)
             if not 0 <= level < L:
                 raise ValueError(f"rule_probs: level {level} is not in [0, L={L})")
             entries[level] = value

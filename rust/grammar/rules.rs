@@ -190,7 +190,8 @@ impl Grammar {
     }
 
     /// A grammar from given rule tables (`rules[l]` flattened `(symbols_l, m, s)`).
-    /// Validates shapes, symbol ranges and uniqueness within each level.
+    /// Validates shapes, symbol ranges (`[0, v)`, any `i64` given) and uniqueness
+    /// within each level.
     #[allow(clippy::too_many_arguments)]
     pub fn from_rules(
         v: u64,
@@ -198,7 +199,7 @@ impl Grammar {
         m: u64,
         s: u64,
         levels: u64,
-        rules: Vec<Vec<u32>>,
+        rules: &[&[i64]],
         rule_probs: Option<Vec<Vec<f64>>>,
         root_prior: Option<Vec<f64>>,
     ) -> CoreResult<Grammar> {
@@ -209,6 +210,7 @@ impl Grammar {
                 format!("expected L = {levels} levels, got {}", rules.len()),
             ));
         }
+        let mut tables = Vec::with_capacity(rules.len());
         for (l, r) in rules.iter().enumerate() {
             let syms = symbols_at(l, n as u32, v as u32);
             let want = syms * m as usize * s as usize;
@@ -221,14 +223,15 @@ impl Grammar {
                     ),
                 ));
             }
-            if let Some(&bad) = r.iter().find(|&&x| x as u64 >= v) {
+            if let Some(&bad) = r.iter().find(|&&x| !(0..v as i64).contains(&x)) {
                 return Err(CoreError::value(
                     "rules",
                     format!("rules[{l}] contains symbol {bad}, outside [0, v={v})"),
                 ));
             }
+            let table: Vec<u32> = r.iter().map(|&x| x as u32).collect();
             let mut seen: HashSet<&[u32]> = HashSet::with_capacity(syms * m as usize);
-            for t in r.chunks(s as usize) {
+            for t in table.chunks(s as usize) {
                 if !seen.insert(t) {
                     return Err(CoreError::value(
                         "rules",
@@ -236,8 +239,10 @@ impl Grammar {
                     ));
                 }
             }
+            drop(seen);
+            tables.push(table);
         }
-        Grammar::build(v, n, m, s, levels, rules, rule_probs, root_prior)
+        Grammar::build(v, n, m, s, levels, tables, rule_probs, root_prior)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -476,29 +481,17 @@ mod tests {
 
     #[test]
     fn bad_rules_and_probs_are_errors() {
-        let dup = vec![vec![0, 1, 0, 1]];
+        let dup: &[&[i64]] = &[&[0, 1, 0, 1]];
         assert!(Grammar::from_rules(2, 1, 2, 2, 1, dup, None, None).is_err());
-        let out_of_range = vec![vec![0, 2, 0, 1]];
+        let out_of_range: &[&[i64]] = &[&[0, 2, 0, 1]];
+        assert!(Grammar::from_rules(2, 1, 2, 2, 1, &[&[0, -1, 0, 1]], None, None).is_err());
         assert!(Grammar::from_rules(2, 1, 2, 2, 1, out_of_range, None, None).is_err());
-        let ok = vec![vec![0, 1, 1, 0]];
+        let ok: &[&[i64]] = &[&[0, 1, 1, 0]];
+        assert!(Grammar::from_rules(2, 1, 2, 2, 1, ok, Some(vec![vec![0.5, 0.6]]), None).is_err());
         assert!(
-            Grammar::from_rules(2, 1, 2, 2, 1, ok.clone(), Some(vec![vec![0.5, 0.6]]), None)
-                .is_err()
+            Grammar::from_rules(2, 1, 2, 2, 1, ok, Some(vec![vec![f64::NAN, 1.0]]), None).is_err()
         );
-        assert!(Grammar::from_rules(
-            2,
-            1,
-            2,
-            2,
-            1,
-            ok.clone(),
-            Some(vec![vec![f64::NAN, 1.0]]),
-            None
-        )
-        .is_err());
-        assert!(
-            Grammar::from_rules(2, 1, 2, 2, 1, ok.clone(), None, Some(vec![0.5, 0.5])).is_err()
-        );
+        assert!(Grammar::from_rules(2, 1, 2, 2, 1, ok, None, Some(vec![0.5, 0.5])).is_err());
         assert!(Grammar::from_rules(2, 1, 2, 2, 1, ok, Some(vec![vec![0.25, 0.75]]), None).is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! Bindings for the core `grammar` module: convert arguments, release the GIL,
-//! delegate, convert results. Shapes and dtypes are normalised by the Python
-//! facade (`rhmfast.grammar`); values are validated by the core.
+//! delegate, convert results. Token arrays go through `tokens.rs` (one dtype policy
+//! with the index); shapes are normalised by the Python facade (`rhmfast.grammar`);
+//! values (token and rule symbol ranges) are validated by the core.
 
 use std::sync::Arc;
 
@@ -10,66 +11,18 @@ use numpy::{
     IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
+use super::tokens::{tokens1, tokens2, with_slice, Tokens1, Tokens2};
 use crate::error::CoreError;
 use crate::grammar::{Grammar, Index, SampleToken};
+use crate::token::Token;
 
 fn to_u64(param: &str, x: i64) -> PyResult<u64> {
     u64::try_from(x)
         .map_err(|_| CoreError::value(param, format!("{param} = {x} must be >= 0")).into())
-}
-
-/// Token arrays the native layer reads without copying.
-enum Tokens<'py> {
-    U8(PyReadonlyArray2<'py, u8>),
-    U16(PyReadonlyArray2<'py, u16>),
-    U32(PyReadonlyArray2<'py, u32>),
-}
-
-fn extract_tokens<'py>(param: &str, x: &Bound<'py, PyAny>) -> PyResult<Tokens<'py>> {
-    if let Ok(a) = x.extract::<PyReadonlyArray2<u8>>() {
-        return Ok(Tokens::U8(a));
-    }
-    if let Ok(a) = x.extract::<PyReadonlyArray2<u16>>() {
-        return Ok(Tokens::U16(a));
-    }
-    if let Ok(a) = x.extract::<PyReadonlyArray2<u32>>() {
-        return Ok(Tokens::U32(a));
-    }
-    Err(PyTypeError::new_err(format!(
-        "{param}: expected a 2-D uint8, uint16 or uint32 array"
-    )))
-}
-
-fn contiguous<'a, T: numpy::Element>(
-    param: &str,
-    a: &'a PyReadonlyArray2<'_, T>,
-) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{param}: expected a C-contiguous array")))
-}
-
-/// Runs `$body` with `$s` bound to the token slice of whatever dtype `$t` holds.
-macro_rules! with_tokens {
-    ($param:expr, $t:expr, |$s:ident| $body:expr) => {
-        match &$t {
-            Tokens::U8(a) => {
-                let $s = contiguous($param, a)?;
-                $body
-            }
-            Tokens::U16(a) => {
-                let $s = contiguous($param, a)?;
-                $body
-            }
-            Tokens::U32(a) => {
-                let $s = contiguous($param, a)?;
-                $body
-            }
-        }
-    };
 }
 
 /// Expands `$go!(T)` with the narrowest token type `T` that holds `v` symbols.
@@ -83,19 +36,6 @@ macro_rules! narrowest_token {
             $go!(u32)
         }
     };
-}
-
-fn shape2<T: numpy::Element>(a: &PyReadonlyArray2<'_, T>) -> (usize, usize) {
-    let s = a.shape();
-    (s[0], s[1])
-}
-
-fn tokens_shape(t: &Tokens<'_>) -> (usize, usize) {
-    match t {
-        Tokens::U8(a) => shape2(a),
-        Tokens::U16(a) => shape2(a),
-        Tokens::U32(a) => shape2(a),
-    }
 }
 
 fn matrix<'py, T: numpy::Element>(
@@ -218,23 +158,14 @@ impl PyGrammar {
                 )
                 .into());
             }
-            let mut t = Vec::with_capacity(r.len());
-            for &x in r.as_array().iter() {
-                if x < 0 || x as u64 >= v {
-                    return Err(CoreError::value(
-                        "rules",
-                        format!("rules[{l}] contains symbol {x}, outside [0, v={v})"),
-                    )
-                    .into());
-                }
-                t.push(x as u32);
-            }
-            tables.push(t);
+            tables.push(r.as_slice().map_err(|_| {
+                PyValueError::new_err(format!("rules[{l}]: expected a C-contiguous array"))
+            })?);
         }
         let probs = probs_in(rule_probs)?;
         let prior = root_prior.map(|p| p.as_array().iter().copied().collect::<Vec<f64>>());
         let levels = tables.len() as u64;
-        let g = py.detach(|| Grammar::from_rules(v, n, m, s, levels, tables, probs, prior))?;
+        let g = py.detach(|| Grammar::from_rules(v, n, m, s, levels, &tables, probs, prior))?;
         Ok(PyGrammar { inner: Arc::new(g) })
     }
 
@@ -346,11 +277,10 @@ impl PyGrammar {
         x: &Bound<'py, PyAny>,
         tree: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let t = extract_tokens("x", x)?;
-        let (rows, cols) = tokens_shape(&t);
+        let (t, rows, cols) = tokens2(x, "x")?;
         let g = &self.inner;
         check_length(g, cols)?;
-        let p = with_tokens!("x", t, |s| py.detach(|| g.parse(s, tree)))?;
+        let p = with_slice!(t, Tokens2, s => py.detach(|| g.parse(s, tree)))?;
         let k = g.internal_nodes();
         let none = || py.None().into_bound(py);
         let syms = match p.symbols {
@@ -372,11 +302,10 @@ impl PyGrammar {
 
     /// Mixed-radix index of every string (Python ints).
     fn index<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        let t = extract_tokens("x", x)?;
+        let (t, _, cols) = tokens2(x, "x")?;
         let g = &self.inner;
-        let (_, cols) = tokens_shape(&t);
         check_length(g, cols)?;
-        let idx = with_tokens!("x", t, |s| py.detach(|| g.index(s)))?;
+        let idx = with_slice!(t, Tokens2, s => py.detach(|| g.index(s)))?;
         match idx {
             Index::Small(v) => PyList::new(py, v),
             Index::Big(v) => PyList::new(py, v),
@@ -437,10 +366,10 @@ impl PyGrammar {
         level: i64,
         positions: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let t = extract_tokens("blocks", blocks)?;
+        let (t, _, _) = tokens2(blocks, "blocks")?;
         let g = &self.inner;
         let pos = optional_slice("positions", positions.as_ref())?;
-        let out = with_tokens!("blocks", t, |s| py.detach(|| g.block_probs(s, level, pos)))?;
+        let out = with_slice!(t, Tokens2, s => py.detach(|| g.block_probs(s, level, pos)))?;
         Ok(out.into_pyarray(py))
     }
 
@@ -448,16 +377,18 @@ impl PyGrammar {
     fn kgram_probs<'py>(
         &self,
         py: Python<'py>,
-        patterns: Vec<PyReadonlyArray1<'py, u32>>,
+        patterns: Vec<Bound<'py, PyAny>>,
         offsets: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let pats: Vec<&[u32]> = patterns
+        // Patterns may differ in dtype; each is short (<= d tokens), so one copy as i64.
+        let owned: Vec<Vec<i64>> = patterns
             .iter()
             .map(|p| {
-                p.as_slice()
-                    .map_err(|_| PyValueError::new_err("patterns: expected contiguous arrays"))
+                let t = tokens1(p, "patterns")?;
+                Ok(with_slice!(t, Tokens1, s => s.iter().map(|x| x.to_i64()).collect()))
             })
             .collect::<PyResult<_>>()?;
+        let pats: Vec<&[i64]> = owned.iter().map(Vec::as_slice).collect();
         let offs = optional_slice("offsets", offsets.as_ref())?;
         let g = &self.inner;
         let out = py.detach(|| g.kgram_probs(&pats, offs))?;
