@@ -2,14 +2,16 @@
 //! bucket table and whole-string table.
 
 use libsais::suffix_array::AlphabetSize;
-use libsais::{LibsaisError, SuffixArrayConstruction};
+use libsais::suffix_array::SuffixArrayWithText;
+use libsais::typestate::OwnedBuffer;
+use libsais::{InputElement, LibsaisError, SuffixArrayConstruction, SupportsPlcpOutputFor};
 use rayon::prelude::*;
 
 use super::chunksort;
 use super::codes::{Code, SaIdx};
 use super::search::Buckets;
 use super::table::StringTable;
-use super::{check_shape, Alphabet, LcpBuf, SaBuf, TextBuf, TrainingIndex};
+use super::{check_shape, with_text_sa, Alphabet, LcpBuf, SaBuf, TextBuf, TrainingIndex};
 use crate::error::{CoreError, CoreResult};
 use crate::token::Token;
 
@@ -174,44 +176,40 @@ fn lcp_u8<S: SaIdx>(text: &[u8], sa: &[S], d: usize) -> LcpBuf {
     }
 }
 
-macro_rules! sa_only {
-    ($text:expr, $buf:ident) => {{
+/// The generalized suffix array of a u8/u16 text (libsais, single-threaded), in an
+/// owned `i32` (`in_owned_buffer32`) or `i64` (`in_owned_buffer64`) buffer.
+macro_rules! gsa {
+    ($text:expr, $buf:ident) => {
         SuffixArrayConstruction::for_text($text)
             .$buf()
             .single_threaded()
             .generalized_suffix_array()
             .run()
             .map_err(sais_err)?
-            .into_vec()
-    }};
+    };
 }
 
-macro_rules! sais_small {
-    ($text:expr, $buf:ident) => {{
-        let res = SuffixArrayConstruction::for_text($text)
-            .$buf()
-            .single_threaded()
-            .generalized_suffix_array()
-            .run()
-            .map_err(sais_err)?;
-        let res = res
-            .plcp_construction()
-            .single_threaded()
-            .run()
-            .map_err(sais_err)?;
-        let (sa, plcp, _) = res.into_parts();
-        (sa, plcp)
-    }};
+/// `(sa, plcp)`: the PLCP array (libsais, single-threaded) of a finished suffix array.
+fn with_plcp<I: InputElement, O: SupportsPlcpOutputFor<I>>(
+    sa: SuffixArrayWithText<'static, '_, I, O, OwnedBuffer>,
+) -> CoreResult<(Vec<O>, Vec<O>)> {
+    let res = sa
+        .plcp_construction()
+        .single_threaded()
+        .run()
+        .map_err(sais_err)?;
+    let (sa, plcp, _) = res.into_parts();
+    Ok((sa, plcp))
 }
 
 /// Suffix array (libsais, generalized mode) and LCP of a u8 text.
 pub(super) fn sais_u8(text: &[u8], d: usize) -> CoreResult<(SaBuf, LcpBuf)> {
     Ok(if text.len() <= i32::MAX as usize {
-        let sa = sa_only!(text, in_owned_buffer32);
+        let sa = gsa!(text, in_owned_buffer32).into_vec();
         let lcp = lcp_u8(text, &sa, d);
         (SaBuf::I32(sa), lcp)
     } else {
-        let sa = sa_only!(text, in_owned_buffer64);
+        let sa = gsa!(text, in_owned_buffer64).into_vec();
         let lcp = lcp_u8(text, &sa, d);
         (SaBuf::I64(sa), lcp)
     })
@@ -270,12 +268,12 @@ pub(super) fn build<X: Token>(
                 None => sais_u8(t, d)?,
             },
             (TextBuf::U16(t), true) => {
-                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer32);
+                let (sa, plcp) = with_plcp(gsa!(t.as_slice(), in_owned_buffer32))?;
                 let lcp = make_lcp(&sa, &plcp, d, true);
                 (SaBuf::I32(sa), lcp)
             }
             (TextBuf::U16(t), false) => {
-                let (sa, plcp) = sais_small!(t.as_slice(), in_owned_buffer64);
+                let (sa, plcp) = with_plcp(gsa!(t.as_slice(), in_owned_buffer64))?;
                 let lcp = make_lcp(&sa, &plcp, d, true);
                 (SaBuf::I64(sa), lcp)
             }
@@ -301,14 +299,7 @@ pub(super) fn build<X: Token>(
             // SAFETY: every code is in [0, sigma], so sigma + 1 is a valid alphabet size.
             construction =
                 unsafe { construction.with_alphabet_size(AlphabetSize::new(sigma as i32 + 1)) };
-            let res = construction.run().map_err(sais_err)?;
-            let res = res
-                .plcp_construction()
-                .single_threaded()
-                .run()
-                .map_err(sais_err)?;
-            let (sa, plcp, _) = res.into_parts();
-            (sa, plcp)
+            with_plcp(construction.run().map_err(sais_err)?)?
         };
         let lcp = make_lcp(&sa, &plcp, d, false);
         (TextBuf::I32(t), SaBuf::I32(sa), lcp)
@@ -370,14 +361,7 @@ pub(super) fn assemble(
                 }
             };
         }
-        match (&text, &sa) {
-            (TextBuf::U8(t), SaBuf::I32(s)) => go!(t, s),
-            (TextBuf::U8(t), SaBuf::I64(s)) => go!(t, s),
-            (TextBuf::U16(t), SaBuf::I32(s)) => go!(t, s),
-            (TextBuf::U16(t), SaBuf::I64(s)) => go!(t, s),
-            (TextBuf::I32(t), SaBuf::I32(s)) => go!(t, s),
-            (TextBuf::I32(t), SaBuf::I64(s)) => go!(t, s),
-        }
+        with_text_sa!((&text, &sa), t, s => go!(t, s))
     };
     let strings = match &text {
         TextBuf::U8(t) => StringTable::build(t, num_strings, d, &alphabet),

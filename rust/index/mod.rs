@@ -75,8 +75,11 @@ pub struct TrainingIndex {
 /// Dispatch on the (text, suffix array) element types: binds `$t` (text slice) and
 /// `$s` (suffix-array slice) and evaluates `$body` generically.
 macro_rules! with_text_sa {
-    ($self:expr, $t:ident, $s:ident => $body:expr) => {
-        match (&$self.text, &$self.sa) {
+    ($self:ident, $t:ident, $s:ident => $body:expr) => {
+        $crate::index::with_text_sa!((&$self.text, &$self.sa), $t, $s => $body)
+    };
+    (($text:expr, $sa:expr), $t:ident, $s:ident => $body:expr) => {
+        match ($text, $sa) {
             (TextBuf::U8($t), SaBuf::I32($s)) => $body,
             (TextBuf::U8($t), SaBuf::I64($s)) => $body,
             (TextBuf::U16($t), SaBuf::I32($s)) => $body,

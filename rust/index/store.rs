@@ -21,7 +21,7 @@ use bytemuck::Pod;
 
 use super::build::assemble;
 use super::codes::{Code, SaIdx};
-use super::{Alphabet, LcpBuf, SaBuf, TextBuf, TrainingIndex};
+use super::{with_text_sa, Alphabet, LcpBuf, SaBuf, TextBuf, TrainingIndex};
 use crate::error::{CoreError, CoreResult};
 
 const MAGIC: &[u8; 8] = b"RHMFIDX\0";
@@ -308,14 +308,7 @@ fn with_text_sa_lcp(
             }
         };
     }
-    match (text, sa) {
-        (TextBuf::U8(t), SaBuf::I32(s)) => go!(t, s),
-        (TextBuf::U8(t), SaBuf::I64(s)) => go!(t, s),
-        (TextBuf::U16(t), SaBuf::I32(s)) => go!(t, s),
-        (TextBuf::U16(t), SaBuf::I64(s)) => go!(t, s),
-        (TextBuf::I32(t), SaBuf::I32(s)) => go!(t, s),
-        (TextBuf::I32(t), SaBuf::I64(s)) => go!(t, s),
-    }
+    with_text_sa!((text, sa), t, s => go!(t, s))
 }
 
 /// Whether `sa` (a permutation, checked before) sorts the suffixes of `text` and `lcp`
