@@ -29,6 +29,8 @@ __all__ = [
     "figure_time_vs",
     "figure_block_frequencies",
     "figure_overproduction",
+    "figure_null_tests",
+    "figure_band",
 ]
 
 STEP_LABEL = "training step (log scale)"
@@ -298,4 +300,50 @@ def figure_overproduction(
         if window is not None:
             ax.axvspan(*window, color="orange", alpha=0.15)
     ax1.set_xlabel("")  # shared axis: labelled once, under the lower panel
+    return fig
+
+
+def figure_null_tests(tests: Sequence[Any], *, title: str) -> Any:
+    """One row per :class:`~rhmfast.analysis.calibrated.NullTest`: the statistic on each
+    null run set (grey dots, their central 95% as a bar) and the observed value with its
+    bootstrap interval (black). Rows are scaled by their null band, so they share an axis."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.55 * max(len(tests), 1)))
+    for i, t in enumerate(tests):
+        lo, hi = t.null_band
+        c = t.centre
+        scale = max(hi - lo, 1e-12) / 2 if np.isfinite(hi - lo) and hi > lo else 1.0
+        y = len(tests) - 1 - i
+        ax.scatter((t.null - c) / scale, np.full(len(t.null), y) + 0.12, s=9, color="0.6")
+        ax.plot([(lo - c) / scale, (hi - c) / scale], [y + 0.12] * 2, color="0.6", lw=4, alpha=0.5)
+        v, (a, b) = (t.value - c) / scale, t.interval
+        ax.errorbar([v], [y - 0.12], xerr=[[v - (a - c) / scale], [(b - c) / scale - v]], fmt="o", color="black",
+                    capsize=3, ms=4)
+    ax.axvline(0, color="gray", lw=0.5, ls=":")
+    ax.set_yticks(range(len(tests)))
+    ax.set_yticklabels([t.name for t in tests][::-1], fontsize=7)
+    ax.set_xlabel("statistic minus the null median, in half-widths of the null's 95% band")
+    ax.set_title(title)
+    return fig
+
+
+def figure_band(
+    steps: np.ndarray,
+    observed: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray],
+    *,
+    ylabel: str,
+    title: str,
+    band_label: str = "null runs (central 95%)",
+) -> Any:
+    """A statistic over checkpoints (solid) inside the band null runs give it (shaded)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.fill_between(steps, band[0], band[1], color="0.8", label=band_label)
+    ax.plot(steps, observed, marker="o", ms=3, color="C0", label="observed")
+    ax.axhline(0, color="gray", lw=0.5, ls=":")
+    _log_step_axis(ax, np.asarray(steps, np.float64))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return fig

@@ -269,13 +269,7 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
     ``simulation.json`` beside the contract's files, last: a run that has it is
     complete, and rerunning with the same memorizer returns at once (evaluations are
     pure functions of the config and the memorizer)."""
-    from rhmfast.diffusion.trainer import (
-        _check_run_dir,
-        _copies,
-        _save_eval,
-        checkpoint_steps,
-        evaluate,
-    )
+    from rhmfast.diffusion.trainer import _check_run_dir
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, not {type(config).__name__}")
@@ -300,8 +294,20 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
         ckpt.atomic_write_bytes(run / "config.toml", config.to_toml().encode())
         g.save(str(run / "grammar.json"))
         save_data(run / "data.npz", data)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batches of a few hundred strings: threads cost more than they give
+    try:
+        return _simulate(config, memorizer, run, data, weights, torch.device(device))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data: RunData, weights: np.ndarray,
+              dev: torch.device) -> pathlib.Path:
+    from rhmfast.diffusion.trainer import _copies, _save_eval, checkpoint_steps, evaluate
+
+    g = data.grammar
     process = make_process(config.process, config.v, config.d3pm_steps)
-    dev = torch.device(device)
     copy_lookup = _copies(data)
     steps = checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave)
     breaker = _Breaker(g, seed=config.seed * 1_000_003 + 7) if memorizer.validity else None

@@ -15,12 +15,44 @@ from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec, run_dir
 
 __all__ = [
-    "load_runs", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
+    "load_runs", "load_null_sets", "sampler_chance", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
 ]
 
 
 def load_runs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Run]:
     return [load_run(run_dir(exp_dir, s)) for s in specs]
+
+
+def load_null_sets(exp_dir: Path, runs: Sequence[Run], num: int) -> list[list[Run]]:
+    """``num`` null run sets: set ``k`` holds null run ``k`` of every observed run (fitted
+    to it by :func:`rhmfast.analysis.null_runs`, under ``exp_dir/nulls/RUN``; reused when
+    there)."""
+    from rhmfast.analysis import null_runs
+
+    per_run = [null_runs(r, exp_dir / "nulls" / r.name, num=num, seed=1_000_000) for r in runs]
+    return [[load_run(paths[k]) for paths in per_run] for k in range(num)]
+
+
+def sampler_chance(run: Run, *, draws: int = 64) -> np.ndarray:
+    """``(T, P)`` expected copies of each training string per checkpoint by a model that
+    memorized nothing and generalizes exactly, through the run's own sampler: its
+    valid samples that are not copies, times the probability that the sampler driven by
+    the exact grammar denoiser outputs the string (``p(x)`` when one token is revealed
+    per step; a Monte Carlo estimate for the ancestral schedule)."""
+    logp = run.train_logp
+    if not np.isfinite(logp).all():
+        return np.zeros((len(run.steps), run.num_train))
+    cfg = run.config
+    p = np.exp(logp)
+    if cfg.get("sampling_reveal", "ancestral") != "one" and (run.path / "grammar.json").exists():
+        from rhmfast.diffusion.reference import GrammarDenoiser, sampling_probability
+        from rhmfast.grammar import RHM
+
+        g = RHM.load(str(run.path / "grammar.json"))
+        p, _ = sampling_probability(GrammarDenoiser(g), run.train.astype(np.int64),
+                                    steps=int(cfg.get("sampling_steps", 0)), draws=draws, seed=0)
+    draws_t = run.valid_fraction * run.num_samples - run.copy_counts.sum(1)
+    return np.maximum(draws_t, 0)[:, None] * p[None, :]
 
 
 def grammar_block_probs(run: Run) -> Callable[[np.ndarray, int], np.ndarray] | None:
