@@ -10,28 +10,11 @@ matrix-product copy check. Ratios > 1 mean rhmfast is faster.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+from _timing import timed
 
 import rhmfast
-
-CPU: dict[str, float] = {}
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` runs; the CPU time (all threads) of that run is kept
-    in ``CPU["last"]`` (on a shared machine, CPU-time ratios are the steadier figure)."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        c0, t0 = time.process_time(), time.perf_counter()
-        out = fn()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if wall < best:
-            best, CPU["last"] = wall, cpu
-    return best, out
 
 
 def row(name: str, ours: float, peer: float, unit: str, n: float, peer_name: str) -> None:
@@ -41,11 +24,6 @@ def row(name: str, ours: float, peer: float, unit: str, n: float, peer_name: str
         f"   wall ratio {peer[0] / ours[0]:7.1f}x   cpu ratio {peer[1] / max(ours[1], 1e-9):7.1f}x",
         flush=True,
     )
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[tuple[float, float], Any]:
-    wall, out = best_of(fn, repeat)
-    return (wall, CPU["last"]), out
 
 
 def numpy_unique_all_k(x: np.ndarray, v: int, max_k: int) -> list[tuple[np.ndarray, np.ndarray]]:

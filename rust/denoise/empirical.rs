@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::{normalise, Evidence, Posterior};
 use crate::error::{CoreError, CoreResult};
-use crate::index::Token;
+use crate::token::Token;
 
 /// The training set as a prior over strings.
 #[derive(Debug, Clone)]

@@ -28,7 +28,7 @@ mod table;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, CoreResult};
-pub use crate::token::Token;
+use crate::token::Token;
 pub use build::token_range;
 pub use codes::{Alphabet, NO_CODE};
 use search::Buckets;

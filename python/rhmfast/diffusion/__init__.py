@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["TrainConfig", "generate_from_run", "train", "Memorizer", "simulate_run",
            "GrammarDenoiser", "EmpiricalDenoiser", "MixtureDenoiser"]
 
-_LAZY = {"Memorizer": "simulate", "simulate_run": "simulate", "GrammarDenoiser": "reference",
-         "EmpiricalDenoiser": "reference", "MixtureDenoiser": "reference"}
+# name -> submodule; the loop lives in ``trainer`` (a submodule named ``train`` would
+# shadow the function)
+_LAZY = {"train": "trainer", "generate_from_run": "trainer", "Memorizer": "simulate", "simulate_run": "simulate",
+         "GrammarDenoiser": "reference", "EmpiricalDenoiser": "reference", "MixtureDenoiser": "reference"}
 
 
 def __getattr__(name: str) -> Any:
@@ -30,9 +32,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(f"rhmfast.diffusion.{_LAZY[name]}"), name)
-    if name in ("train", "generate_from_run"):
-        # the loop lives in ``trainer`` (a submodule named ``train`` would shadow the function)
-        from rhmfast.diffusion import trainer
-
-        return getattr(trainer, name)
     raise AttributeError(f"module 'rhmfast.diffusion' has no attribute {name!r}")
