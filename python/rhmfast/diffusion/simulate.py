@@ -302,6 +302,25 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
         torch.set_num_threads(threads)
 
 
+def _draw(model: MixtureDenoiser, process: Any, config: TrainConfig, data: RunData, lam: float,
+          weights: np.ndarray, step: int, dev: torch.device, *, through_sampler: bool = False) -> np.ndarray:
+    """The evaluation samples of the memorizer at ``step``. One token revealed per step
+    by the masked sampler from an exact denoiser draws exactly from the denoiser's prior
+    (a product of exact conditionals), so there the mixture is drawn directly: a
+    training string by ``weights`` with probability ``lam``, else a grammar string
+    (tested against the sampler; ~10x faster). Otherwise through the real sampler."""
+    seed = config.seed * 1_000_003 + step
+    if config.process == "masked" and config.sampling_reveal == "one" and not through_sampler:
+        rng = np.random.default_rng([seed, 5])
+        copy = rng.random(config.eval_samples) < lam
+        x = np.empty((config.eval_samples, data.d), data.train.dtype)
+        x[copy] = data.train[rng.choice(len(weights), size=int(copy.sum()), p=weights / weights.sum())]
+        x[~copy] = data.grammar.sample(int((~copy).sum()), seed=seed)
+        return x
+    return sample(model, process, num=config.eval_samples, d=data.d, seed=seed, steps=config.sampling_steps,
+                  reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
+
+
 def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data: RunData, weights: np.ndarray,
               dev: torch.device) -> pathlib.Path:
     from rhmfast.diffusion.trainer import _copies, _save_eval, checkpoint_steps, evaluate
@@ -319,8 +338,7 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
         lams.append(lam)
         path = run / "eval" / f"step_{step:08d}.npz"
         model = MixtureDenoiser(g, data.train, lam, weights, process=process)
-        x = sample(model, process, num=config.eval_samples, d=data.d, seed=config.seed * 1_000_003 + step,
-                   steps=config.sampling_steps, reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
+        x = _draw(model, process, config, data, lam, weights, step, dev)
         if breaker is not None and len(x):
             targets = {lev: _at(s, step, f"validity[{lev}]") for lev, s in memorizer.validity.items()}
             x = _impose_validity(x, copy_lookup(x), breaker, targets, np.random.default_rng([config.seed, step, 3]))
