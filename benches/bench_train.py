@@ -3,7 +3,8 @@ transformer and the tree U-Net, and (``--preset``) the quick preset on the study
 grammar.
 
 ``python benches/run.py train [--smoke]``; ``python benches/bench_train.py --preset``
-trains the quick preset (v=6 n=6 m=4 s=2 L=4, 20,000 unique strings) for
+trains the quick preset (the study's grammar and 20,000 unique strings, from the
+experiments' ``paper`` preset; the model and optimiser settings are this bench's) for
 ``--max-steps`` steps (a cosine schedule over the whole run) and reports the validity
 curve and the first step, and minutes, at which at least 90% of generated samples were
 valid.
@@ -24,11 +25,15 @@ from rhmfast.diffusion.config import tomllib  # tomli on Python 3.10
 from rhmfast.diffusion.models import build_model, count_params
 from rhmfast.diffusion.processes import MaskedProcess
 from rhmfast.diffusion.sampling import sample_masked
+from rhmfast.experiments.presets import TRAIN
+
+# the study's grammar and training-set size (v=6 n=6 m=4 s=2 L=4, 20,000 strings): the
+# experiments' paper preset, whose other settings (Zipf tails, width, batch...) are not used
+STUDY = {k: TRAIN["paper"][k] for k in ("v", "n", "m", "s", "L", "grammar_seed", "num_train")}
 
 
-def _model(
-    kind: str, width: int, depth: int, *, v: int = 6, s: int = 2, L: int = 4
-) -> torch.nn.Module:
+def _model(kind: str, width: int, depth: int) -> torch.nn.Module:
+    v, s, L = STUDY["v"], STUDY["s"], STUDY["L"]
     torch.manual_seed(0)
     return build_model(
         kind,
@@ -45,7 +50,7 @@ def _model(
 
 
 def bench_sampler(smoke: bool) -> None:
-    d, v = 16, 6
+    d, v = STUDY["s"] ** STUDY["L"], STUDY["v"]
     model = _model("transformer", 32 if smoke else 128, 1 if smoke else 4).eval()
     num = 32 if smoke else 1024
     print(f"sampler: transformer {count_params(model) / 1e6:.2f}M params, {num} strings, d={d}")
@@ -76,7 +81,7 @@ def bench_sampler(smoke: bool) -> None:
 
 
 def bench_throughput(smoke: bool) -> None:
-    d, v, batch = 16, 6, 128
+    d, v, batch = STUDY["s"] ** STUDY["L"], STUDY["v"], 128
     steps = 2 if smoke else 30
     print(f"\ntraining throughput on CPU ({torch.get_num_threads()} threads), batch {batch}, d={d}")
     print(f"{'model':>12} {'params':>8} {'tokens/s':>10} {'ratio':>7}")
@@ -111,12 +116,7 @@ def quick_preset(
     run_dir = out or tempfile.mkdtemp(prefix="rhmfast_preset_")
     cfg = TrainConfig(
         run_dir=run_dir,
-        v=6,
-        n=6,
-        m=4,
-        s=2,
-        L=4,
-        num_train=20000,
+        **STUDY,
         unique=True,
         num_heldout=512,
         # the tree U-Net learns the lower levels in ~1,500 steps where the transformer

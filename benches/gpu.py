@@ -25,6 +25,11 @@ from rhmfast.diffusion import TrainConfig
 from rhmfast.diffusion.models import build_model, count_params, forward_flops_per_string
 from rhmfast.diffusion.processes import make_process
 from rhmfast.diffusion.sampling import sample
+from rhmfast.experiments.presets import TRAIN
+
+# the study's grammar and training-set size (v=6 n=6 m=4 s=2 L=4, 20,000 strings): the
+# experiments' paper preset, whose other settings (Zipf tails, width, batch...) are not used
+STUDY = {k: TRAIN["paper"][k] for k in ("v", "n", "m", "s", "L", "grammar_seed", "num_train")}
 
 PEAKS_TFLOPS = {
     "H200": 989.0,
@@ -66,7 +71,7 @@ def bench_model(
     peak: float | None,
     sample_num: int,
 ) -> dict:
-    v, s, L = 6, 2, 4
+    v, s, L = STUDY["v"], STUDY["s"], STUDY["L"]
     d = s**L
     proc = make_process(process_name, v, 200)
     torch.manual_seed(0)
@@ -153,12 +158,7 @@ def validity_run(device: torch.device, *, smoke: bool, minutes: float) -> dict:
     run_dir = tempfile.mkdtemp(prefix="gpu_preset_")
     cfg = TrainConfig(
         run_dir=run_dir,
-        v=6,
-        n=6,
-        m=4,
-        s=2,
-        L=4,
-        num_train=200 if smoke else 20000,
+        **{**STUDY, "num_train": 200 if smoke else STUDY["num_train"]},
         num_heldout=64,
         # the tree U-Net and mask-count sampling of the CPU preset (bench_train.py
         # --preset), four times as wide, with eight times the batch

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 from rhmfast._rhmfast import __version__
 
-# --- index and frequencies (issue: suffix index) ---
+# --- exact substring frequencies ---
 from rhmfast.frequencies import block_counts, kgram_counts, kgram_counts_all
 
-# --- grammar (issue: grammar core) ---
+# --- grammar ---
 from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
+
+# --- training-set suffix index ---
 from rhmfast.index import TrainingIndex, memorized
 
 # --- reports ---
 from rhmfast.report import memorization_report, prototypicality
 
 __all__ = ["__version__"]
+# grammar
 __all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
-# index and frequencies
+# training-set suffix index and exact substring frequencies
 __all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]
 # reports
 __all__ += ["prototypicality", "memorization_report"]

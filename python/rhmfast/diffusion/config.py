@@ -19,6 +19,8 @@ import pathlib
 import sys
 from typing import Any
 
+from rhmfast._toml import dump_toml
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -159,10 +161,7 @@ class TrainConfig:
 
     def to_toml(self) -> str:
         """TOML text that :meth:`from_toml_string` reads back to an equal config."""
-        lines = []
-        for key, val in self.to_dict().items():
-            lines.append(f"{key} = {_toml_value(val)}")
-        return "\n".join(lines) + "\n"
+        return dump_toml(self.to_dict(), sort_keys=False)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some keys changed (validated like the constructor)."""
@@ -402,16 +401,3 @@ def check_memory(
             f"for {parts[key][2]}; only {free} bytes ({free / 2**30:.3g} GiB) are available"
         )
 
-
-def _toml_value(val: Any) -> str:
-    if isinstance(val, bool):
-        return "true" if val else "false"
-    if isinstance(val, int):
-        return str(val)
-    if isinstance(val, float):
-        return repr(val) if math.isfinite(val) else ("inf" if val > 0 else "-inf")
-    if isinstance(val, str):
-        return '"' + val.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(val, list):
-        return "[" + ", ".join(_toml_value(x) for x in val) + "]"
-    raise TypeError(f"cannot write {val!r} as TOML")

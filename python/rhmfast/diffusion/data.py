@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rhmfast.diffusion.checkpoint import atomic_write_bytes
+from rhmfast._fileio import atomic_write_bytes
 from rhmfast.diffusion.config import TrainConfig
 
 

@@ -24,7 +24,6 @@ skipped and unfinished ones resume from their last checkpoint (the trainer's job
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import subprocess
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rhmfast._fileio import atomic_write_text
+from rhmfast._toml import dump_toml  # re-exported: experiments.dump_toml
 
 __all__ = ["RunSpec", "check_parallel", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
 
@@ -50,40 +50,6 @@ class RunSpec:
     name: str
     params: Mapping[str, Any]
     train: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            raise ValueError(f"cannot write {v} to TOML")
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write a {type(v).__name__} to TOML")
-
-
-def dump_toml(data: Mapping[str, Any]) -> str:
-    """TOML text for a dict of scalars, lists and one level of tables (sorted keys).
-
-    >>> print(dump_toml({"steps": 10, "train": {"lr": 0.001, "zipf_levels": [0]}}), end="")
-    steps = 10
-    <BLANKLINE>
-    [train]
-    lr = 0.001
-    zipf_levels = [0]
-    """
-    flat = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
-    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
-    lines = [f"{k} = {_toml_value(v)}" for k, v in sorted(flat.items())]
-    for name, table in sorted(tables.items()):
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in sorted(table.items())]
-    return "\n".join(lines) + "\n"
 
 
 def config_path(exp_dir: Path, spec: RunSpec) -> Path:
@@ -111,7 +77,11 @@ def write_configs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Path]:
 
 def train_command(cfg: Path, nproc_per_node: int = 1) -> list[str]:
     """The command that trains one run locally: ``python -m rhmfast train CFG``, under
-    ``torchrun --standalone --nproc_per_node N`` when ``nproc_per_node > 1``."""
+    ``torchrun --standalone --nproc_per_node N`` when ``nproc_per_node > 1``.
+
+    >>> train_command(Path("c.toml"), nproc_per_node=2)[1:5]
+    ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
+    """
     cmd = ["-m", "rhmfast", "train", str(cfg.resolve())]
     if nproc_per_node > 1:
         cmd = ["-m", "torch.distributed.run", *_torchrun_flags(nproc_per_node), *cmd]

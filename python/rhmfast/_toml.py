@@ -1,0 +1,86 @@
+r"""The one TOML writer (no torch, no numpy): a run's ``config.toml``
+(:meth:`rhmfast.diffusion.TrainConfig.to_toml`) and an experiment's
+``experiment.toml`` and ``configs/NAME.toml``. :mod:`tomllib` reads its text back to
+the same values; infinities and NaN are written as the TOML floats ``inf``, ``-inf``
+and ``nan``.
+
+>>> print(dump_toml({"steps": 10, "train": {"lr": 0.001, "zipf_levels": [0]}}), end="")
+steps = 10
+<BLANKLINE>
+[train]
+lr = 0.001
+zipf_levels = [0]
+>>> toml_value(float("-inf")), toml_value(float("nan")), toml_value((1, 2.5))
+('-inf', 'nan', '[1, 2.5]')
+>>> print(toml_value('a\tb "c"'))
+"a\tb \"c\""
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["dump_toml", "toml_value"]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+# what a TOML basic string cannot hold as itself: the quote, the backslash and the
+# control characters (U+0000-U+001F, U+007F)
+_SPECIAL = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _string(s: str) -> str:
+    return '"' + _SPECIAL.sub(lambda c: _ESCAPES.get(c[0]) or f"\\u{ord(c[0]):04X}", s) + '"'
+
+
+def _key(k: Any) -> str:
+    if not isinstance(k, str):
+        raise TypeError(f"cannot write a {type(k).__name__} key to TOML")
+    return k if _BARE_KEY.fullmatch(k) else _string(k)
+
+
+def toml_value(v: Any) -> str:
+    """One TOML value: a bool, int, float, str, or a list or tuple of them."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return _string(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write a {type(v).__name__} to TOML")
+
+
+def dump_toml(data: Mapping[str, Any], *, sort_keys: bool = True) -> str:
+    """TOML text for a dict of values (see :func:`toml_value`) and one level of tables
+    (mappings of values): the top-level keys first, then each table; keys sorted, or
+    in the dict's order with ``sort_keys=False``."""
+
+    def items(m: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        return sorted(m.items()) if sort_keys else list(m.items())
+
+    flat = [(k, v) for k, v in items(data) if not isinstance(v, Mapping)]
+    tables = [(k, v) for k, v in items(data) if isinstance(v, Mapping)]
+    lines = [f"{_key(k)} = {toml_value(v)}" for k, v in flat]
+    for name, table in tables:
+        lines += ["", f"[{_key(name)}]"]
+        lines += [f"{_key(k)} = {toml_value(v)}" for k, v in items(table)]
+    return "\n".join(lines) + "\n"
