@@ -9,12 +9,10 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from rundirs import fake_train
 from scipy import stats
 
-from rhmfast import analysis as an
 from rhmfast import experiments
 from rhmfast.cli import main as cli_main
 
@@ -38,65 +36,15 @@ def _figures_ok(exp_dir):
     return md, page
 
 
-def test_prototypes_report_quotes_the_measured_correlation(tmp_path, capsys):
+def test_prototypes_without_null_runs_says_not_measurable(tmp_path, capsys):
+    # the stand-in's strings are not its config's grammar draw, so no null run can be
+    # fitted to them: the verdict says so instead of quoting an uncalibrated statistic
     exp_dir = _run("prototypes", tmp_path)
     res = json.loads((exp_dir / "results.json").read_text())
-    # recompute independently: mean over seeds of scipy's Spearman(log p, clock step)
-    rho = {}
-    for clock, fn in (("first verbatim copy", an.first_copy_step),
-                      ("copies beyond chance", an.first_excess_copy_step),
-                      ("likelihood overtakes grammar", an.first_nll_step)):
-        rhos = []
-        for seed in (0, 1):
-            run = an.load_run(exp_dir / "runs" / f"seed{seed}")
-            t = fn(run)
-            t[np.isinf(t)] = 1e12
-            rhos.append(stats.spearmanr(run.train_logp, t).statistic)
-        rho[clock] = res["spearman"][clock]["rho"]
-        assert rho[clock] == pytest.approx(np.mean(rhos))
-        # the stand-in memorizes prototypes first
-        assert rho[clock] < -0.5 and res["spearman"][clock]["high"] < 0
-    # the answer is the baseline-corrected one; the raw clock is quoted beside it
-    assert res["primary_clock"] == "copies beyond chance"
     verdict = res["verdicts"][0]
-    assert verdict.startswith("prototypical samples memorized first, beyond chance and generalization: yes: ")
-    assert f"clock of copies beyond chance rho(log p(x), step) = {rho['copies beyond chance']:+.2f} [" in verdict
-    assert f"raw clock (first verbatim copy, chance not subtracted): yes, rho = {rho['first verbatim copy']:+.2f} [" in verdict
-    ex = res["quintile_excess_reproduced"]
-    curves = [an.quintile_curves(r, r.train_logp) for r in
-              (an.load_run(exp_dir / "runs" / f"seed{s}") for s in (0, 1))]
-    expect = np.mean([np.mean(c["reproduced"] - c["baseline"], axis=1) for c in curves], axis=0)
-    np.testing.assert_allclose(ex, expect)
-    assert ex[4] > ex[0]  # the stand-in memorizes the prototypical quintile earlier
-    qcs = [an.quintile_curves(r, r.train_logp, heldout_score=r.heldout_logp) for r in
-           (an.load_run(exp_dir / "runs" / f"seed{s}") for s in (0, 1))]
-    avg = np.mean([c["beyond_chance"].mean(axis=1) for c in qcs], axis=0)
-    held = np.nanmean([c["heldout_beyond_chance"].mean(axis=1) for c in qcs], axis=0)
-    np.testing.assert_allclose(res["quintile_beyond_chance_averaged"], avg)
-    assert avg[4] > avg[0]
-    assert (f"most prototypical quintile {100 * avg[4]:.1f}% of training vs "
-            f"{100 * held[4]:.1f}% of held-out strings") in verdict
-    md, page = _figures_ok(exp_dir)
-    assert verdict in md
-    assert f"rho = {rho['likelihood overtakes grammar']:+.2f}" in md
-    assert f"{rho['copies beyond chance']:+.2f}" in page
-    assert verdict in capsys.readouterr().out
-    # quintile table: Q5 is memorized earlier than Q1 (median step), numbers in the report
-    q = res["quintiles"]
-    assert q["median_first_nll"][4] <= q["median_first_nll"][0]
-    assert f"{100 * q['reproduced'][4]:.1f}%" in md
-    # per_sample.csv: every string's clocks, as the analysis functions compute them
-    rows = np.genfromtxt(exp_dir / "per_sample.csv", delimiter=",", names=True)
-    assert len(rows) == 2 * 16
-    for seed in (0, 1):
-        run = an.load_run(exp_dir / "runs" / f"seed{seed}")
-        mine = rows[rows["seed"] == seed]
-        np.testing.assert_array_equal(mine["index"], np.arange(run.num_train))
-        np.testing.assert_array_equal(mine["first_copy_step"], an.first_copy_step(run))
-        np.testing.assert_array_equal(mine["first_excess_copy_step"], an.first_excess_copy_step(run))
-        np.testing.assert_array_equal(mine["copies"], run.copy_counts.sum(axis=0))
-        np.testing.assert_allclose(mine["expected_copies_full"], run.num_samples.sum() * np.exp(run.train_logp))
-        np.testing.assert_allclose(mine["log_p"], run.train_logp)
+    assert verdict.startswith("prototypical samples memorized first: not measurable: no null runs could be fitted")
+    assert verdict in (exp_dir / "report.md").read_text() and verdict in capsys.readouterr().out
+    assert "primary" not in res
 
 
 def test_fat_tail_scaling_slop_verdicts(tmp_path):
@@ -332,7 +280,10 @@ def test_experiment_presets_adjust_the_shared_train_preset(tmp_path):
     ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, None)
     assert ft["train"]["steps"] == 1600 and ft["train"]["model"] == TRAIN["quick"]["model"]
     assert resolve_settings("scaling", "quick", scaling.DEFAULTS, None)["train"]["steps"] == 2000
-    assert resolve_settings("prototypes", "quick", prototypes.DEFAULTS, None)["train"] == TRAIN["quick"]
+    # prototypes: a decidable regime (chance copies negligible), one token revealed per step
+    assert resolve_settings("prototypes", "quick", prototypes.DEFAULTS, None)["train"] == dict(
+        TRAIN["quick"], zipf_a=0.5, num_train=64, steps=2000)
+    assert TRAIN["quick"]["sampling_reveal"] == "one"
     # the user's override still wins over the experiment's adjustment
     ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, {"train": {"steps": 99}})
     assert ft["train"]["steps"] == 99

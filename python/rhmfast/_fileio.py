@@ -9,9 +9,11 @@ import pathlib
 __all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
-def atomic_write_bytes(path: str | pathlib.Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | pathlib.Path, data: bytes, *, durable: bool = True) -> None:
     """Write to a temporary file in the same folder, fsync, rename over ``path``, fsync
     the folder: a reader sees the old file or the complete new one, never a part.
+    ``durable=False`` skips both fsyncs (still atomic for readers, but not kept across a
+    power loss): for files that are recomputed when lost, such as simulated runs.
 
     >>> import tempfile
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "sub" / "x.txt"
@@ -24,8 +26,11 @@ def atomic_write_bytes(path: str | pathlib.Path, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

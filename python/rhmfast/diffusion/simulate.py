@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rhmfast._fileio import atomic_write_text
+from rhmfast._fileio import atomic_write_bytes, atomic_write_text
 from rhmfast.diffusion import checkpoint as ckpt
 from rhmfast.diffusion.config import TrainConfig
 from rhmfast.diffusion.data import RunData, build_data, save_data
@@ -344,9 +344,9 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
             x = _impose_validity(x, copy_lookup(x), breaker, targets, np.random.default_rng([config.seed, step, 3]))
         record, arrays = evaluate(model, process, data, config, step, dev, copy_lookup, samples=x)
         record["lam"] = lam
-        _save_eval(path, arrays)
+        _save_eval(path, arrays, durable=False)  # recomputed if lost; a kill cannot tear it
         lines.append(json.dumps(record) + "\n")
-    atomic_write_text(run / "metrics.jsonl", "".join(lines))
+    atomic_write_bytes(run / "metrics.jsonl", "".join(lines).encode(), durable=False)
     truth = {"memorizer": memorizer.describe(), "steps": steps, "lam": lams, "weights": weights.tolist()}
     atomic_write_text(run / SIMULATION_FILE, json.dumps(truth) + "\n")
     return run

@@ -301,10 +301,10 @@ def evaluate(
     return record, arrays
 
 
-def _save_eval(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+def _save_eval(path: pathlib.Path, arrays: dict[str, np.ndarray], *, durable: bool = True) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-    ckpt.atomic_write_bytes(path, buf.getvalue())
+    ckpt.atomic_write_bytes(path, buf.getvalue(), durable=durable)
 
 
 def _check_memory(config: TrainConfig, device: torch.device, data: RunData | None = None) -> None:

@@ -44,6 +44,8 @@ _RULES: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "common_fraction": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
     "tail_exponent": (False, lambda x: _is_real(x) and x > 0, "a finite number > 0"),
     "ratio_min": (False, lambda x: _is_real(x) and x >= 1, "a finite number >= 1"),
+    "null_runs": (False, lambda x: _is_int(x) and 19 <= x <= 10_000,
+                  "an integer in [19, 10000] (fewer cannot reach p <= 0.05)"),
     "z_min": (False, lambda x: _is_real(x) and x >= 0, "a finite number >= 0"),
 }
 _NON_EMPTY = frozenset({"seeds", "sizes"})
@@ -76,7 +78,7 @@ TRAIN: dict[str, dict[str, Any]] = {
         v=4, n=2, m=2, s=2, L=3, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
         num_train=16, num_heldout=16, width=32, depth=1, heads=2, steps=128,
         batch_size=16, lr=3e-3, warmup=8, ema=0.9, checkpoints_per_octave=2, first_checkpoint=8,
-        eval_samples=64, elbo_draws=2, device="cpu", bf16=False, progress=False,
+        eval_samples=64, elbo_draws=2, sampling_reveal="one", device="cpu", bf16=False, progress=False,
     ),
     # docs/SCIENCE.md's CPU trial, sized for 2 cores and 15 minutes with 3 seeds: the study's
     # grammar (d = 16) with Zipf a = 1, P = 128 unique strings, batch 128, 2600 steps. The
@@ -92,7 +94,7 @@ TRAIN: dict[str, dict[str, Any]] = {
         v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
         num_train=128, num_heldout=128, model="unet", width=128, depth=2, heads=4, steps=2600,
         batch_size=128, lr=2e-3, warmup=100, ema=0.99, checkpoints_per_octave=6, first_checkpoint=128,
-        eval_samples=512, elbo_draws=4, device="auto", bf16=False, progress=True,
+        eval_samples=512, elbo_draws=4, sampling_reveal="one", device="auto", bf16=False, progress=True,
     ),
     # The study's setup (docs/SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings, the
     # tree-matched U-Net (kernel = stride = s), at the width benches/gpu.py trains. At
@@ -103,7 +105,7 @@ TRAIN: dict[str, dict[str, Any]] = {
         num_train=20000, num_heldout=-1, model="unet", width=256, depth=2, heads=8, steps=200_000,
         mask_sampling="count",
         batch_size=256, lr=1e-3, warmup=1000, ema=0.999, checkpoints_per_octave=4,
-        first_checkpoint=256, eval_samples=4096, elbo_draws=8, device="auto", bf16=True,
+        first_checkpoint=256, eval_samples=4096, elbo_draws=8, sampling_reveal="one", device="auto", bf16=True,
         progress=True,
     ),
 }

@@ -1,47 +1,51 @@
 """``prototypes``: are prototypical training samples memorized first?
 
-One unique training set per seed. For every training string, three memorization
-clocks: the first checkpoint at which it has been generated more often than a model
-that learned the grammar and memorized nothing plausibly would (the primary,
-baseline-corrected clock), the first checkpoint at which it is generated at all (raw),
-and the first at which the model's likelihood overtakes its true grammar likelihood.
-Each against prototypicality (exact log p(x), and the empirical mean log block
-frequency) as a Spearman correlation with a bootstrap interval over seeds, and per
-prototypicality quintile beside the generalization baseline. The verdict's answer is
-about memorization beyond chance (the corrected clock, and the training strings
-copied beyond chance against held-out strings of the same log p); the raw clock is
-quoted beside it. Every training string's clocks and copy counts are written to
-``per_sample.csv``.
+One unique training set per seed. The primary statistic is the excess copies per
+string (training copies minus held-out strings of the same log p range, which
+generalization, chance and over-production reach as much) of the most prototypical
+fifth of the training set minus the least prototypical fifth, counted up to the
+checkpoint at which a fixed fraction of the samples are copies. Prototypicality is the
+block frequency of a string in the training set (the study's notion), with the exact
+``log p(x)`` beside it. Under memorization that does not depend on the string the
+statistic is centred at 0; it is read against null runs fitted to the observed runs
+(:func:`rhmfast.analysis.null_runs`), which give its interval of no effect and the
+verdict's false-positive rate. A per-string clock of equal power for every string
+(copies at least chance + 3) is reported beside it, with the same nulls; the
+likelihood bound is shown as a figure only (its per-string noise is larger than the
+effects in question). Every training string's numbers go to ``per_sample.csv``.
 """
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rhmfast.analysis import (
-    SpearmanCI,
-    memorization_curves,
-    per_sample_table,
-    prototypicality_score,
-    quantile_bins,
-    quintile_curves,
-    quintile_table,
-    spearman_ci,
+from rhmfast.analysis import Run, memorization_curves, prototypicality_score, quantile_bins
+from rhmfast.analysis.calibrated import (
+    NullTest,
+    clock_rho,
+    copy_point,
+    equal_power_clock,
+    excess_copies,
+    quintile_contrast,
+    two_stage_bootstrap,
 )
 from rhmfast.analysis.plots import (
+    figure_band,
     figure_lines,
-    figure_quintile_curves,
+    figure_null_tests,
     figure_scatter_times,
     save_figure,
 )
 from rhmfast.experiments.common import (
+    fmt_num,
     fmt_pct,
-    fmt_step,
+    load_null_sets,
     load_runs,
+    sampler_chance,
     training_curves_figure,
     write_csv,
 )
@@ -51,10 +55,13 @@ from rhmfast.experiments.runner import RunSpec
 TITLE = "Are prototypical samples memorized first?"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "micro": {"seeds": [0, 1], "num_boot": 200, "alpha": 0.01},
-    "quick": {"seeds": [0, 1, 2], "num_boot": 1000, "alpha": 0.01},
-    "paper": {"seeds": [0, 1, 2], "num_boot": 1000, "alpha": 0.01},
+    "micro": {"seeds": [0, 1], "num_boot": 200, "alpha": 0.05, "copy_threshold": 0.05, "null_runs": 19},
+    "quick": {"seeds": [0, 1, 2], "num_boot": 1000, "alpha": 0.05, "copy_threshold": 0.05, "null_runs": 19,
+              "train": {"zipf_a": 0.5, "num_train": 64, "steps": 2000}},
+    "paper": {"seeds": [0, 1, 2], "num_boot": 1000, "alpha": 0.05, "copy_threshold": 0.05, "null_runs": 39},
 }
+# copy fractions at which the contrast is also tabulated (the primary one is copy_threshold)
+COPY_POINTS = (0.02, 0.05, 0.1, 0.2)
 
 
 def plan(settings: dict[str, Any]) -> list[RunSpec]:
@@ -65,301 +72,241 @@ def plan(settings: dict[str, Any]) -> list[RunSpec]:
     return specs
 
 
-def _verdict_word(ci_high: float, ci_low: float) -> str:
-    if ci_high < 0:
-        return "yes"
-    if ci_low > 0:
-        return "no, the opposite (atypical samples first)"
-    return "inconclusive (interval covers 0)"
+# ---- statistics: each maps (run, training-string resample, held-out resample) -> float
+
+Stat = Callable[[Run, np.ndarray, np.ndarray], float]
 
 
-def _beyond_word(corrected: SpearmanCI | None, mem_q5: float, mem_q1: float) -> str:
-    """The answer beyond chance and generalization: the corrected clock's interval and the
-    quintile comparison (training minus held-out strings copied beyond chance) must agree."""
-    if max(mem_q5, mem_q1) <= 0:
-        return "none (no more training than held-out strings beat chance in either extreme quintile)"
-    by_quintile = "yes" if mem_q5 > mem_q1 else "no"
-    if corrected is None or not np.isfinite(corrected.rho):
-        return f"{by_quintile} (by quintiles; the corrected clock is not measurable)"
-    clock = _verdict_word(corrected.high, corrected.low)
-    if clock == "yes" and by_quintile == "yes":
-        return "yes"
-    if clock.startswith("no") and by_quintile == "no":
-        return clock
-    if clock.startswith("inconclusive"):
-        return f"inconclusive (the corrected clock's interval covers 0; by quintiles: {by_quintile})"
-    return f"inconclusive (the corrected clock says {clock.split(',')[0]}, the quintiles {by_quintile})"
+class _Scores:
+    """Per-run prototypicality scores, chance counts and clocks, computed once."""
+
+    def __init__(self, runs: list[Run], s: int) -> None:
+        self.blocks = {id(r): prototypicality_score(r.train, s, reference=r.train) for r in runs}
+        self.logp = {id(r): r.train_logp for r in runs}
+        self.chance = {id(r): sampler_chance(r) for r in runs}
+        self.clock = {id(r): equal_power_clock(r, self.chance[id(r)]) for r in runs}
+
+    def add(self, runs: list[Run], s: int) -> None:
+        other = _Scores(runs, s)
+        for name in ("blocks", "logp", "chance", "clock"):
+            getattr(self, name).update(getattr(other, name))
 
 
-def _ci_dict(c: SpearmanCI | None) -> dict[str, Any] | None:
-    if c is None:
-        return None
-    return {"rho": c.rho, "low": c.low, "high": c.high, "n": c.n, "per_seed": list(c.per_group)}
+def _contrast(scores: _Scores, which: str, fraction: float) -> Stat:
+    def stat(run: Run, tr: np.ndarray, ho: np.ndarray) -> float:
+        e = excess_copies(run, copy_point(run, fraction), strings=tr, heldout=ho)
+        return quintile_contrast(e, getattr(scores, which)[id(run)][tr])
+    return stat
+
+
+def _clock(scores: _Scores, which: str) -> Stat:
+    def stat(run: Run, tr: np.ndarray, ho: np.ndarray) -> float:
+        return clock_rho(scores.clock[id(run)][tr], getattr(scores, which)[id(run)][tr])
+    return stat
+
+
+def _everything(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(run.num_train), np.arange(run.num_heldout)
+
+
+def _test(name: str, stat: Stat, runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> NullTest:
+    value = float(np.mean([stat(r, *_everything(r)) for r in runs]))
+    interval = two_stage_bootstrap(runs, stat, num_boot=int(settings["num_boot"]), seed=0)
+    null = [float(np.mean([stat(r, *_everything(r)) for r in ns])) for ns in nulls]
+    return NullTest.of(name, value, interval, null, alpha=float(settings["alpha"]))
+
+
+def null_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> list[NullTest]:
+    """The experiment's statistics on the observed runs (one per seed) against the null
+    run sets; the first is the verdict's. ``settings``: ``train.s``, ``copy_threshold``,
+    ``num_boot``, ``alpha``."""
+    return _scored_tests(runs, nulls, settings)[1]
+
+
+def _scored_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> tuple[_Scores, list[NullTest]]:
+    s = int(settings["train"]["s"])
+    fraction = float(settings["copy_threshold"])
+    scores = _Scores(runs, s)
+    scores.add([r for ns in nulls for r in ns], s)
+    stats: dict[str, Stat] = {
+        "excess copies Q5 - Q1 (block frequency)": _contrast(scores, "blocks", fraction),
+        "excess copies Q5 - Q1 (log p)": _contrast(scores, "logp", fraction),
+        "equal-power clock rho (block frequency)": _clock(scores, "blocks"),
+        "equal-power clock rho (log p)": _clock(scores, "logp"),
+    }
+    return scores, [_test(name, stat, runs, nulls, settings) for name, stat in stats.items()]
+
+
+def _answer(test: NullTest, *, positive: str, negative: str) -> str:
+    if test.decision > 0:
+        return positive
+    if test.decision < 0:
+        return negative
+    return f"no effect detected (detectable: {test.detectable:.2g} away from the null median at p <= {test.alpha:g})"
 
 
 def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
     runs = load_runs(exp_dir, specs)
-    s = int(settings["train"]["s"])
-    alpha = float(settings["alpha"])
     seeds = [sp.params["seed"] for sp in specs]
-    logps = [r.train_logp for r in runs]
-    exact = all(np.isfinite(lp).all() for lp in logps)
-    have_logp = exact and all(np.ptp(lp) > 0 for lp in logps)
-    emp = [prototypicality_score(r.train, s) for r in runs]
-    scores = logps if have_logp else emp
-    score_name = "log p(x)" if have_logp else "mean log block frequency"
-    boot = dict(num_boot=int(settings["num_boot"]), seed=0)
-
-    # the clocks: name -> per-seed first steps (+inf = never)
-    # (computed once per run: the same table is written to per_sample.csv)
-    tables_ps = [per_sample_table(r, alpha=alpha) for r in runs]
-    clocks: dict[str, list[np.ndarray]] = {}
-    if exact:
-        clocks["copies beyond chance"] = [t["first_excess_copy_step"] for t in tables_ps]
-    clocks["first verbatim copy"] = [t["first_copy_step"] for t in tables_ps]
-    if exact:
-        clocks["likelihood overtakes grammar"] = [t["first_nll_step"] for t in tables_ps]
-    rhos = {name: spearman_ci(scores, t, **boot) for name, t in clocks.items()}
-    rhos_emp = {name: spearman_ci(emp, t, **boot) for name, t in clocks.items()} if have_logp else {}
-    # without the most prototypical quintile, where chance reproductions concentrate
-    not_top = [quantile_bins(sc, 5) < 4 for sc in scores]
-    rhos_no_top = {
-        name: spearman_ci([sc[k] for sc, k in zip(scores, not_top, strict=True)],
-                          [tt[k] for tt, k in zip(t, not_top, strict=True)], **boot)
-        for name, t in clocks.items()
-    }
-    # the clock of the verdict: copies beyond chance (needs p(x)); else the raw clock, else
-    # the likelihood clock when nothing was copied
-    primary_name = next((n for n in ("copies beyond chance", "first verbatim copy", "likelihood overtakes grammar")
-                         if n in rhos and np.isfinite(rhos[n].rho)), "first verbatim copy")
-    primary = rhos[primary_name]
-    raw = rhos["first verbatim copy"]
-
-    # quintile tables, averaged over seeds
-    held_scores = [r.heldout_logp if have_logp else None for r in runs]
-    tables = [quintile_table(r, sc, heldout_score=hs) for r, sc, hs in zip(runs, scores, held_scores, strict=True)]
-    fields = ("reproduced", "baseline_reproduced", "baseline_reproduced_full", "heldout_reproduced",
-              "beyond_chance", "heldout_beyond_chance", "copies_per_sample",
-              "expected_copies_per_sample", "expected_copies_full", "nll_crossed", "heldout_nll_crossed", "median_first_copy",
-              "median_first_beyond_chance", "median_first_nll")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        mean_table = {f: np.nanmean(np.stack([getattr(t, f) for t in tables]), axis=0) for f in fields}
-    last_step = float(max(r.steps.max() if len(r.steps) else 0 for r in runs))
-
-    q1, q5 = 0, len(mean_table["reproduced"]) - 1
-    # excess over chance, averaged over the (log-spaced) checkpoints: a quintile memorized
-    # earlier accumulates more; at the end everything memorized would favour rare strings
-    same_steps = all(np.array_equal(r.steps, runs[0].steps) for r in runs)
-    use = runs if same_steps else runs[:1]
-    qcs = [quintile_curves(r, sc, heldout_score=hs) for r, sc, hs in zip(use, scores, held_scores, strict=False)]
-    if len(runs[0].steps):
-        excess = np.mean([np.mean(q["reproduced"] - q["baseline"], axis=1) for q in qcs], axis=0)
-        # fraction beyond chance so far, averaged over checkpoints: training strings and the
-        # held-out control of the same log p range
-        avg_beyond = np.mean([np.mean(q["beyond_chance"], axis=1) for q in qcs], axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # no held-out string in a bin's range
-            avg_held = np.nanmean([np.mean(q["heldout_beyond_chance"], axis=1) for q in qcs], axis=0)
-    else:
-        excess = avg_beyond = avg_held = np.full(5, np.nan)
-    corrected = rhos.get("copies beyond chance")
-    n_seeds = f"over {len(primary.per_group)} seed(s), n = {primary.n}"
-    if not np.isfinite(primary.rho):
-        verdict = (
-            f"prototypical samples memorized first: not measurable: no training sample was memorized "
-            f"by step {int(last_step)} in any of {len(runs)} seed(s) (raise [train] steps)"
-        )
-    elif exact:
-        # beyond chance: training strings generated more often than a no-memorization
-        # model would, minus the held-out strings of the same log p that pass the same
-        # test (generalization and over-production of common strings pass it too)
-        mem = avg_beyond - avg_held
-        if not np.isfinite(mem[[q1, q5]]).all():
-            mem = excess  # no held-out control in an extreme quintile
-        verdict = "prototypical samples memorized first, beyond chance and generalization: "
-        verdict += _beyond_word(corrected, float(mem[q5]), float(mem[q1]))
-        if corrected is not None and np.isfinite(corrected.rho):
-            verdict += (f": clock of copies beyond chance rho({score_name}, step) = {corrected.rho:+.2f} "
-                        f"[{corrected.low:+.2f}, {corrected.high:+.2f}] {n_seeds}")
-        verdict += (
-            f"; copied more often than chance allows, averaged over checkpoints, most prototypical quintile "
-            f"{fmt_pct(avg_beyond[q5])} of training vs {fmt_pct(avg_held[q5])} of held-out strings, least "
-            f"{fmt_pct(avg_beyond[q1])} vs {fmt_pct(avg_held[q1])}; "
-            f"reproduced by the end {fmt_pct(mean_table['reproduced'][q5])} vs chance "
-            f"{fmt_pct(mean_table['baseline_reproduced'][q5])} (Q5) and {fmt_pct(mean_table['reproduced'][q1])} "
-            f"vs {fmt_pct(mean_table['baseline_reproduced'][q1])} (Q1)"
-        )
-        if np.isfinite(raw.rho):
-            verdict += (f"; raw clock (first verbatim copy, chance not subtracted): "
-                        f"{_verdict_word(raw.high, raw.low).split(' (')[0]}, rho = {raw.rho:+.2f} "
-                        f"[{raw.low:+.2f}, {raw.high:+.2f}]")
-    else:
-        verdict = (
-            f"prototypical samples memorized first (raw clock; no grammar probabilities, so no chance "
-            f"baseline): {_verdict_word(primary.high, primary.low)}: Spearman rho({score_name}, step of "
-            f"{primary_name}) = {primary.rho:+.2f} [{primary.low:+.2f}, {primary.high:+.2f}] {n_seeds}"
-        )
+    fraction = float(settings["copy_threshold"])
+    exact = all(np.isfinite(r.train_logp).all() and np.ptp(r.train_logp) > 0 for r in runs)
+    copied = [int(r.copy_counts.sum()) for r in runs]
+    why = ("" if exact and sum(copied) > 0 else
+           "the runs have no grammar probabilities, so no held-out control of matched log p" if not exact else
+           "no training sample was copied in any seed (raise [train] steps)")
+    nulls: list[list[Run]] = []
+    if not why:
+        try:
+            nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
+        except (ValueError, ImportError) as err:  # runs not from their config's grammar, or no torch
+            why = f"no null runs could be fitted ({err})"
+    if why:
+        verdict = f"prototypical samples memorized first: not measurable: {why}"
+        report.verdict(verdict)
+        return {"verdict": verdict, "seeds": seeds}
+    scores, tests = _scored_tests(runs, nulls, settings)
+    primary = tests[0]
+    answer = _answer(primary, positive="yes", negative="no, the opposite (atypical samples first)")
+    verdict = (f"prototypical samples memorized first: {answer}: {primary.summary()}; "
+               f"false-positive rate on null runs {fmt_pct(primary.false_positive_rate)}")
     report.verdict(verdict)
 
-    # every training string's clocks and copy counts, for the user's own analysis
-    per_sample: dict[str, np.ndarray] = {
-        "seed": np.concatenate([np.full(r.num_train, sd) for r, sd in zip(runs, seeds, strict=True)]),
-        **{k: np.concatenate([t[k] for t in tables_ps]) for k in tables_ps[0]},
-        "block_score": np.concatenate(emp),
-        "quintile": np.concatenate([quantile_bins(sc, 5) + 1 for sc in scores]),
+    at_points = {
+        f: _test(f"at {fmt_pct(f)} copies", _contrast(scores, "blocks", f), runs, nulls, dict(settings, num_boot=200))
+        for f in COPY_POINTS
     }
+    per_sample = _per_sample(runs, seeds, scores, fraction)
     write_csv(exp_dir / "per_sample.csv", per_sample)
-
-    # ---- report body
-    cfg = settings["train"]
-    report.heading("Setup")
-    report.text(
-        f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, rule exponent "
-        f"zipf_a={cfg['zipf_a']} (levels {cfg.get('zipf_levels') or 'all'}); P={cfg['num_train']} unique "
-        f"training strings per seed; {cfg.get('model', 'transformer')} {cfg.get('process', 'masked')} "
-        f"diffusion, width {cfg.get('width')}, depth {cfg.get('depth')}, {cfg['steps']} steps; "
-        f"{cfg.get('eval_samples')} samples per checkpoint; seeds {seeds}."
-    )
-    report.text(
-        "Prototypicality is the exact grammar log-probability log p(x); the mean log frequency of a "
-        "sample's aligned blocks in the training set is reported beside it."
-        if have_logp else
-        "Rules are uniform (log p(x) is the same for every string), so prototypicality is the "
-        "mean log frequency of a sample's aligned blocks in the training set."
-    )
-    report.text(
-        "Memorization clocks of a training string x, each the first checkpoint at which: "
-        f"**copies beyond chance**: x has been generated more often than a model that memorized nothing "
-        f"plausibly would (Poisson tail of its chance count below {alpha:g}; the chance count is f B p(x) per "
-        f"checkpoint of B samples of which the model made a fraction f valid, so a partly trained model is "
-        f"not granted draws it spends on invalid strings); **first verbatim copy**: x has been generated at all (raw, not corrected for "
-        "chance); **likelihood overtakes grammar**: the model's likelihood bound on x beats p(x) (a model "
-        "that learned the grammar exactly never does; held-out strings give the false-positive rate). "
-        "Every training string's clocks, copy counts and expected counts are in `per_sample.csv` "
-        "(one row per seed and string; `inf` = never). "
-        "Never = last rank. Negative rho = prototypical samples first. Intervals: 95% two-stage bootstrap "
-        "(seeds, then strings within each seed), of the mean over seeds. Both corrected clocks are conservative for prototypical strings: beating "
-        "a large chance count, or a large p(x), takes more than beating a small one."
-    )
-    report.heading("Correlations")
-    rows = []
-    for name in clocks:
-        rows.append([name, score_name, str(rhos[name]), str(rhos_no_top[name])])
-        if name in rhos_emp:
-            rows.append([name, "mean log block frequency", str(rhos_emp[name]), ""])
-    report.table(["memorization clock", "prototypicality", "Spearman rho [95% CI]", "without top quintile"], rows)
-    report.text("Per seed (" + primary_name + "): " + "; ".join(
-        f"seed {sd}: rho = {v:+.2f}" for sd, v in zip(seeds, primary.per_group, strict=False)
-    ))
-    report.heading("Per prototypicality quintile (mean over seeds)")
-    qrows = []
-    for q in range(len(mean_table["reproduced"])):
-        qrows.append([
-            f"Q{q + 1}",
-            fmt_pct(mean_table["reproduced"][q]),
-            fmt_pct(mean_table["baseline_reproduced"][q]),
-            fmt_pct(mean_table["baseline_reproduced_full"][q]),
-            fmt_pct(mean_table["heldout_reproduced"][q]),
-            fmt_pct(mean_table["beyond_chance"][q]),
-            fmt_pct(mean_table["heldout_beyond_chance"][q]),
-            f"{mean_table['copies_per_sample'][q]:.3g}",
-            f"{mean_table['expected_copies_per_sample'][q]:.3g}",
-            f"{mean_table['expected_copies_full'][q]:.3g}",
-            fmt_pct(mean_table["nll_crossed"][q]),
-            fmt_pct(mean_table["heldout_nll_crossed"][q]),
-            fmt_step(mean_table["median_first_beyond_chance"][q], last_step),
-            fmt_step(mean_table["median_first_copy"][q], last_step),
-        ])
-    report.table(
-        ["quintile (Q5 = most prototypical)", "reproduced", "chance (baseline)", "chance (all B draws)",
-         "held-out generated", "beyond chance", "held-out beyond chance",
-         "copies/sample", "expected copies/sample (chance)", "expected (all B draws)", "likelihood > grammar",
-         "held-out likelihood > grammar", "median step (beyond chance)", "median step (first copy)"],
-        qrows,
-    )
-    report.text(
-        "reproduced: fraction of the quintile generated verbatim at least once over all checkpoints; "
-        "chance: the same for a model that memorized nothing and, when its output is valid, follows the "
-        "grammar (1 - (1 - p(x))^(fB), fB = all valid samples drawn); chance (all B draws): docs/SCIENCE.md's strict "
-        "baseline, as if every sample had come from the grammar (1 - (1 - p(x))^B), an upper bound on chance "
-        "while the model still makes invalid strings; held-out generated: the same for the "
-        "held-out strings of the quintile's log p range (never trained on: generalization, the control); "
-        "beyond chance: fraction copied significantly more often than the no-memorization model would, "
-        "beside the held-out strings passing the same test (their rate is generalization or over-production "
-        "of common strings, not memorization); copies/sample against f B p(x) and B p(x)."
-    )
-
-    # ---- figures (seeds share the checkpoint schedule when their configs do)
-    steps = runs[0].steps
-    seed_labels = [f"seed {sd}" for sd in seeds]
-    if len(steps):
-        fig = figure_quintile_curves(
-            steps, np.mean([q["reproduced"] for q in qcs], axis=0), np.mean([q["baseline"] for q in qcs], axis=0),
-            ylabel="fraction of quintile reproduced so far", title="Verbatim reproduction by prototypicality quintile",
-            baseline_label="chance (no memorization, same validity)",
-        )
-        save_figure(fig, report.root / "figures/quintile_reproduced")
-        report.figure("figures/quintile_reproduced",
-                      "Fraction of each prototypicality quintile generated verbatim so far (solid) "
-                      "against the generalization baseline (dashed).")
-        if exact:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a quintile without held-out strings
-                held_beyond = np.nanmean([q["heldout_beyond_chance"] for q in qcs], axis=0)
-            fig = figure_quintile_curves(
-                steps, np.mean([q["beyond_chance"] for q in qcs], axis=0), held_beyond,
-                ylabel="fraction copied beyond chance so far",
-                title="Memorization beyond chance by prototypicality quintile",
-                baseline_label="held-out strings of the same log p (control)",
-            )
-            save_figure(fig, report.root / "figures/quintile_beyond_chance")
-            report.figure("figures/quintile_beyond_chance",
-                          "Fraction of each quintile generated more often than a model that memorized nothing "
-                          "would (solid, the baseline-corrected clock); dashed: held-out strings of the same "
-                          "log p range passing the same test (the control).")
-            curves = [memorization_curves(r) for r in use]
-            held = np.mean([c["heldout_crossed_fraction"] for c in curves], axis=0)
-            fig = figure_quintile_curves(
-                steps, np.mean([q["nll_crossed"] for q in qcs], axis=0), np.tile(held, (5, 1)),
-                ylabel="fraction with model likelihood > grammar likelihood",
-                title="Likelihood memorization by prototypicality quintile",
-                baseline_label="held-out strings (false positives)",
-            )
-            save_figure(fig, report.root / "figures/quintile_likelihood")
-            report.figure("figures/quintile_likelihood",
-                          "Fraction of each quintile the model finds likelier than the grammar does (solid); "
-                          "dashed: the same for held-out strings (all quintiles).")
-        fig = figure_scatter_times(
-            scores, clocks[primary_name], seed_labels, xlabel=score_name,
-            title=f"Step of {primary_name} against prototypicality", never_at=last_step * 1.5,
-        )
-        save_figure(fig, report.root / "figures/scatter")
-        report.figure("figures/scatter", f"Step of {primary_name} of each training string against {score_name}; "
-                      "open markers on the top line: never.")
-        training_curves_figure(report, runs, seed_labels, "figures/copies", "Copies over training")
-        c0 = memorization_curves(runs[0])
-        fig = figure_lines(
-            runs[0].steps, {"train NLL (model bound)": c0["train_nll_mean"],
-                            "held-out NLL (model bound)": c0["heldout_nll_mean"]},
-            baselines={"train NLL (model bound)": c0["train_true_nll_mean"]},
-            baseline_label="true mean -log p(x)",
-            ylabel="mean negative log-likelihood (nats)", title=f"Likelihood over training (seed {seeds[0]})",
-        )
-        save_figure(fig, report.root / "figures/nll")
-        report.figure("figures/nll", "Mean model NLL bound on training and held-out strings; dashed: the true "
-                      "mean -log p(x) of the training strings.")
-
+    _report_body(report, settings, runs, seeds, scores, tests, at_points, fraction)
+    _figures(report, runs, nulls, scores, tests, seeds)
     return {
         "verdict": verdict,
-        "score": score_name,
-        "primary_clock": primary_name,
-        "spearman": {name: _ci_dict(c) for name, c in rhos.items()},
-        "spearman_without_top_quintile": {name: _ci_dict(c) for name, c in rhos_no_top.items()},
-        "spearman_block_frequency": {name: _ci_dict(c) for name, c in rhos_emp.items()},
-        "quintiles": {k: [float(x) for x in v] for k, v in mean_table.items()},
-        "quintile_excess_reproduced": [float(x) for x in excess],
-        "quintile_beyond_chance_averaged": [float(x) for x in avg_beyond],
-        "quintile_heldout_beyond_chance_averaged": [float(x) for x in avg_held],
+        "answer": answer,
+        "primary": primary.as_dict(),
+        "tests": {t.name: t.as_dict() for t in tests},
+        "contrast_at_copy_fraction": {str(f): t.as_dict() for f, t in at_points.items()},
+        "copy_threshold": fraction,
         "seeds": seeds,
     }
+
+
+def _per_sample(runs: list[Run], seeds: list[int], scores: _Scores, fraction: float) -> dict[str, np.ndarray]:
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "seed", "index", "log_p", "block_score", "quintile", "copies", "copies_at_point", "excess_at_point",
+        "chance_copies", "equal_power_clock")}
+    for r, sd in zip(runs, seeds, strict=True):
+        t = copy_point(r, fraction)
+        cols["seed"].append(np.full(r.num_train, sd))
+        cols["index"].append(np.arange(r.num_train))
+        cols["log_p"].append(r.train_logp)
+        cols["block_score"].append(scores.blocks[id(r)])
+        cols["quintile"].append(quantile_bins(scores.blocks[id(r)], 5) + 1)
+        cols["copies"].append(r.copy_counts.sum(0))
+        cols["copies_at_point"].append(r.copy_counts[: t + 1].sum(0))
+        cols["excess_at_point"].append(excess_copies(r, t))
+        cols["chance_copies"].append(scores.chance[id(r)].sum(0))
+        cols["equal_power_clock"].append(scores.clock[id(r)])
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seeds: list[int], scores: _Scores,
+                 tests: list[NullTest], at_points: dict[float, NullTest], fraction: float) -> None:
+    cfg = settings["train"]
+    mass = [float(np.exp(r.train_logp).sum()) for r in runs]
+    top = [float(r.num_train * np.exp(r.train_logp).max()) for r in runs]
+    report.heading("Setup")
+    report.text(
+        f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, rule exponent zipf_a={cfg['zipf_a']} "
+        f"(levels {cfg.get('zipf_levels') or 'all'}); P={cfg['num_train']} unique training strings per seed; "
+        f"{cfg.get('model', 'transformer')} {cfg.get('process', 'masked')} diffusion, width {cfg.get('width')}, depth "
+        f"{cfg.get('depth')}, {cfg['steps']} steps; {cfg.get('eval_samples')} samples per checkpoint, sampler "
+        f"'{cfg.get('sampling_reveal', 'ancestral')}'; seeds {seeds}; {len(tests[0].null)} null run sets."
+    )
+    report.text(
+        f"Regime: the grammar's mass on the training set, sum p(x), is {fmt_num(float(np.mean(mass)))} (the fraction "
+        f"of a non-memorizing model's samples that copy by chance); P max p(x) = {fmt_num(float(np.mean(top)))}. "
+        "Chance copies per string over the whole run, by block-frequency quintile (Q1 least prototypical): "
+        + ", ".join(f"Q{q + 1} {fmt_num(v)}" for q, v in enumerate(_by_quintile(runs, scores, "chance"))) + "."
+    )
+    report.heading("Statistics against their null runs")
+    report.text(
+        f"Excess copies: copies of a training string up to the first checkpoint with {fmt_pct(fraction)} of the samples "
+        "copies, minus the mean copies of held-out strings in its log p decile (the control: never trained on, so "
+        "reached only by generalization, chance and over-production); Q5 - Q1: mean over the most prototypical fifth "
+        "minus the least, averaged over seeds (positive: prototypical strings memorized first). Equal-power clock: "
+        "the first checkpoint at which a string's copies so far reach its chance count so far + 3, against "
+        "prototypicality (Spearman; never = last; negative: prototypical first). Null runs: known-answer memorizers "
+        "fitted to each seed's copy-fraction and per-level validity curves that memorize every training string at the "
+        "same rate (`rhmfast.analysis.null_runs`). Interval: 95% two-stage bootstrap (seeds, then strings). p: "
+        "two-sided Monte Carlo p against the null run sets; false-positive rate: how often the same test rejects on "
+        "the null run sets themselves, each against the others."
+    )
+    rows = []
+    for t in tests:
+        lo, hi = t.null_band
+        rows.append([t.name, f"{t.value:+.3g} [{t.interval[0]:+.3g}, {t.interval[1]:+.3g}]",
+                     f"{t.centre:+.3g} [{lo:+.3g}, {hi:+.3g}]", f"{t.p:.2g}", fmt_num(t.detectable),
+                     fmt_pct(t.false_positive_rate)])
+    report.table(["statistic", "observed [95% CI]", "null median [95%]", "p", "detectable", "false positives"], rows)
+    report.heading("Excess copies per string by quintile")
+    rows = []
+    excess = _by_quintile(runs, scores, "excess", fraction)
+    copies = _by_quintile(runs, scores, "copies", fraction)
+    for q in range(5):
+        rows.append([f"Q{q + 1}", fmt_num(copies[q]), fmt_num(copies[q] - excess[q]), fmt_num(excess[q])])
+    report.table(["block-frequency quintile (Q5 = most)", "copies per string", "held-out control", "excess"], rows)
+    report.text("The contrast Q5 - Q1 at other copy fractions (block frequency): " + "; ".join(
+        f"{t.name}: {t.value:+.3g} (null [{t.null_band[0]:+.3g}, {t.null_band[1]:+.3g}])" for t in at_points.values()
+    ) + ".")
+
+
+def _by_quintile(runs: list[Run], scores: _Scores, what: str, fraction: float = 0.0) -> np.ndarray:
+    out = []
+    for r in runs:
+        q = quantile_bins(scores.blocks[id(r)], 5)
+        if what == "chance":
+            v = scores.chance[id(r)].sum(0)
+        elif what == "copies":
+            v = r.copy_counts[: copy_point(r, fraction) + 1].sum(0).astype(np.float64)
+        else:
+            v = excess_copies(r, copy_point(r, fraction))
+        out.append([v[q == k].mean() if (q == k).any() else np.nan for k in range(5)])
+    return np.nanmean(np.asarray(out), axis=0)
+
+
+def _figures(report: Report, runs: list[Run], nulls: list[list[Run]], scores: _Scores, tests: list[NullTest],
+             seeds: list[int]) -> None:
+    fig = figure_null_tests(tests, title="Each statistic against its null runs")
+    save_figure(fig, report.root / "figures/null_tests")
+    report.figure("figures/null_tests", "Grey: the statistic on each null run set and their central 95%; black: "
+                  "observed, with its 95% bootstrap interval.")
+    steps = runs[0].steps
+    if all(np.array_equal(r.steps, steps) for r in runs + [n for ns in nulls for n in ns]):
+        def curve(rs: list[Run]) -> np.ndarray:
+            return np.array([np.mean([quintile_contrast(excess_copies(r, t), scores.blocks[id(r)]) for r in rs])
+                             for t in range(len(steps))])
+        band = np.quantile(np.stack([curve(ns) for ns in nulls]), [0.025, 0.975], axis=0)
+        fig = figure_band(steps, curve(runs), (band[0], band[1]), ylabel="excess copies per string, Q5 - Q1",
+                          title="Prototypical minus atypical excess copies, so far")
+        save_figure(fig, report.root / "figures/contrast")
+        report.figure("figures/contrast", "Q5 - Q1 excess copies per string (block frequency) counted up to each "
+                      "checkpoint, mean over seeds, inside the band of the null runs.")
+    labels = [f"seed {sd}" for sd in seeds]
+    last = float(max(r.steps.max() for r in runs))
+    fig = figure_scatter_times([scores.blocks[id(r)] for r in runs], [scores.clock[id(r)] for r in runs], labels,
+                               xlabel="block-frequency prototypicality", title="Equal-power clock",
+                               never_at=last * 1.5)
+    save_figure(fig, report.root / "figures/scatter")
+    report.figure("figures/scatter", "Step at which each training string's copies reach chance + 3, against its "
+                  "block frequency; open markers on the top line: never.")
+    training_curves_figure(report, runs, labels, "figures/copies", "Copies over training")
+    c0 = memorization_curves(runs[0])
+    fig = figure_lines(
+        runs[0].steps, {"train NLL (model bound)": c0["train_nll_mean"],
+                        "held-out NLL (model bound)": c0["heldout_nll_mean"]},
+        baselines={"train NLL (model bound)": c0["train_true_nll_mean"]}, baseline_label="true mean -log p(x)",
+        ylabel="mean negative log-likelihood (nats)", title=f"Likelihood over training (seed {seeds[0]})",
+    )
+    save_figure(fig, report.root / "figures/nll")
+    report.figure("figures/nll", "Mean model NLL bound on training and held-out strings (figure only: a per-string "
+                  "bound from a few draws is too noisy for a per-string clock); dashed: true mean -log p(x).")

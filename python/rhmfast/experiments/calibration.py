@@ -1,0 +1,55 @@
+"""Known answers for an experiment's verdict: the decisions its statistics take on
+run sets written by simulated memorizers whose truth is known, each against null runs
+fitted to it exactly as ``rhmfast experiment`` fits them. A memorizer that memorizes
+every string at the same rate must give "no effect detected" in about ``1 - alpha`` of
+simulation seeds; one with a real effect must give its direction. The tests run this
+at micro sizes, ``benches/calibrate.py`` at the quick preset's (README).
+
+>>> from rhmfast.diffusion.simulate import Memorizer
+>>> d = decisions("prototypes", Memorizer(lam=[(0, 0.0), (64, 0.3)]), settings, seeds=range(20),
+...               root="calib")  # doctest: +SKIP
+>>> (d[:, 0] != 0).mean()  # the primary statistic's false-positive rate  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["decisions", "CALIBRATED"]
+
+# experiments whose module has null_tests(runs, nulls, settings) -> [NullTest, ...]
+CALIBRATED = ("prototypes",)
+
+
+def decisions(name: str, memorizer: Any, settings: dict[str, Any], *, seeds: Iterable[int],
+              root: str | Path) -> np.ndarray:
+    """``(S, K)`` decisions (+1, -1 or 0) of experiment ``name``'s ``K`` statistics (the
+    first is the verdict's) on ``S`` simulated run sets, one per simulation seed: the
+    experiment's plan under ``settings`` (resolved, e.g. by
+    ``presets.resolve_settings``), every run written by ``memorizer`` with sampling
+    seed ``1000 * (seed + 1) + run seed`` on the plan's data, then read against
+    ``settings["null_runs"]`` null run sets fitted to it (under ``root/sSEED/nulls``)."""
+    from rhmfast.analysis import load_run
+    from rhmfast.diffusion import TrainConfig
+    from rhmfast.diffusion.simulate import simulate_run
+    from rhmfast.experiments import EXPERIMENTS
+    from rhmfast.experiments.common import load_null_sets
+
+    if name not in CALIBRATED:
+        raise ValueError(f"name must be one of {list(CALIBRATED)}, got {name!r}")
+    module = EXPERIMENTS[name]
+    out = []
+    for k in seeds:
+        exp_dir = Path(root) / f"s{k}"
+        runs = []
+        for spec in module.plan(settings):
+            train = dict(spec.train, seed=1000 * (int(k) + 1) + int(spec.train.get("seed", 0)))
+            runs.append(load_run(simulate_run(TrainConfig.from_dict(
+                {**train, "run_dir": str(exp_dir / "runs" / spec.name), "progress": False}), memorizer)))
+        nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
+        out.append([t.decision for t in module.null_tests(runs, nulls, settings)])
+    return np.asarray(out, np.int64)

@@ -1,0 +1,84 @@
+"""The known-answer suite: each calibrated verdict on simulated memorizers whose truth
+is known (``rhmfast simulate``), every simulated run set read against null runs fitted
+to it as ``rhmfast experiment`` fits them. Memorization independent of the string must
+give "no effect detected" on about 95% of simulation seeds (the verdict's level); a
+moderate real effect must give its direction on at least 80%. Sizes are tiny (strings
+of 8 tokens, 32 training strings, 4 checkpoints, one seed per set, copies counted over
+the whole run); the rates at the
+quick preset's size are measured by ``benches/calibrate.py`` (README)."""
+
+from __future__ import annotations
+
+import pytest
+from scipy import stats
+
+torch = pytest.importorskip("torch")
+
+from rhmfast.diffusion.simulate import Memorizer  # noqa: E402
+from rhmfast.experiments.calibration import decisions  # noqa: E402
+
+# 6 * 4**7 strings, Zipf a = 0.5: the grammar's mass on 32 training strings is ~1e-3
+TRAIN = dict(v=6, n=6, m=4, s=2, L=3, grammar_seed=0, zipf_a=0.5, zipf_levels=[], num_train=32, num_heldout=64,
+             steps=64, first_checkpoint=8, checkpoints_per_octave=1, eval_samples=512, elbo_draws=0,
+             device="cpu", sampling_reveal="one", unique=True)
+SETTINGS = {"seeds": [0], "train": TRAIN, "copy_threshold": 1.0, "num_boot": 20, "alpha": 0.05, "null_runs": 19}
+LAM = [(0, 0.0), (64, 0.3)]
+NUM_NULL, NUM_EFFECT = 40, 10
+
+
+@pytest.fixture(scope="module")
+def prototype_decisions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("known")
+    null = decisions("prototypes", Memorizer(lam=LAM), SETTINGS, seeds=range(NUM_NULL), root=root / "null")
+    # the most prototypical string (block frequency) memorized at twice the rate of the least
+    effect = Memorizer(lam=LAM, tilt="blocks", strength=2.0)
+    return null, decisions("prototypes", effect, SETTINGS, seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
+                           root=root / "effect")
+
+
+def test_prototypes_verdict_is_calibrated_and_has_power(prototype_decisions):
+    d0, d1 = prototype_decisions
+    # each statistic's false rejections on the null are what a test at level 5% allows:
+    # at most the binomial 99.9% bound of 40 draws at 5% (7), and 5% +- noise overall
+    limit = stats.binom.ppf(0.999, NUM_NULL, 0.05)
+    assert ((d0 != 0).sum(0) <= limit).all(), (d0 != 0).sum(0)
+    assert (d0 != 0).mean() <= 0.1
+    # the primary statistic (block frequency Q5 - Q1): "prototypical first" on >= 80% of
+    # effect seeds, never the opposite
+    assert (d1[:, 0] == 1).mean() >= 0.8 and not (d1[:, 0] == -1).any(), d1[:, 0]
+
+
+def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
+    """End to end (``experiments.simulate``): a memorizer that favours prototypical
+    strings gets "yes"; the verdict, tables and per_sample.csv quote what the analysis
+    functions compute on the run directories."""
+    import json
+
+    import numpy as np
+
+    from rhmfast import analysis as an
+    from rhmfast.analysis import calibrated as cal
+    from rhmfast.experiments import simulate
+
+    memorizer = Memorizer(lam=LAM, tilt="blocks", strength=4.0)
+    exp = simulate("prototypes", memorizer, preset="micro", out=tmp_path / "e", progress=False,
+                   config={**SETTINGS, "seeds": [0, 1], "num_boot": 50})
+    res = json.loads((exp / "results.json").read_text())
+    verdict = res["verdicts"][0]
+    assert verdict.startswith("prototypical samples memorized first: yes: excess copies Q5 - Q1 (block frequency) = ")
+    runs = [an.load_run(exp / "runs" / f"seed{sd}") for sd in (0, 1)]
+    value = np.mean([cal.quintile_contrast(cal.excess_copies(r, cal.copy_point(r, 1.0)),
+                                           an.prototypicality_score(r.train, 2, reference=r.train)) for r in runs])
+    assert res["primary"]["value"] == pytest.approx(value) and value > 0
+    assert res["primary"]["p"] <= 0.05 and len(res["primary"]["null"]) == 19
+    assert f"= {value:+.2f} [" in verdict and "false-positive rate on null runs" in verdict
+    md = (exp / "report.md").read_text()
+    assert verdict in md and verdict in capsys.readouterr().out and "Simulated runs" in md
+    assert (exp / "report.html").read_text().count("<svg") >= 4
+    rows = np.genfromtxt(exp / "per_sample.csv", delimiter=",", names=True)
+    assert len(rows) == 2 * TRAIN["num_train"]
+    for sd, r in zip((0, 1), runs, strict=True):
+        mine = rows[rows["seed"] == sd]
+        np.testing.assert_array_equal(mine["copies"], r.copy_counts.sum(0))
+        np.testing.assert_allclose(mine["excess_at_point"], cal.excess_copies(r, cal.copy_point(r, 1.0)))
+        np.testing.assert_allclose(mine["log_p"], r.train_logp)
