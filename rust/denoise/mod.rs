@@ -57,6 +57,14 @@ impl Evidence<'_> {
         let v = v as i64;
         match self {
             Evidence::Masked { mask_id, .. } => {
+                // one branch-free (vectorised) pass; the search only on failure
+                let m = *mask_id;
+                let bad = tokens
+                    .iter()
+                    .fold(false, |b, &t| b | (((t as u64) >= v as u64) & (t != m)));
+                if !bad {
+                    return Ok(rows);
+                }
                 if let Some(&t) = tokens.iter().find(|&&t| (t < 0 || t >= v) && t != *mask_id) {
                     return Err(CoreError::value(
                         "x",
@@ -65,11 +73,16 @@ impl Evidence<'_> {
                 }
             }
             Evidence::Uniform { alpha_bar, .. } => {
-                if let Some(&t) = tokens.iter().find(|&&t| t < 0 || t >= v) {
-                    return Err(CoreError::value(
-                        "x",
-                        format!("token {t} is not in [0, v={v})"),
-                    ));
+                let bad = tokens
+                    .iter()
+                    .fold(false, |b, &t| b | ((t as u64) >= v as u64));
+                if bad {
+                    if let Some(&t) = tokens.iter().find(|&&t| t < 0 || t >= v) {
+                        return Err(CoreError::value(
+                            "x",
+                            format!("token {t} is not in [0, v={v})"),
+                        ));
+                    }
                 }
                 if alpha_bar.len() != rows {
                     return Err(CoreError::value(

@@ -159,3 +159,87 @@ fn bad_inputs_are_errors() {
     assert!(mixture(&p, &p, f64::NAN, 2).is_err());
     assert!(mixture(&p, &p, -0.1, 2).is_err());
 }
+
+#[test]
+fn binary_path_matches_general_path() {
+    // the study grammar (v=6 n=6 m=4 s=2 L=4), tilted rules, some rules of probability 0
+    let probs: Vec<Vec<f64>> = (0..4)
+        .map(|_| {
+            (0..6)
+                .flat_map(|a| {
+                    if a == 1 {
+                        vec![0.5, 0.0, 0.5, 0.0]
+                    } else {
+                        vec![0.4, 0.3, 0.2, 0.1]
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    for probs in [None, Some(probs)] {
+        let g = Grammar::random(6, 6, 4, 2, 4, 3, probs, None).unwrap();
+        let (d, v) = (g.d(), g.v() as usize);
+        let x = g.sample::<u32>(200, 1, false).unwrap().tokens;
+        let mut masked: Vec<i64> = x.iter().map(|&a| a as i64).collect();
+        let mut state = 12345u64;
+        for (k, t) in masked.iter_mut().enumerate() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if (state >> 33) % 2 == 0 || k < d {
+                *t = v as i64; // the first row fully masked
+            }
+        }
+        for r in 0..20 {
+            // impossible rows: a seen token changed
+            masked[(r + 2) * d + 3] = (x[(r + 2) * d + 3] as i64 + 1) % v as i64;
+        }
+        let unif: Vec<i64> = x.iter().map(|&a| a as i64).collect();
+        let ab: Vec<f64> = (0..200).map(|r| r as f64 / 199.0).collect();
+        for ev in [
+            Evidence::Masked {
+                tokens: &masked,
+                mask_id: v as i64,
+            },
+            Evidence::Uniform {
+                tokens: &unif,
+                alpha_bar: &ab,
+            },
+        ] {
+            let fast = g.posterior_binary(&ev).unwrap();
+            let slow = g.posterior_general(&ev).unwrap();
+            close(&fast.marginals, &slow.marginals);
+            for (a, b) in fast.log_evidence.iter().zip(&slow.log_evidence) {
+                assert!(
+                    (a == b) || (a - b).abs() < 1e-10 * (1.0 + a.abs()),
+                    "{a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn general_path_matches_enumeration_for_s3() {
+    let g = Grammar::random(3, 2, 2, 3, 2, 5, None, Some(vec![0.6, 0.4])).unwrap();
+    let (d, v) = (g.d(), g.v() as usize);
+    let strings = all_strings(&g);
+    let mut masked: Vec<i64> = strings[3].0.iter().map(|&a| a as i64).collect();
+    for i in [0, 4, 5, 8] {
+        masked[i] = v as i64;
+    }
+    let ev = Evidence::Masked {
+        tokens: &masked,
+        mask_id: v as i64,
+    };
+    let got = g.posterior(&ev).unwrap();
+    let (want, lz) = brute(&strings, d, v, |i, a| {
+        if masked[i] == v as i64 || masked[i] == a as i64 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    close(&got.marginals, &want);
+    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+}
