@@ -68,7 +68,7 @@ def test_from_toml_file_and_replace(tmp_path):
         ({"lr": 0.0}, "lr"),
         ({"lr": float("nan")}, "lr"),
         ({"ema": 1.0}, "ema"),
-        ({"zipf_a": -1.0}, "zipf_a"),
+        ({"zipf_a": -1.5}, "zipf_a"),
         ({"zipf_levels": (4,)}, "zipf_levels"),
         ({"device": "tpu"}, "device"),
         ({"process": "d3pm", "sampling_steps": 10}, "sampling_steps"),
@@ -81,7 +81,7 @@ def test_from_toml_file_and_replace(tmp_path):
         ({"data_seed": -1}, "data_seed"),
         ({"weight_decay": float("inf")}, "weight_decay"),
         ({"grad_clip": float("nan")}, "grad_clip"),
-        ({"zipf_levels": (1,)}, "zipf_levels"),  # zipf_a = 0: no tail to place
+        ({"zipf_levels": (1,)}, "zipf_levels"),  # zipf_a = -1 (uniform): no tail to place
         ({"schedule": "linear"}, "schedule"),
         ({"min_lr": 0.01}, "min_lr"),  # above lr = 1e-3
         ({"min_lr": -1e-4}, "min_lr"),

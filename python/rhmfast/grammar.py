@@ -60,10 +60,13 @@ def _float_array(name: str, value: Any) -> np.ndarray:
 
 def zipf(m: int, a: float) -> np.ndarray:
     """Power-law rule probabilities: rank ``k = 1..m`` gets probability proportional
-    to ``k**-(1+a)``.
+    to ``k**-(1+a)``; ``a = -1`` is uniform, ``a = 0`` is ``1/k`` (``TrainConfig.zipf_a``
+    means the same).
 
     >>> zipf(4, 1.0).round(3).tolist()
     [0.702, 0.176, 0.078, 0.044]
+    >>> zipf(4, -1.0).tolist()
+    [0.25, 0.25, 0.25, 0.25]
     """
     m = integer("m", m, lo=1)
     try:

@@ -71,7 +71,7 @@ class TrainConfig:
     s: int = 2
     L: int = 4
     grammar_seed: int = 0
-    zipf_a: float = 0.0  # 0: uniform rules (not rhmfast.zipf(m, 0) = 1/k); > 0: k**-(1+a)
+    zipf_a: float = -1.0  # rule probabilities k**-(1+a), as rhmfast.zipf(m, a); -1: uniform
     zipf_levels: tuple[int, ...] = ()
     num_train: int = 256
     unique: bool = True
@@ -230,13 +230,13 @@ class TrainConfig:
             need(self.num_train >= 1, "num_train", "must be >= 1")
         need(self.num_train >= 0, "num_train", "must be >= 0")
         need(self.num_heldout >= -1, "num_heldout", "must be >= 0, or -1 for as many as num_train")
-        need(math.isfinite(self.zipf_a) and self.zipf_a >= 0, "zipf_a", "must be finite and >= 0")
+        need(math.isfinite(self.zipf_a) and self.zipf_a >= -1, "zipf_a", "must be finite and >= -1 (-1: uniform rules)")
         for lev in self.zipf_levels:
             need(0 <= lev < self.L, "zipf_levels", f"levels must lie in [0, L={self.L})")
         need(
-            not self.zipf_levels or self.zipf_a > 0,
+            not self.zipf_levels or self.zipf_a > -1,
             "zipf_levels",
-            "names the levels of the Zipf tail, so zipf_a must be > 0",
+            "names the levels of the Zipf tail, so zipf_a must be > -1 (-1 is uniform)",
         )
         need(self.process in PROCESSES, "process", f"must be one of {PROCESSES}")
         need(self.model in MODELS, "model", f"must be one of {MODELS}")

@@ -50,7 +50,7 @@ def make_grammar(config: TrainConfig) -> Any:
     import rhmfast
 
     rule_probs = None
-    if config.zipf_a > 0:
+    if config.zipf_a > -1:  # -1 = uniform: the grammar's own uniform rules (bit draws, no tables)
         levels = config.zipf_levels or tuple(range(config.L))
         rule_probs = {lev: rhmfast.zipf(config.m, config.zipf_a) for lev in levels}
     return rhmfast.RHM(
