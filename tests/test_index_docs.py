@@ -6,10 +6,10 @@ import pytest
 
 import rhmfast.frequencies
 import rhmfast.index
-import rhmfast.report
+import rhmfast.metrics
 
 
-@pytest.mark.parametrize("module", [rhmfast.index, rhmfast.frequencies, rhmfast.report])
+@pytest.mark.parametrize("module", [rhmfast.index, rhmfast.frequencies, rhmfast.metrics])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -25,7 +25,7 @@ from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
 from rhmfast.index import TrainingIndex, memorized
 
 # --- reports ---
-from rhmfast.report import memorization_report, prototypicality
+from rhmfast.metrics import memorization_report, prototypicality
 
 __all__ = ["__version__"]
 # grammar

@@ -17,6 +17,7 @@ from rhmfast.analysis.rundir import Run
 __all__ = [
     "depth_of",
     "blocks_at",
+    "positional_block_counts",
     "block_log_frequency",
     "prototypicality_score",
     "BlockTable",
@@ -74,9 +75,48 @@ def _row_ids(*arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return uniq, out
 
 
+def _row_keys(rows: np.ndarray) -> np.ndarray:
+    """``(n, k)`` rows as ``(n,)`` fixed-size byte keys (equal rows, equal keys)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return rows.view(np.dtype((np.void, 8 * rows.shape[1]))).ravel()
+
+
+def positional_block_counts(x: np.ndarray, s: int, level: int, *,
+                            reference: np.ndarray | None = None) -> np.ndarray:
+    """``(N, s**level)``: how many ``reference`` strings (default: ``x``) hold each
+    string's level-``level`` block at the same position, from the native
+    :func:`rhmfast.block_counts` (0 for a block the reference never has there).
+
+    >>> x = np.array([[0, 0], [0, 1], [0, 1]])
+    >>> positional_block_counts(x, 2, 1).tolist()   # level 1 = tokens: 3 zeros, then 1 / 2 / 2
+    [[3, 1], [3, 2], [3, 2]]
+    """
+    from rhmfast.frequencies import block_counts
+
+    x = np.asarray(x)
+    L = depth_of(x.shape[1], s)
+    ref = x if reference is None else np.asarray(reference)
+    if ref.ndim != 2 or ref.shape[1] != x.shape[1]:
+        raise ValueError(f"reference must have shape (M, {x.shape[1]}), got {ref.shape}")
+    if not 0 <= level <= L:
+        raise ValueError(f"level must lie in [0, {L}], got {level}")
+    npos = s**level
+    if not len(x) or not len(ref):
+        return np.zeros((len(x), npos), np.int64)
+    positions, blocks, counts = block_counts(ref, s, level, positional=True)
+    keys = _row_keys(np.column_stack([positions, blocks]))
+    order = np.argsort(keys)
+    keys, counts = keys[order], np.asarray(counts, np.int64)[order]
+    bx = blocks_at(x, s, level)
+    q = _row_keys(np.column_stack([np.tile(np.arange(npos), len(x)), bx.reshape(len(x) * npos, -1)]))
+    at = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+    return np.where(keys[at] == q, counts[at], 0).reshape(len(x), npos)
+
+
 def block_log_frequency(x: np.ndarray, s: int, *, reference: np.ndarray | None = None) -> np.ndarray:
     """``(N, L)``: for levels ``1..L`` (columns), the mean over positions of the log count
-    of each string's block at that position in the ``reference`` set (default: ``x``).
+    of each string's block at that position in the ``reference`` set (default: ``x``),
+    counted by :func:`positional_block_counts`.
 
     When ``reference`` is given, the string itself is counted too (``count + 1``), so a
     held-out string is scored as if it were added to the training set.
@@ -87,20 +127,11 @@ def block_log_frequency(x: np.ndarray, s: int, *, reference: np.ndarray | None =
     """
     x = np.asarray(x)
     L = depth_of(x.shape[1], s)
-    ref = x if reference is None else np.asarray(reference)
-    if ref.ndim != 2 or ref.shape[1] != x.shape[1]:
-        raise ValueError(f"reference must have shape (M, {x.shape[1]}), got {ref.shape}")
+    extra = 0 if reference is None else 1
     out = np.zeros((x.shape[0], L))
     for level in range(1, L + 1):
-        bx = blocks_at(x, s, level)
-        br = blocks_at(ref, s, level)
-        acc = np.zeros(x.shape[0])
-        for j in range(bx.shape[1]):
-            _, (ix, ir) = _row_ids(bx[:, j], br[:, j])
-            counts = np.bincount(ir, minlength=int(max(ix.max(initial=0), ir.max(initial=0))) + 1)
-            c = counts[ix] + (0 if reference is None else 1)
-            acc += np.log(c)
-        out[:, level - 1] = acc / bx.shape[1]
+        c = positional_block_counts(x, s, level, reference=reference) + extra
+        out[:, level - 1] = np.log(c).mean(axis=1)
     return out
 
 

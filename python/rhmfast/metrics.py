@@ -1,4 +1,5 @@
-"""Prototypicality of training samples and memorization reports of generated samples.
+"""Memorization metrics: prototypicality of training samples and the memorization report
+of generated samples.
 
 Both take a grammar (an :class:`rhmfast.RHM`, or any object with ``s``, ``L``, ``d``,
 ``log_prob``, ``check``/``parse`` and ``block_probs``) for the exact probabilities the
@@ -92,6 +93,8 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     multiplicity, level ``L`` single tokens. ``block_log_freq_mean`` averages levels
     ``1..L``. Higher = built from more common substrings (more prototypical).
     """
+    from rhmfast.analysis.blocks import positional_block_counts  # keeps `import rhmfast` light
+
     _check_grammar(grammar, ("log_prob",), parses=False)
     x = training_tokens(train, "train").astype(np.int64)
     P, d = x.shape
@@ -101,10 +104,7 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     out = np.zeros(P, dtype=[(n, np.float64) for n in names])
     out["log_prob"] = np.asarray(grammar.log_prob(x), dtype=np.float64)
     for level in range(L + 1):
-        keys, npos, _ = _block_rows(x, s, L, level)
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        per_block = np.log(counts[inverse.ravel()] / P).reshape(P, npos)
-        out[f"block_log_freq_{level}"] = per_block.mean(axis=1)
+        out[f"block_log_freq_{level}"] = np.log(positional_block_counts(x, s, level) / P).mean(axis=1)
     out["block_log_freq_mean"] = np.mean([out[f"block_log_freq_{lv}"] for lv in range(1, L + 1)], axis=0)
     return out
 
