@@ -12,7 +12,7 @@ from typing import Any
 
 from rhmfast.diffusion.config import SEED_LIMIT, TrainConfig
 
-__all__ = ["PRESETS", "TRAIN", "TRAIN_KEYS", "resolve_settings", "check_train"]
+__all__ = ["PRESETS", "STUDY_GRAMMAR", "TRAIN", "TRAIN_KEYS", "resolve_settings", "check_train"]
 
 PRESETS = ("micro", "quick", "paper")
 
@@ -72,6 +72,10 @@ def check_train(run_name: str, train: Mapping[str, Any]) -> None:
     except (ValueError, TypeError) as err:
         raise type(err)(f"[train] settings of run {run_name!r}: {err}") from None
 
+# The study's grammar (docs/SCIENCE.md): 6 symbols, 6 rules of 4 choices per symbol, binary
+# rules, 4 levels (d = 16 tokens); the quick and paper presets and the benches use it.
+STUDY_GRAMMAR: dict[str, int] = dict(v=6, n=6, m=4, s=2, L=4, grammar_seed=0)
+
 TRAIN: dict[str, dict[str, Any]] = {
     # A grammar of 256 strings, 16 of them trained on: memorized within a few hundred steps.
     "micro": dict(
@@ -91,7 +95,7 @@ TRAIN: dict[str, dict[str, Any]] = {
     # rejected: the model memorizes them before it learns the grammar, and chance
     # reproductions swamp the top quintiles.
     "quick": dict(
-        v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
+        **STUDY_GRAMMAR, zipf_a=1.0, zipf_levels=[],
         num_train=128, num_heldout=128, model="unet", width=128, depth=2, heads=4, steps=2600,
         batch_size=128, lr=2e-3, warmup=100, ema=0.99, checkpoints_per_octave=6, first_checkpoint=128,
         eval_samples=512, elbo_draws=4, sampling_reveal="one", device="auto", bf16=False, progress=True,
@@ -101,7 +105,7 @@ TRAIN: dict[str, dict[str, Any]] = {
     # this size the generalization baseline needs the root rule, which the 1/t loss never
     # learned in 40,000 steps and mask-count sampling learned by step ~27,000 (README).
     "paper": dict(
-        v=6, n=6, m=4, s=2, L=4, grammar_seed=0, zipf_a=1.0, zipf_levels=[],
+        **STUDY_GRAMMAR, zipf_a=1.0, zipf_levels=[],
         num_train=20000, num_heldout=-1, model="unet", width=256, depth=2, heads=8, steps=200_000,
         mask_sampling="count",
         batch_size=256, lr=1e-3, warmup=1000, ema=0.999, checkpoints_per_octave=4,
