@@ -30,8 +30,8 @@ def decisions(name: str, memorizer: Any, settings: dict[str, Any], *, seeds: Ite
     """``(S, K)`` decisions (+1, -1 or 0) of experiment ``name``'s ``K`` statistics (the
     first is the verdict's) on ``S`` simulated run sets, one per simulation seed: the
     experiment's plan under ``settings`` (resolved, e.g. by
-    ``presets.resolve_settings``), every run written by ``memorizer`` with sampling
-    seed ``1000 * (seed + 1) + run seed`` on the plan's data, then read against
+    ``presets.resolve_settings``), every run written by ``memorizer`` with its sampling
+    and data seeds offset by ``1000 * (seed + 1)`` (fresh data per simulation seed), then read against
     ``settings["null_runs"]`` null run sets fitted to it (under ``root/sSEED/nulls``)."""
     from rhmfast.analysis import load_run
     from rhmfast.diffusion import TrainConfig
@@ -47,7 +47,12 @@ def decisions(name: str, memorizer: Any, settings: dict[str, Any], *, seeds: Ite
         exp_dir = Path(root) / f"s{k}"
         runs = []
         for spec in module.plan(settings):
-            train = dict(spec.train, seed=1000 * (int(k) + 1) + int(spec.train.get("seed", 0)))
+            # fresh training data and sampling for every simulation seed, so the seeds are
+            # independent draws (with shared data, their null sets nearly coincide and the
+            # false-positive rates of different seeds are strongly correlated)
+            offset = 1000 * (int(k) + 1)
+            train = dict(spec.train, seed=offset + int(spec.train.get("seed", 0)),
+                         data_seed=offset + int(spec.train.get("data_seed", 0)))
             runs.append(load_run(simulate_run(TrainConfig.from_dict(
                 {**train, "run_dir": str(exp_dir / "runs" / spec.name), "progress": False}), memorizer)))
         nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
