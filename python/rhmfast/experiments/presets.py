@@ -103,7 +103,8 @@ TRAIN: dict[str, dict[str, Any]] = {
     # The study's setup (docs/SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings, the
     # tree-matched U-Net (kernel = stride = s), at the width benches/gpu.py trains. At
     # this size the generalization baseline needs the root rule, which the 1/t loss never
-    # learned in 40,000 steps and mask-count sampling learned by step ~27,000 (README).
+    # learned in 40,000 steps and mask-count sampling learned by step ~27,000 (README; with
+    # uniform rules: with these Zipf a = 1 rules it is not yet measured).
     "paper": dict(
         **STUDY_GRAMMAR, zipf_a=1.0, zipf_levels=[],
         num_train=20000, num_heldout=-1, model="unet", width=256, depth=2, heads=8, steps=200_000,
