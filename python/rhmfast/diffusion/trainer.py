@@ -19,6 +19,7 @@ optimizer, EMA, step and the global torch RNG state are restored from the checkp
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import math
@@ -394,6 +395,73 @@ def train(config: TrainConfig) -> pathlib.Path:
         info.close()
 
 
+def _restore(ckdir: pathlib.Path, resume_file: pathlib.Path, model: nn.Module, ema: nn.Module,
+             opt: torch.optim.Optimizer, config: TrainConfig, P: int) -> tuple[int, float, tuple[float, int]]:
+    """Load the newest intact checkpoint (if any) in place; ``(start step, elapsed
+    seconds, open loss window)``."""
+    state = ckpt.load_latest(ckdir, extra=[resume_file])
+    if state is None:
+        return 0, 0.0, (0.0, 0)
+    _load_weights(model, state["model"], ckdir)
+    _load_weights(ema, state["ema"], ckdir)
+    opt.load_state_dict(state["optimizer"])
+    if state["data_order"] != [config.seed, P, config.batch_size]:
+        raise ValueError(f"checkpoint in {str(ckdir)!r} was written for different data")
+    _set_rng_state(state["rng"])
+    # the steps since the last metrics line, so the first line after a resume
+    # averages the same steps as the uninterrupted run's
+    window = state.get("loss_window", (0.0, 0))
+    return int(state["step"]), float(state["elapsed"]), (float(window[0]), int(window[1]))
+
+
+@dataclasses.dataclass
+class _Stepper:
+    """One optimisation step: this rank's slice of the batch, the loss, the update,
+    the EMA. The tensors stay the same objects for the whole run (state is loaded in
+    place), so the EMA update's lists are built once, not every step."""
+
+    config: TrainConfig
+    process: Any
+    fwd: Any
+    model: nn.Module
+    ema: nn.Module
+    opt: torch.optim.Optimizer
+    train_t: torch.Tensor
+    info: DistInfo
+
+    def __post_init__(self) -> None:
+        self.order = DataOrder(self.config.seed, len(self.train_t), self.config.batch_size)
+        per_rank = self.config.batch_size // self.info.world
+        self.lo, self.hi = self.info.rank * per_rank, (self.info.rank + 1) * per_rank
+        self.autocast = self.config.bf16 and self.info.device.type == "cuda"
+        self.ema_params: list[torch.Tensor] = list(self.ema.parameters())
+        self.model_params: list[torch.Tensor] = list(self.model.parameters())
+        self.buffer_pairs = list(zip(self.ema.buffers(), self.model.buffers(), strict=True))
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, float]:
+        """The step's per-token loss (a tensor, not synchronised) and learning rate."""
+        config, device, d = self.config, self.info.device, self.train_t.shape[1]
+        lr = _lr_at(config, step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        idx = self.order.indices(step)[self.lo:self.hi].to(device)
+        noise = self.process.draw_noise(config.batch_size, d, _generator(config.seed, 2, step))
+        noise = noise.slice(self.lo, self.hi).to(device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self.process.loss(self.fwd, self.train_t[idx], noise).mean() / d
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.opt.step()
+        with torch.no_grad():
+            decay = min(config.ema, (1.0 + step) / (10.0 + step))
+            torch._foreach_lerp_(self.ema_params, self.model_params, 1.0 - decay)
+            for be, bm in self.buffer_pairs:
+                be.copy_(bm)
+        return loss.detach(), lr
+
+
 def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     if config.batch_size % info.world:
         raise ValueError(
@@ -416,36 +484,15 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
     resume_file = ckdir / "resume.pt"
     if info.is_main:
         ckpt.remove_stale_temporaries(ckdir)  # left by a kill during a checkpoint write
-    start, elapsed, window = 0, 0.0, (0.0, 0)
-    state = ckpt.load_latest(ckdir, extra=[resume_file])
-    if state is not None:
-        _load_weights(model, state["model"], ckdir)
-        _load_weights(ema, state["ema"], ckdir)
-        opt.load_state_dict(state["optimizer"])
-        start, elapsed = int(state["step"]), float(state["elapsed"])
-        if state["data_order"] != [config.seed, P, config.batch_size]:
-            raise ValueError(f"checkpoint in {str(ckdir)!r} was written for different data")
-        _set_rng_state(state["rng"])
-        # the steps since the last metrics line, so the first line after a resume
-        # averages the same steps as the uninterrupted run's
-        window = tuple(state.get("loss_window", window))
+    start, elapsed, window = _restore(ckdir, resume_file, model, ema, opt, config, P)
     metrics = _Metrics(run / "metrics.jsonl", info.is_main)
     metrics.truncate_after(start)
 
     net = info.wrap(model)
-    fwd = torch.compile(net) if config.compile else net
-    order = DataOrder(config.seed, P, config.batch_size)
-    train_t = torch.from_numpy(data.train.astype(np.int64)).to(device)
-    per_rank = config.batch_size // info.world
-    lo, hi = info.rank * per_rank, (info.rank + 1) * per_rank
-    autocast = config.bf16 and device.type == "cuda"
-    schedule = [
-        s
-        for s in checkpoint_steps(
-            config.steps, config.first_checkpoint, config.checkpoints_per_octave
-        )
-        if s > start
-    ]
+    stepper = _Stepper(config, process, torch.compile(net) if config.compile else net, model, ema, opt,
+                       torch.from_numpy(data.train.astype(np.int64)).to(device), info)
+    schedule = [s for s in checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave)
+                if s > start]
     copy_lookup = _copies(data) if info.is_main else None
     log_every = _log_every(config.steps)
 
@@ -455,36 +502,17 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
 
         bar = tqdm(total=config.steps, initial=start, desc=run.name, unit="step")
 
-    # The tensors stay the same objects for the whole run (state is loaded in place),
-    # so the EMA update's lists are built once, not every step.
-    ema_params: list[torch.Tensor] = list(ema.parameters())
-    model_params: list[torch.Tensor] = list(model.parameters())
-    buffer_pairs = list(zip(ema.buffers(), model.buffers(), strict=True))
+    def save(path: pathlib.Path, step: int, seconds: float) -> None:
+        ckpt.save_checkpoint(path, _state(model, ema, opt, step, seconds, config, P, (loss_sum, loss_n)))
+
     loss_sum = torch.full((), float(window[0]), dtype=torch.float32, device=device)
     loss_n = int(window[1])
     t_last, step_last = time.perf_counter(), start
     t_resume = time.perf_counter()
     model.train()
     for step in range(start, config.steps):
-        lr = _lr_at(config, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        idx = order.indices(step)[lo:hi].to(device)
-        noise = process.draw_noise(config.batch_size, d, _generator(config.seed, 2, step))
-        noise = noise.slice(lo, hi).to(device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            loss = process.loss(fwd, train_t[idx], noise).mean() / d
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
-        with torch.no_grad():
-            decay = min(config.ema, (1.0 + step) / (10.0 + step))
-            torch._foreach_lerp_(ema_params, model_params, 1.0 - decay)
-            for be, bm in buffer_pairs:
-                be.copy_(bm)
-        loss_sum += loss.detach()
+        loss, lr = stepper(step)
+        loss_sum += loss
         loss_n += 1
         done = step + 1
         if bar is not None:
@@ -512,19 +540,13 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
                 record["eval_seconds"] = time.perf_counter() - t0
                 _save_eval(run / "eval" / f"step_{done:08d}.npz", arrays)
                 metrics.write(record)
-                ckpt.save_checkpoint(
-                    ckpt.step_path(ckdir, done),
-                    _state(model, ema, opt, done, elapsed, config, P, (loss_sum, loss_n)),
-                )
+                save(ckpt.step_path(ckdir, done), done, elapsed)
             info.barrier()
             t_last, step_last = time.perf_counter(), done  # tokens/s excludes evaluation
             t_resume = t_last
         elif time.perf_counter() - t_resume > RESUME_EVERY_S:
             if info.is_main:
-                el = elapsed + time.perf_counter() - t_last
-                ckpt.save_checkpoint(
-                    resume_file, _state(model, ema, opt, done, el, config, P, (loss_sum, loss_n))
-                )
+                save(resume_file, done, elapsed + time.perf_counter() - t_last)
             t_resume = time.perf_counter()
     if bar is not None:
         bar.close()
