@@ -34,3 +34,14 @@ __all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
 __all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]
 # reports
 __all__ += ["prototypicality", "memorization_report"]
+# bring your own model: data sets for any trainer, audits of any model's samples
+__all__ += ["data", "audit"]
+
+
+def __getattr__(name: str) -> object:
+    # submodules imported on first use, so `import rhmfast` stays numpy-only and fast
+    if name in ("data", "audit"):
+        import importlib
+
+        return importlib.import_module(f"rhmfast.{name}")
+    raise AttributeError(f"module 'rhmfast' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""The ``rhmfast`` command line: ``demo``, ``train``, ``generate``, ``experiment``, ``simulate``.
+"""The ``rhmfast`` command line: ``demo``, ``train``, ``generate``, ``experiment``, ``simulate``,
+``data``, ``audit``.
 
 Heavy modules (torch, matplotlib) are imported only by the subcommand that needs them.
 """
@@ -77,6 +78,41 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace) -> int:
+    import rhmfast.data
+
+    params = {k: getattr(args, k) for k in rhmfast.data.DATA_KEYS if getattr(args, k) is not None}
+    if "zipf_levels" in params:
+        params["zipf_levels"] = _int_list(params["zipf_levels"], "--zipf-levels")
+    out = rhmfast.data.write(args.out_dir, **params)
+    print(f"data set: {out} (README.md says what each file holds)")
+    return 0
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(f"{flag} {text!r}: expected comma-separated non-negative integers, e.g. 0,2")
+    return [int(p) for p in parts]
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import rhmfast.audit
+    import rhmfast.data
+
+    dataset = rhmfast.data.load(args.dataset)
+    sets = rhmfast.audit.read_sample_sets(args.samples, dataset)  # every file checked before anything is written
+    out = Path(args.out) if args.out is not None else Path(f"audit_{Path(args.dataset).resolve().name}")
+    results = rhmfast.audit.audit(dataset, sets, out=out, num_null=args.num_null, seed=args.seed,
+                                  progress=None if args.progress else False)
+    for line in results["verdicts"]:
+        print(line)
+    print(f"report: {out / 'report.md'} and {out / 'report.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rhmfast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +165,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validity", action="append", default=[], metavar="LEVEL=SCHEDULE",
                    help="fraction of samples whose LEVEL parses (0 = whole string), per step; repeatable")
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("data", help="write a data set (grammar, training and held-out strings) for any trainer")
+    p.add_argument("out_dir", help="new directory (an existing one must hold the same data set)")
+    for key, kind, text in (
+        ("v", int, "vocabulary size"), ("n", int, "root symbols"), ("m", int, "rules per symbol"),
+        ("s", int, "children per rule"), ("L", int, "levels (d = s**L tokens)"),
+        ("grammar_seed", int, "seed of the rules"), ("zipf_a", float, "rule probabilities k**-(1+a); -1: uniform"),
+        ("zipf_levels", str, "levels with Zipf rules, e.g. 0,2 (default: all)"),
+        ("num_train", int, "training strings"),
+        ("num_heldout", int, "held-out strings (-1: as many as num_train)"), ("data_seed", int, "seed of the strings"),
+    ):
+        p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, default=None,
+                       help=f"{text} (default: TrainConfig's)")
+    p.add_argument("--unique", action=argparse.BooleanOptionalAction, default=None,
+                   help="distinct training strings (default) or drawn with replacement (--no-unique)")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("audit", help="judge any model's samples against a data set written by `rhmfast data`")
+    p.add_argument("dataset", help="data set directory")
+    p.add_argument("samples", nargs="+", metavar="SAMPLES",
+                   help="sample files (.npy, .txt, .jsonl), optionally by training step: step=1000:samples.npy")
+    p.add_argument("--out", default=None, help="report directory (default: audit_<dataset name>)")
+    p.add_argument("--num-null", type=int, default=199, help="permutations / null run sets per statistic")
+    p.add_argument("--seed", type=int, default=0, help="seed of the nulls, bootstrap and grammar draws")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=_audit)
     return parser
 
 
