@@ -221,8 +221,8 @@ def test_npy_not_an_array(tmp_path):
 def test_round_trip_any_tokens(n, d, v, data):
     x = np.array(data.draw(st.lists(st.lists(st.integers(0, v - 1), min_size=d, max_size=d),
                                     min_size=n, max_size=n)), np.int64)
-    import tempfile
     import pathlib
+    import tempfile
 
     root = pathlib.Path(tempfile.mkdtemp())
     (root / "x.txt").write_text(D._text(x))

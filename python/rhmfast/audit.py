@@ -68,7 +68,7 @@ class SampleSet:
 _SPEC = re.compile(r"step=([0-9]+):(.+)")
 
 
-def parse_sample_spec(spec: str) -> tuple[int | None, pathlib.Path]:
+def parse_sample_spec(spec: str | os.PathLike[str]) -> tuple[int | None, pathlib.Path]:
     """``"step=1000:samples.npy"`` -> ``(1000, Path("samples.npy"))``; a bare path -> ``(None, path)``.
 
     >>> parse_sample_spec("step=1000:out/s.npy")
@@ -103,7 +103,7 @@ def read_sample_sets(specs: Sequence[str | os.PathLike[str]], dataset: Any) -> l
     v, d = int(dataset.grammar.v), int(dataset.grammar.d)
     sets = [SampleSet(f"step {st}" if st is not None else path.name, st, path, read_strings(path, v=v, d=d))
             for st, path in parsed]
-    return sorted(sets, key=lambda s: s.step) if steps else sets
+    return sorted(sets, key=lambda s: int(s.step or 0)) if steps else sets
 
 
 # -- counting ------------------------------------------------------------------------------
@@ -217,7 +217,12 @@ def prototype_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np.nd
     ``num_null`` null run sets fitted to the observed copy counts (every training string
     memorized at the same rate). Also returns ``(K, len(upto))``: the null statistic over
     steps ``0..u`` for each ``u`` of ``upto`` (the band of the curve)."""
-    from rhmfast.analysis.calibrated import NullTest, excess_copies, quintile_contrast, two_stage_bootstrap
+    from rhmfast.analysis.calibrated import (
+        NullTest,
+        excess_copies,
+        quintile_contrast,
+        two_stage_bootstrap,
+    )
 
     T = len(train_counts)
     ups = list(range(T)) if upto is None else list(upto)
@@ -342,8 +347,8 @@ def audit(dataset: Any, samples: Sequence[SampleSet | str | os.PathLike[str]], *
 
 def _audit(ds: Any, sets: list[SampleSet], rhmfast: Any, num_null: int, num_boot: int, seed: int,
            progress: bool | None, root: pathlib.Path | None, figures: bool) -> dict[str, Any]:
-    from rhmfast.analysis.stats import quantile_bins
     from rhmfast.analysis.memorization import poisson_sf
+    from rhmfast.analysis.stats import quantile_bins
 
     g = ds.grammar
     T, P, H, L = len(sets), len(ds.train), len(ds.heldout), int(g.L)
@@ -536,7 +541,13 @@ def _write(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: dict[str
 
 
 def _figures(report: Any, results: dict[str, Any], tests: Sequence[Any]) -> None:
-    from rhmfast.analysis.plots import figure_band, figure_lines, figure_null_tests, pyplot, save_figure
+    from rhmfast.analysis.plots import (
+        figure_band,
+        figure_lines,
+        figure_null_tests,
+        pyplot,
+        save_figure,
+    )
 
     root = report.root
     # percentile intervals of a discrete statistic can miss its value by a hair; drawn

@@ -219,7 +219,9 @@ def write(out_dir: str | os.PathLike[str], config: Any = None, **params: Any) ->
         load(out)  # the same parameters: check it is intact, then leave it
         return out
 
-    from rhmfast.diffusion.data import build_data  # the trainer's builder: one sampler of training sets
+    from rhmfast.diffusion.data import (
+        build_data,  # the trainer's builder: one sampler of training sets
+    )
 
     data = build_data(cfg)
     files: dict[str, bytes] = {}
