@@ -300,3 +300,9 @@ def test_progress_only_on_a_tty(ds, capsys):
     assert capsys.readouterr().err == ""  # not a TTY under pytest
     A.audit(ds, [A.SampleSet("x", None, None, ds.train[:5])], num_null=19, num_boot=10, figures=False, progress=True)
     assert "audit" in capsys.readouterr().err
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(A, optionflags=doctest.ELLIPSIS).failed == 0

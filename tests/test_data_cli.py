@@ -279,3 +279,9 @@ def test_import_rhmfast_stays_light():
     code = "import sys, rhmfast; print(any(m in sys.modules for m in ('torch', 'matplotlib', 'rhmfast.audit')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
     assert rhmfast.data.write is D.write and rhmfast.audit.audit is not None
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(D, optionflags=doctest.ELLIPSIS).failed == 0
