@@ -47,6 +47,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -278,20 +279,6 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "nan" if not np.isfinite(x) else f"{x:.{digits}g}"
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, float):
-        return x if np.isfinite(x) else str(x)
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
-
-
 def _prepare_out(out: pathlib.Path) -> pathlib.Path:
     """A fresh temporary sibling of ``out``; ``out`` itself must be absent, empty or an
     earlier audit (holding ``results.json``), which is then replaced whole."""
@@ -431,6 +418,7 @@ def _audit(ds: Any, sets: list[SampleSet], rhmfast: Any, num_null: int, num_boot
                              "train_strings": np.bincount(quint, minlength=QUINTILES).tolist()},
         "tests": {t.name: t.as_dict() for t in tests},
         "prototype_curve": {"value": curve.tolist(), "null_low": band[0].tolist(), "null_high": band[1].tolist()},
+        "settings": {"num_null": num_null, "num_boot": num_boot, "seed": seed},
     }
     results["verdicts"] = _verdicts(tests)
     if root is not None:
@@ -463,6 +451,7 @@ def _verdicts(tests: Sequence[Any]) -> list[str]:
 def _write(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: dict[str, Any], tests: Sequence[Any],
            reports: list[dict[str, Any]], baselines: list[dict[str, Any]], figures: bool, L: int) -> None:
     from rhmfast._fileio import atomic_write_text
+    from rhmfast.experiments import _jsonable  # results.json as the experiments write it
     from rhmfast.experiments.report import Report
 
     report = Report(root, "rhmfast audit")
@@ -546,9 +535,11 @@ def _write(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: dict[str
         _figures(report, results, tests)
     else:
         report.text("(figures: install matplotlib, `pip install 'rhmfast[plot]'`)")
-    report.heading("Reproduce")
-    report.code("rhmfast audit " + str(ds.path) + " " + " ".join(
-        (f"step={s.step}:" if s.step is not None else "") + str(s.path) for s in sets if s.path is not None))
+    if all(s.path is not None for s in sets):
+        report.heading("Reproduce")
+        report.code("rhmfast audit " + " ".join(shlex.quote(a) for a in [str(ds.path), *(
+            (f"step={s.step}:" if s.step is not None else "") + str(s.path) for s in sets)])
+            + " --num-null {num_null} --seed {seed}".format(**results["settings"]))
     report.write()
     atomic_write_text(root / "results.json", json.dumps(_jsonable(results), indent=1) + "\n")
 
