@@ -158,6 +158,7 @@ def test_bad_memorizers_and_configs_name_the_parameter(tmp_path):
         (dict(lam=1.5), "lam"), (dict(lam=float("nan")), "lam"), (dict(lam=[(0, 0.1), (0, 0.2)]), "increasing"),
         (dict(tilt="popular"), "tilt"), (dict(strength=0.0), "strength"), (dict(strength=float("inf")), "strength"),
         (dict(validity={-1: 0.5}), "level"), (dict(validity={0: 2.0}), r"validity\[0\]"),
+        (dict(sharpen=0.5), "sharpen"), (dict(sharpen=float("inf")), "sharpen"), (dict(sharpen=[(0, 1.0), (8, 0.9)]), "sharpen"),
     ]:
         with pytest.raises(ValueError, match=match):
             Memorizer(**kw)
@@ -167,6 +168,10 @@ def test_bad_memorizers_and_configs_name_the_parameter(tmp_path):
         simulate_run(_cfg(tmp_path), Memorizer(validity={5: 0.5}))
     with pytest.raises(ValueError, match="must lie in"):
         simulate_run(_cfg(tmp_path), Memorizer(lam=lambda step: 2.0))
+    with pytest.raises(ValueError, match="sharpen at step"):
+        simulate_run(_cfg(tmp_path), Memorizer(sharpen=lambda step: 0.5))
+    with pytest.raises(TypeError, match="sharpen"):
+        Memorizer(sharpen="2")
     with pytest.raises(TypeError, match="memorizer"):
         simulate_run(_cfg(tmp_path), 0.5)
     with pytest.raises(ValueError, match="step:value"):
@@ -214,3 +219,76 @@ def test_experiment_on_simulated_runs(tmp_path):
                    progress=False)
     assert "Simulated runs" in (exp / "report.md").read_text()
     assert json.loads((exp / "results.json").read_text())["verdicts"]
+
+
+# ---- sharpen: a known over-producer of common rules and blocks
+
+
+def test_sharpened_grammar_samples_its_exact_rule_probabilities():
+    """Rule frequencies of the sharpened component's samples (every level, every parent)
+    against its exact probabilities ``p ** beta / sum``: a chi-square over all rules."""
+    from rhmfast.diffusion.simulate import sharpened_grammar
+
+    g = build_data(_cfg_plain()).grammar
+    beta = 3.0
+    h = sharpened_grammar(g, beta)
+    assert [np.array_equal(a, b) for a, b in zip(h.rules, g.rules, strict=True)] == [True] * g.L
+    x = h.sample(20_000, seed=11)
+    parsed = g.parse(x)  # the same rules: every sample parses under the grammar
+    assert bool(np.asarray(g.check(x).valid_levels).all())
+    for level in range(g.L):
+        p = g.rule_probs[level] ** beta
+        np.testing.assert_allclose(h.rule_probs[level], p / p.sum(1, keepdims=True))
+        parent = parsed.symbols[level].reshape(-1)
+        kids = (x if level + 1 == g.L else parsed.symbols[level + 1]).reshape(len(parent), g.s)
+        # each (parent, child tuple) is one rule (the RHM's rules of a level are distinct)
+        lookup = {(a, tuple(r)): k for a in range(g.n) for k, r in enumerate(g.rules[level][a].tolist())}
+        rule = np.array([lookup[(int(a), tuple(int(b) for b in c))] for a, c in zip(parent, kids, strict=True)])
+        for a in np.unique(parent):
+            obs = np.bincount(rule[parent == a], minlength=g.m)
+            exp = h.rule_probs[level][a] * obs.sum()
+            assert scipy_stats.chisquare(obs, exp).pvalue > 1e-4, (level, a, obs, exp)
+
+
+def _cfg_plain(**kw):
+    return TrainConfig(**{**BASE, **kw}, run_dir="unused")
+
+
+def test_sharpened_memorizer_samples_and_likelihoods_come_from_the_sharpened_mixture(tmp_path):
+    from rhmfast.diffusion.simulate import sharpened_grammar
+
+    beta = 3.0
+    cfg = _cfg(tmp_path, sampling_reveal="one", eval_samples=2048, steps=16, elbo_draws=8)
+    run = simulate_run(cfg, Memorizer(lam=0.0, sharpen=beta))
+    r = load_run(run)
+    h = sharpened_grammar(build_data(cfg).grammar, beta)
+    rec = r.eval(int(r.steps[-1]))
+    logq = h.log_prob(rec.samples)
+    assert np.isfinite(logq).all()
+    # the exact denoiser's ELBO is unbiased for the model's -log p: the sharpened one's,
+    # several nats from the grammar's
+    logp_sharp = h.log_prob(r.train)
+    gap = float(np.mean(-logp_sharp) - np.mean(-r.train_logp))
+    assert abs(gap) > 2.0
+    np.testing.assert_allclose(rec.train_nll.mean(), np.mean(-logp_sharp), atol=0.25 * abs(gap))
+    # the samples are the sharpened grammar's: likelier under it than under the grammar
+    assert np.mean(-logq) < np.mean(-build_data(cfg).grammar.log_prob(rec.samples))
+    truth = json.loads((run / "simulation.json").read_text())
+    assert truth["memorizer"]["sharpen"] == beta and truth["sharpen"] == [beta] * len(r.steps)
+
+
+def test_sharpen_one_reproduces_the_grammar_bit_for_bit(tmp_path):
+    """``sharpen = 1`` (as a number or as knots) is the grammar itself: the evaluations
+    (samples, copies, validity, likelihoods) are byte-identical to the default's."""
+    import hashlib
+
+    def digest(run):
+        return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((run / "eval").iterdir())}
+
+    for reveal in ("one", "ancestral"):
+        kw = dict(sampling_reveal=reveal, eval_samples=64, steps=32, elbo_draws=1)
+        mem = dict(lam=[(0, 0.0), (32, 0.5)], validity={1: 0.6})
+        a = simulate_run(_cfg(tmp_path, f"a{reveal}", **kw), Memorizer(**mem))
+        b = simulate_run(_cfg(tmp_path, f"b{reveal}", **kw), Memorizer(**mem, sharpen=[(0, 1.0), (32, 1.0)]))
+        assert digest(a) == digest(b)
+        assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()

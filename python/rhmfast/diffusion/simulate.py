@@ -23,6 +23,13 @@ level parses at each step, and non-copy samples are broken at the lowest failing
 simulated per-level validity meets the target. It changes the samples only, not the
 likelihoods.
 
+A trained model may also over-produce what is common ("slop"). ``sharpen`` reproduces
+that with a known amount: the grammar component at step ``t`` is the grammar with the
+same rules and rule probabilities proportional to ``p_rule ** beta(t)``, renormalized
+per parent (:func:`sharpened_grammar`; ``beta = 1`` is the grammar itself), so common
+rules, and the blocks built from them, are over-produced while every sample stays
+valid. Its samples and its likelihoods (the ELBO) both come from that sharpened mixture.
+
 >>> import tempfile
 >>> from rhmfast.analysis import load_run
 >>> from rhmfast.diffusion import TrainConfig
@@ -55,7 +62,7 @@ from rhmfast.diffusion.processes import make_process
 from rhmfast.diffusion.reference import MixtureDenoiser
 from rhmfast.diffusion.sampling import sample
 
-__all__ = ["Memorizer", "Schedule", "simulate_run", "string_weights", "parse_schedule"]
+__all__ = ["Memorizer", "Schedule", "simulate_run", "string_weights", "parse_schedule", "sharpened_grammar"]
 
 # a constant, knots ((step, value), ...) interpolated linearly in step, or a function of step
 Schedule = float | Sequence[tuple[float, float]] | Callable[[int], float]
@@ -129,12 +136,15 @@ class Memorizer:
         validity: level -> fraction of samples whose level parses, per step (levels as
             in ``RHM.check``: 0 = the whole string, ``L - 1`` = the pairs of tokens);
             levels left out are not broken beyond what the sampler does.
+        sharpen: exponent ``beta >= 1`` of the grammar component's rule probabilities
+            at each step (:func:`sharpened_grammar`); 1 (default) is the grammar.
     """
 
     lam: Schedule = 0.0
     tilt: str = "none"
     strength: float = 1.0
     validity: Mapping[int, Schedule] = dataclasses.field(default_factory=dict)
+    sharpen: Schedule = 1.0
 
     def __post_init__(self) -> None:
         _check_schedule("lam", self.lam, 0.0, 1.0)
@@ -150,13 +160,14 @@ class Memorizer:
             if isinstance(level, bool) or not isinstance(level, int) or level < 0:
                 raise ValueError(f"validity: level {level!r} must be an integer >= 0")
             _check_schedule(f"validity[{level}]", sched, 0.0, 1.0)
+        _check_schedule("sharpen", self.sharpen, 1.0, math.inf)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able record of the truth (schedules as given, functions by name)."""
         def sched(s: Schedule) -> Any:
             return getattr(s, "__name__", "function") if callable(s) else s
         return {"lam": sched(self.lam), "tilt": self.tilt, "strength": self.strength,
-                "validity": {str(k): sched(v) for k, v in self.validity.items()}}
+                "validity": {str(k): sched(v) for k, v in self.validity.items()}, "sharpen": sched(self.sharpen)}
 
 
 def string_weights(data: RunData, s: int, tilt: str, strength: float) -> np.ndarray:
@@ -187,6 +198,31 @@ def string_weights(data: RunData, s: int, tilt: str, strength: float) -> np.ndar
         ranks[hit] = ranks[hit].mean()
     w = float(strength) ** (ranks / (P - 1) - 0.5)
     return w / w.mean()
+
+
+def sharpened_grammar(g: Any, beta: float) -> Any:
+    """The grammar ``g`` with the same rules (and root prior) and rule probabilities
+    proportional to ``p_rule ** beta``, renormalized per parent: ``beta > 1`` makes common
+    rules commoner by a known amount; ``beta = 1`` returns ``g`` itself.
+
+    >>> from rhmfast.grammar import RHM, zipf
+    >>> g = RHM(4, 2, 2, 2, 2, seed=0, rule_probs=zipf(2, 1.0))
+    >>> h = sharpened_grammar(g, 2.0)
+    >>> p, q = g.rule_probs[0][0], h.rule_probs[0][0]
+    >>> bool(np.allclose(q, p**2 / (p**2).sum())), sharpened_grammar(g, 1.0) is g
+    (True, True)
+    """
+    from rhmfast.grammar import RHM
+
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta >= 1):
+        raise ValueError(f"sharpen = {beta!r}: must be a finite number >= 1")
+    if beta == 1.0:
+        return g
+    probs = []
+    for p in g.rule_probs:
+        q = np.asarray(p, np.float64) ** float(beta)
+        probs.append(q / q.sum(axis=1, keepdims=True))
+    return RHM.from_rules(g.rules, v=g.v, rule_probs=probs, root_prior=g.root_prior)
 
 
 class _Breaker:
@@ -303,19 +339,21 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
 
 
 def _draw(model: MixtureDenoiser, process: Any, config: TrainConfig, data: RunData, lam: float,
-          weights: np.ndarray, step: int, dev: torch.device, *, through_sampler: bool = False) -> np.ndarray:
+          weights: np.ndarray, step: int, dev: torch.device, *, through_sampler: bool = False,
+          grammar: Any = None) -> np.ndarray:
     """The evaluation samples of the memorizer at ``step``. One token revealed per step
     by the masked sampler from an exact denoiser draws exactly from the denoiser's prior
     (a product of exact conditionals), so there the mixture is drawn directly: a
-    training string by ``weights`` with probability ``lam``, else a grammar string
-    (tested against the sampler; ~10x faster). Otherwise through the real sampler."""
+    training string by ``weights`` with probability ``lam``, else a string of ``grammar``
+    (the model's grammar component; default ``data.grammar``; tested against the
+    sampler; ~10x faster). Otherwise through the real sampler."""
     seed = config.seed * 1_000_003 + step
     if config.process == "masked" and config.sampling_reveal == "one" and not through_sampler:
         rng = np.random.default_rng([seed, 5])
         copy = rng.random(config.eval_samples) < lam
         x = np.empty((config.eval_samples, data.d), data.train.dtype)
         x[copy] = data.train[rng.choice(len(weights), size=int(copy.sum()), p=weights / weights.sum())]
-        x[~copy] = data.grammar.sample(int((~copy).sum()), seed=seed)
+        x[~copy] = (data.grammar if grammar is None else grammar).sample(int((~copy).sum()), seed=seed)
         return x
     return sample(model, process, num=config.eval_samples, d=data.d, seed=seed, steps=config.sampling_steps,
                   reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
@@ -330,15 +368,22 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
     copy_lookup = _copies(data)
     steps = checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave)
     breaker = _Breaker(g, seed=config.seed * 1_000_003 + 7) if memorizer.validity else None
-    lams, lines = [], []
+    lams, betas, lines = [], [], []
+    component: dict[float, Any] = {}  # beta -> the sharpened grammar (schedules are mostly flat)
     for step in steps:
         lam = _at(memorizer.lam, step, "lam")
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"lam at step {step} is {lam}: must lie in [0, 1]")
         lams.append(lam)
+        beta = _at(memorizer.sharpen, step, "sharpen")
+        if beta < 1.0:
+            raise ValueError(f"sharpen at step {step} is {beta}: must be >= 1")
+        betas.append(beta)
+        if beta not in component:
+            component[beta] = sharpened_grammar(g, beta)
         path = run / "eval" / f"step_{step:08d}.npz"
-        model = MixtureDenoiser(g, data.train, lam, weights, process=process)
-        x = _draw(model, process, config, data, lam, weights, step, dev)
+        model = MixtureDenoiser(component[beta], data.train, lam, weights, process=process)
+        x = _draw(model, process, config, data, lam, weights, step, dev, grammar=component[beta])
         if breaker is not None and len(x):
             targets = {lev: _at(s, step, f"validity[{lev}]") for lev, s in memorizer.validity.items()}
             x = _impose_validity(x, copy_lookup(x), breaker, targets, np.random.default_rng([config.seed, step, 3]))
@@ -347,6 +392,7 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
         _save_eval(path, arrays, durable=False)  # recomputed if lost; a kill cannot tear it
         lines.append(json.dumps(record) + "\n")
     atomic_write_bytes(run / "metrics.jsonl", "".join(lines).encode(), durable=False)
-    truth = {"memorizer": memorizer.describe(), "steps": steps, "lam": lams, "weights": weights.tolist()}
+    truth = {"memorizer": memorizer.describe(), "steps": steps, "lam": lams, "sharpen": betas,
+             "weights": weights.tolist()}
     atomic_write_text(run / SIMULATION_FILE, json.dumps(truth) + "\n")
     return run
