@@ -128,8 +128,8 @@ def main(smoke: bool) -> None:
     gz = RHM(6, 6, 4, 2, 4, seed=0, rule_probs=zipf(4, 1.0))
     ours = best_of(lambda: gz.sample(unum, seed=3, unique=True), repeat)
     row(f"unique {unum}, zipf a=1 (rejection of repeats)", ours, None, "str", unum)
-    ours = best_of(lambda: g.index(g.sample(unum, seed=4)), 1)
-    row(f"sample + index {unum}", ours, None, "str", unum)
+    ours = best_of(lambda: g.rank(g.sample(unum, seed=4)), 1)
+    row(f"sample + rank {unum}", ours, None, "str", unum)
 
     big = RHM(65536, 16, 4, 2, 10, seed=0)
     bnum = 1_000 if smoke else 100_000

@@ -71,7 +71,7 @@ class RefRHM:
         return cur, symbols, rules
 
     def enumerate(self):
-        """Every string in index order (root most significant, then the node choices
+        """Every string in rank order (root most significant, then the node choices
         in level order, left to right) with its probability."""
         out = []
         for choice in itertools.product(range(self.n), *[range(self.m)] * self.K):
@@ -83,7 +83,7 @@ class RefRHM:
             out.append((tuple(x), p))
         return out
 
-    def index(self, x):
+    def rank(self, x):
         _, root, _, rules, _ = self.parse(x)
         idx = root
         for level in range(self.L):

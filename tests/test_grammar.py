@@ -64,13 +64,13 @@ def test_parse_corrupted_strings_matches_reference(gx):
 
 @SETTINGS
 @given(with_strings(valid_strings))
-def test_valid_strings_parse_and_index_round_trips(gx):
+def test_valid_strings_parse_and_rank_round_trips(gx):
     g, x = gx
     assert_parse_matches_reference(g, x)
     ref = RefRHM(g)
-    idx = g.index(x)
-    assert idx == [ref.index(row) for row in x.tolist()]
-    np.testing.assert_array_equal(g.from_index(idx), x)
+    idx = g.rank(x)
+    assert idx == [ref.rank(row) for row in x.tolist()]
+    np.testing.assert_array_equal(g.unrank(idx), x)
 
 
 @SETTINGS
@@ -94,13 +94,13 @@ def test_samples_parse_and_parse_inverts_sampling(g, num, seed):
 
 @settings(deadline=None, max_examples=40)
 @given(grammars(max_strings=3000))
-def test_from_index_agrees_with_reference_enumeration(g):
+def test_unrank_agrees_with_reference_enumeration(g):
     ref = RefRHM(g)
     table = ref.enumerate()
     assert len(table) == g.num_strings
-    x, tree = g.from_index(list(range(g.num_strings)), return_tree=True)
+    x, tree = g.unrank(list(range(g.num_strings)), return_tree=True)
     assert [tuple(r) for r in x.tolist()] == [t for t, _ in table]
-    assert g.index(x) == list(range(g.num_strings))
+    assert g.rank(x) == list(range(g.num_strings))
     np.testing.assert_allclose(np.exp(g.log_prob(x)), [p for _, p in table], rtol=1e-12)
     assert sum(p for _, p in table) == pytest.approx(1.0)
     # Every string is distinct (bijection with derivations).
@@ -130,12 +130,12 @@ def test_big_grammars_use_exact_big_indices():
     g = RHM(7, 3, 5, 2, 6, seed=3)
     assert g.num_strings == 3 * 5**63 and g.num_strings > 2**64
     x = g.sample(200, seed=0)
-    idx = g.index(x)
+    idx = g.rank(x)
     assert all(0 <= i < g.num_strings for i in idx) and max(idx) > 2**64
-    np.testing.assert_array_equal(g.from_index(idx), x)
-    last = g.from_index(g.num_strings - 1, return_tree=True)[1]
+    np.testing.assert_array_equal(g.unrank(idx), x)
+    last = g.unrank(g.num_strings - 1, return_tree=True)[1]
     assert all((r == 4).all() for r in last.rules)
-    assert g.index(g.from_index([0, g.num_strings - 1])) == [0, g.num_strings - 1]
+    assert g.rank(g.unrank([0, g.num_strings - 1])) == [0, g.num_strings - 1]
     u = g.sample(300, seed=1, unique=True)
     assert len({r.tobytes() for r in u}) == 300 and g.check(u).valid.all()
 
@@ -162,20 +162,20 @@ def test_parse_accepts_any_integer_dtype():
 def test_unique_uniform_is_exact_without_replacement():
     g = RHM(3, 2, 2, 2, 2, seed=0)  # 16 strings
     everything = g.sample(16, seed=5, unique=True)
-    assert sorted(g.index(everything)) == list(range(16))
+    assert sorted(g.rank(everything)) == list(range(16))
     with pytest.raises(ValueError, match="num"):
         g.sample(17, seed=0, unique=True)
     # Each string is equally likely to be in a unique sample of 4.
     counts = np.zeros(16)
     for seed in range(2000):
-        counts[g.index(g.sample(4, seed=seed, unique=True))] += 1
+        counts[g.rank(g.sample(4, seed=seed, unique=True))] += 1
     assert chisquare(counts).pvalue > 1e-3
 
 
 def test_unique_nonuniform_rejects_repeats():
     g = RHM(3, 2, 2, 2, 2, seed=0, rule_probs=zipf(2, 2.0), root_prior=[0.9, 0.1])
     x = g.sample(16, seed=1, unique=True)
-    assert sorted(g.index(x)) == list(range(16))
+    assert sorted(g.rank(x)) == list(range(16))
     y = g.sample(10, seed=2, unique=True, return_tree=True)
     assert len({r.tobytes() for r in y[0]}) == 10
     np.testing.assert_array_equal(g.parse(y[0]).rules[1], y[1].rules[1])
@@ -285,7 +285,7 @@ def test_large_grammar_d1024_v65536():
     # The first pair is no longer a rule (at these fixed seeds), the other pairs are.
     assert not g.check(y).valid_levels[:, -1].any()
     assert (g.parse(y).symbols[-1][:, 1:] >= 0).all()
-    np.testing.assert_array_equal(g.from_index(g.index(x)), x)
+    np.testing.assert_array_equal(g.unrank(g.rank(x)), x)
 
 
 @settings(deadline=None, max_examples=20)
@@ -305,7 +305,7 @@ def test_large_alphabets_use_hashed_tables_and_match_reference(params, seed, dat
     assert_parse_matches_reference(g, x)
     sampled = g.sample(20, seed=seed)
     assert g.check(sampled).valid.all()
-    np.testing.assert_array_equal(g.from_index(g.index(sampled)), sampled)
+    np.testing.assert_array_equal(g.unrank(g.rank(sampled)), sampled)
 
 
 @pytest.mark.parametrize(
@@ -324,7 +324,7 @@ def test_sampled_strings_follow_their_exact_probabilities(params, probs, prior):
     g = RHM(*params, seed=1, rule_probs=probs, root_prior=prior)
     assert g.num_strings <= 2000
     num = 200_000
-    counts = np.bincount(g.index(g.sample(num, seed=9)), minlength=g.num_strings)
-    expected = np.exp(g.log_prob(g.from_index(list(range(g.num_strings))))) * num
+    counts = np.bincount(g.rank(g.sample(num, seed=9)), minlength=g.num_strings)
+    expected = np.exp(g.log_prob(g.unrank(list(range(g.num_strings))))) * num
     assert abs(expected.sum() - num) < 1e-6 * num
     assert chisquare(counts, expected).pvalue > 1e-4

@@ -83,12 +83,12 @@ def test_bad_probability_tables(rule_probs, root_prior, exc, match):
     ],
 )
 def test_bad_tokens(x, exc, match):
-    for method in (G.parse, G.check, G.log_prob, G.index):
+    for method in (G.parse, G.check, G.log_prob, G.rank):
         with pytest.raises(exc, match=match):
             method(x)
 
 
-def test_bad_sampling_and_index_arguments():
+def test_bad_sampling_and_rank_arguments():
     with pytest.raises(ValueError, match="num = -1"):
         G.sample(-1, seed=0)
     with pytest.raises(TypeError, match="num"):
@@ -98,19 +98,19 @@ def test_bad_sampling_and_index_arguments():
     with pytest.raises(ValueError, match="too large to allocate"):
         G.sample(2**50, seed=0)
     with pytest.raises(ValueError, match="does not parse"):
-        G.index(
+        G.rank(
             np.zeros((1, 8), np.uint8)
             + np.array([0, 0, 0, 0, 0, 0, 0, 0], np.uint8)
             + _not_a_string()
         )
     with pytest.raises(ValueError, match="negative"):
-        G.from_index(-1)
+        G.unrank(-1)
     with pytest.raises(ValueError, match="num_strings"):
-        G.from_index(G.num_strings)
+        G.unrank(G.num_strings)
     with pytest.raises(TypeError, match="expected an integer"):
-        G.from_index([1.5])
+        G.unrank([1.5])
     with pytest.raises(TypeError, match="bool"):
-        G.from_index(True)
+        G.unrank(True)
     with pytest.raises(TypeError, match="a: expected a real number"):
         zipf(4, "x")
     with pytest.raises(ValueError, match="finite"):

@@ -105,7 +105,7 @@ def test_kgram_probs_match_enumeration(g, data):
     ]
     np.testing.assert_allclose(pooled, want_pooled, atol=1e-12)
     # Whole strings: the k-gram probability of a full string is its probability.
-    x = g.from_index([0])
+    x = g.unrank([0])
     np.testing.assert_allclose(g.kgram_probs(x, 0), np.exp(g.log_prob(x)), rtol=1e-12)
 
 

@@ -14,7 +14,7 @@ from rhmfast.strategies import grammars
 
 
 def _support(g: RHM) -> tuple[np.ndarray, np.ndarray]:
-    x = g.from_index(list(range(g.num_strings))).astype(np.int64)
+    x = g.unrank(list(range(g.num_strings))).astype(np.int64)
     return x, np.exp(g.log_prob(x))
 
 

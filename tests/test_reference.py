@@ -22,7 +22,7 @@ from rhmfast.diffusion.reference import (  # noqa: E402
 from rhmfast.diffusion.sampling import sample_d3pm, sample_masked  # noqa: E402
 
 G = RHM(4, 2, 2, 2, 3, seed=3, rule_probs=zipf(2, 1.0))  # 2 * 2**7 = 256 strings of 8
-ALL = G.from_index(list(range(G.num_strings))).astype(np.int64)
+ALL = G.unrank(list(range(G.num_strings))).astype(np.int64)
 P_ALL = np.exp(G.log_prob(ALL))
 TRAIN = ALL[np.random.default_rng(0).choice(len(ALL), 20, replace=False)]
 

@@ -21,7 +21,7 @@ def _fmt(x: np.ndarray) -> str:
 
 def run_demo(seed: int = 0, num: int = 1_000_000) -> None:
     """Print a summary of the study grammar: size, samples with their exact
-    probability and index, a derivation, per-level validity of corrupted strings,
+    probability and rank, a derivation, per-level validity of corrupted strings,
     exact against sampled block frequencies, and timings of ``num`` strings."""
     g = RHM(6, 6, 4, 2, 4, seed=seed, rule_probs=zipf(4, 1.0))
     print(f"{g!r}: d = {g.d} tokens, {g.num_strings:,} distinct strings")
@@ -30,9 +30,9 @@ def run_demo(seed: int = 0, num: int = 1_000_000) -> None:
 
     x = g.sample(5, seed=seed)
     lp = g.log_prob(x)
-    print("\nfive samples (tokens | log p | index):")
-    for row, lpi, idx in zip(x, lp, g.index(x), strict=True):
-        print(f"  {_fmt(row)} | {lpi:7.3f} | {idx}")
+    print("\nfive samples (tokens | log p | rank):")
+    for row, lpi, rank in zip(x, lp, g.rank(x), strict=True):
+        print(f"  {_fmt(row)} | {lpi:7.3f} | {rank}")
     p = g.parse(x[:1])
     print("derivation of the first (symbols / rule indices per level):")
     for level in range(g.L):

@@ -18,7 +18,7 @@ the same arrays whatever the number of threads.
 ((3, 16), dtype('uint8'))
 >>> bool(g.parse(x).valid.all())
 True
->>> g.from_index(g.index(x)).tolist() == x.tolist()
+>>> g.unrank(g.rank(x)).tolist() == x.tolist()
 True
 """
 
@@ -386,23 +386,23 @@ class RHM:
 
     # --- enumeration ----------------------------------------------------------------
 
-    def index(self, x: Any) -> list[int]:
-        """Mixed-radix index of every string (root most significant, then the rule of
-        every internal node level by level, left to right), as Python ints in
+    def rank(self, x: Any) -> list[int]:
+        """Rank of every string: its mixed-radix number (root most significant, then the
+        rule of every internal node level by level, left to right), as Python ints in
         ``[0, num_strings)``. A string that does not parse raises ValueError.
 
         >>> g = RHM(3, 2, 2, 2, 2, seed=0)
-        >>> g.index(g.from_index([0, 15]))
+        >>> g.rank(g.unrank([0, 15]))
         [0, 15]
         """
-        return self._g.index(query_tokens(x, "x", width=self.d))
+        return self._g.rank(query_tokens(x, "x", width=self.d))
 
-    def from_index(self, i: Any, *, return_tree: bool = False) -> Any:
-        """The strings with the given indices (an int or a sequence of ints) as a
-        ``(N, d)`` array; the inverse of :meth:`index`.
+    def unrank(self, i: Any, *, return_tree: bool = False) -> Any:
+        """The strings with the given ranks (an int or a sequence of ints) as a
+        ``(N, d)`` array; the inverse of :meth:`rank`.
 
         >>> g = RHM(3, 2, 2, 2, 2, seed=0)
-        >>> g.from_index(3).shape
+        >>> g.unrank(3).shape
         (1, 4)
         """
         if isinstance(i, (str, bytes, bytearray, memoryview)):
@@ -416,14 +416,14 @@ class RHM:
             if isinstance(i, np.ndarray)
             else list(i)
         )
-        idx = [_int_any("i", x) for x in items]
+        ranks = [_int_any("i", x) for x in items]
         total = self.num_strings
-        for x in idx:
+        for x in ranks:
             if not 0 <= x < total:
                 raise ValueError(
-                    f"i: index {show_int(x)} is not in [0, num_strings = {show_int(total)})"
+                    f"i: rank {show_int(x)} is not in [0, num_strings = {show_int(total)})"
                 )
-        out = self._g.from_index(idx, return_tree=bool(return_tree))
+        out = self._g.unrank(ranks, return_tree=bool(return_tree))
         return self._with_tree(out, return_tree)
 
     # --- exact expected frequencies ---------------------------------------------------
@@ -842,10 +842,10 @@ def _read_member(
 
 
 def _int_any(name: str, value: Any) -> int:
-    """A non-negative Python int of any size."""
+    """A non-negative Python int of any size (a rank)."""
     x = integer(name, value, lo=None, hi=None)
     if x < 0:
-        raise ValueError(f"{name}: index {show_int(x)} is negative")
+        raise ValueError(f"{name}: rank {show_int(x)} is negative")
     return x
 
 

@@ -86,9 +86,9 @@ def strings(g: RHM, *, max_num: int = 8) -> st.SearchStrategy[np.ndarray]:
 
 
 def valid_strings(g: RHM, *, max_num: int = 8) -> st.SearchStrategy[np.ndarray]:
-    """``(N, d)`` strings of the grammar (uniform over all strings, by index)."""
+    """``(N, d)`` strings of the grammar (uniform over all strings, by rank)."""
     return st.lists(st.integers(0, g.num_strings - 1), min_size=1, max_size=max_num).map(
-        g.from_index
+        g.unrank
     )
 
 

@@ -1,6 +1,6 @@
-//! The mixed-radix enumeration of strings: index = root, then the rule choice of
+//! The mixed-radix numbering of strings (rank, unrank): rank = root, then the rule choice of
 //! every internal node, level by level, left to right (root most significant):
-//! `index = ((root * m + j_0) * m + j_1) * m + ...`.
+//! `rank = ((root * m + j_0) * m + j_1) * m + ...`.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,18 +17,18 @@ use super::{Grammar, SampleToken};
 use crate::error::{CoreError, CoreResult};
 use crate::token::Token;
 
-/// String indices: `u64` when `num_strings` fits, arbitrary precision otherwise.
+/// String ranks: `u64` when `num_strings` fits, arbitrary precision otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Index {
+pub enum Ranks {
     Small(Vec<u64>),
     Big(Vec<BigUint>),
 }
 
-impl Index {
+impl Ranks {
     pub fn len(&self) -> usize {
         match self {
-            Index::Small(v) => v.len(),
-            Index::Big(v) => v.len(),
+            Ranks::Small(v) => v.len(),
+            Ranks::Big(v) => v.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -36,7 +36,7 @@ impl Index {
     }
 }
 
-/// The last few big-index conversion tables, keyed by `(m, k)`, with or without
+/// The last few big-rank conversion tables, keyed by `(m, k)`, with or without
 /// reciprocals: building them (powers of `m`, Newton reciprocals) costs as much as a
 /// few conversions, and a grammar is usually asked many times.
 type RadixCache = Vec<(u32, usize, Arc<Radix>)>;
@@ -72,22 +72,22 @@ impl Grammar {
         r
     }
 
-    /// Digits of `idx`: `digits[0]` the root, `digits[1 + t]` the rule of node `t`.
-    fn digits_small(&self, mut idx: u64, digits: &mut [u32]) {
+    /// Digits of `rank`: `digits[0]` the root, `digits[1 + t]` the rule of node `t`.
+    fn digits_small(&self, mut rank: u64, digits: &mut [u32]) {
         let m = self.m as u64;
         if m.is_power_of_two() {
             let (sh, mask) = (m.trailing_zeros(), m - 1);
             for dgt in digits[1..].iter_mut().rev() {
-                *dgt = (idx & mask) as u32;
-                idx = idx.checked_shr(sh).unwrap_or(0);
+                *dgt = (rank & mask) as u32;
+                rank = rank.checked_shr(sh).unwrap_or(0);
             }
         } else {
             for dgt in digits[1..].iter_mut().rev() {
-                *dgt = (idx % m) as u32;
-                idx /= m;
+                *dgt = (rank % m) as u32;
+                rank /= m;
             }
         }
-        digits[0] = idx as u32;
+        digits[0] = rank as u32;
     }
 
     /// Expands a derivation given by its digits into tokens (and the tree).
@@ -123,33 +123,28 @@ impl Grammar {
         }
     }
 
-    /// Checks every index is `< num_strings`.
-    fn check_index(&self, index: &Index) -> CoreResult<()> {
-        let bad = match index {
-            Index::Small(v) => v.iter().position(|&i| BigUint::from(i) >= self.num_strings),
-            Index::Big(v) => v.iter().position(|i| i >= &self.num_strings),
+    /// Checks every rank is `< num_strings`.
+    fn check_ranks(&self, ranks: &Ranks) -> CoreResult<()> {
+        let bad = match ranks {
+            Ranks::Small(v) => v.iter().position(|&i| BigUint::from(i) >= self.num_strings),
+            Ranks::Big(v) => v.iter().position(|i| i >= &self.num_strings),
         };
         match bad {
             None => Ok(()),
             Some(r) => Err(CoreError::value(
                 "i",
                 format!(
-                    "index at position {r} is not in [0, num_strings = {})",
+                    "rank at position {r} is not in [0, num_strings = {})",
                     describe(&self.num_strings)
                 ),
             )),
         }
     }
 
-    /// The strings with the given indices (and their derivations).
-    #[allow(clippy::wrong_self_convention)]
-    pub fn from_index<T: SampleToken>(
-        &self,
-        index: &Index,
-        want_tree: bool,
-    ) -> CoreResult<Sampled<T>> {
-        self.check_index(index)?;
-        let num = index.len();
+    /// The strings with the given ranks (and their derivations).
+    pub fn unrank<T: SampleToken>(&self, ranks: &Ranks, want_tree: bool) -> CoreResult<Sampled<T>> {
+        self.check_ranks(ranks)?;
+        let num = ranks.len();
         let (d, k) = (self.d, self.internal_nodes());
         let mut tokens: Vec<T> = crate::memory::zeroed("i", T::default(), num * d)?;
         let mut tree = if want_tree {
@@ -160,18 +155,18 @@ impl Grammar {
         } else {
             None
         };
-        let radix = match index {
-            Index::Big(_) => Some(self.radix(true)),
-            Index::Small(_) => None,
+        let radix = match ranks {
+            Ranks::Big(_) => Some(self.radix(true)),
+            Ranks::Small(_) => None,
         };
         let work = |c: usize, rows: &mut [T], mut t: TreeRow<'_>| {
             let mut digits = vec![0u32; k + 1];
             let (mut cur, mut next) = (Vec::with_capacity(d), Vec::with_capacity(d));
             for (r, row) in rows.chunks_mut(d).enumerate() {
-                match index {
-                    Index::Small(v) => self.digits_small(v[c * CHUNK + r], &mut digits),
-                    Index::Big(v) => {
-                        let radix = radix.as_ref().expect("built for big indices");
+                match ranks {
+                    Ranks::Small(v) => self.digits_small(v[c * CHUNK + r], &mut digits),
+                    Ranks::Big(v) => {
+                        let radix = radix.as_ref().expect("built for big ranks");
                         digits[0] = radix.decode(&v[c * CHUNK + r], &mut digits[1..]) as u32;
                     }
                 }
@@ -196,15 +191,15 @@ impl Grammar {
         Ok(Sampled { tokens, tree })
     }
 
-    /// Index of every string; an error names the first string that does not parse.
-    pub fn index<T: Token>(&self, tokens: &[T]) -> CoreResult<Index> {
+    /// Rank of every string; an error names the first string that does not parse.
+    pub fn rank<T: Token>(&self, tokens: &[T]) -> CoreResult<Ranks> {
         let parsed = self.parse(tokens, true)?;
         let k = self.internal_nodes();
         let num = parsed.log_prob.len();
         if let Some(r) = parsed.root.iter().position(|&x| x < 0) {
             return Err(CoreError::value(
                 "x",
-                format!("string {r} does not parse: it has no index"),
+                format!("string {r} does not parse: it has no rank"),
             ));
         }
         let rules = parsed.rules.unwrap_or_default();
@@ -218,14 +213,14 @@ impl Grammar {
                         .fold(parsed.root[r] as u64, |acc, &j| acc * m + j as u64)
                 })
                 .collect();
-            Ok(Index::Small(out))
+            Ok(Ranks::Small(out))
         } else {
             let radix = self.radix(false);
             let out = (0..num)
                 .into_par_iter()
                 .map(|r| radix.encode(parsed.root[r] as u64, &rules[r * k..(r + 1) * k]))
                 .collect();
-            Ok(Index::Big(out))
+            Ok(Ranks::Big(out))
         }
     }
 }
@@ -234,7 +229,7 @@ impl Grammar {
 /// significant first): linear for `m` a power of two, `O(M(N) log N)` otherwise (`M`
 /// num-bigint's Toom-3 product, about `N**1.47`). The digit-at-a-time loops (`x % m`, `x /= m`; Horner's
 /// `acc * m + j`) cost `O(size)` per digit, so they are quadratic in `d` (17.8 s for
-/// one index at `d = 2**21`). Here a power of two `m` is pure bit packing; any other
+/// one rank at `d = 2**21`). Here a power of two `m` is pure bit packing; any other
 /// `m` splits the digits in halves at precomputed powers `m**(c * 2**i)` (`c` digits
 /// per `u64`), recursively: products use num-bigint's Karatsuba/Toom-3
 /// multiplication, quotients a Barrett division by the power with a Newton-iterated
@@ -639,35 +634,33 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     #[test]
-    fn index_round_trip_small_and_big() {
+    fn rank_round_trip_small_and_big() {
         let g = Grammar::random(6, 6, 4, 2, 4, 0, None, None).unwrap();
         let x = g.sample::<u8>(3000, 1, false).unwrap().tokens;
-        let idx = g.index(&x).unwrap();
-        assert!(matches!(idx, Index::Small(_)));
-        assert_eq!(g.from_index::<u8>(&idx, false).unwrap().tokens, x);
+        let ranks = g.rank(&x).unwrap();
+        assert!(matches!(ranks, Ranks::Small(_)));
+        assert_eq!(g.unrank::<u8>(&ranks, false).unwrap().tokens, x);
 
         let big = Grammar::random(7, 3, 5, 2, 6, 0, None, None).unwrap();
         assert!(big.num_strings_u64.is_none());
         let x = big.sample::<u8>(50, 2, false).unwrap().tokens;
-        let idx = big.index(&x).unwrap();
-        assert!(matches!(idx, Index::Big(_)));
-        assert_eq!(big.from_index::<u8>(&idx, false).unwrap().tokens, x);
+        let ranks = big.rank(&x).unwrap();
+        assert!(matches!(ranks, Ranks::Big(_)));
+        assert_eq!(big.unrank::<u8>(&ranks, false).unwrap().tokens, x);
     }
 
     #[test]
-    fn first_and_last_index() {
+    fn first_and_last_rank() {
         let g = Grammar::random(3, 2, 2, 2, 2, 5, None, None).unwrap();
         let last = g.num_strings_u64.unwrap() - 1;
-        let out = g
-            .from_index::<u8>(&Index::Small(vec![0, last]), true)
-            .unwrap();
+        let out = g.unrank::<u8>(&Ranks::Small(vec![0, last]), true).unwrap();
         let (syms, rules) = out.tree.unwrap();
         assert_eq!(&syms[..3], &[0, g.rules[0][0] as i64, g.rules[0][1] as i64]);
         assert_eq!(&rules[..3], &[0, 0, 0]);
         assert_eq!(syms[3], 1);
         assert_eq!(&rules[3..], &[1, 1, 1]);
         assert!(g
-            .from_index::<u8>(&Index::Small(vec![last + 1]), false)
+            .unrank::<u8>(&Ranks::Small(vec![last + 1]), false)
             .is_err());
     }
     /// The straightforward quadratic conversions the fast ones must agree with.
@@ -809,13 +802,13 @@ mod tests {
     }
 
     #[test]
-    fn big_index_round_trip_non_power_of_two_m() {
+    fn big_rank_round_trip_non_power_of_two_m() {
         let g = Grammar::random(3, 2, 3, 2, 13, 4, None, None).unwrap();
         let k = g.internal_nodes();
         let x = g.sample::<u8>(6, 3, false).unwrap().tokens;
-        let idx = g.index(&x).unwrap();
-        let Index::Big(v) = &idx else {
-            panic!("expected big indices")
+        let ranks = g.rank(&x).unwrap();
+        let Ranks::Big(v) = &ranks else {
+            panic!("expected big ranks")
         };
         let p = g.parse(&x, true).unwrap();
         let rules: Vec<u32> = p.rules.unwrap().iter().map(|&j| j as u32).collect();
@@ -823,19 +816,19 @@ mod tests {
             let want = naive_encode(3, p.root[r] as u64, &rules[r * k..(r + 1) * k]);
             assert_eq!(i, &want);
         }
-        assert_eq!(g.from_index::<u8>(&idx, false).unwrap().tokens, x);
-        // The last index: root n-1 and rule m-1 everywhere.
-        let last = Index::Big(vec![&g.num_strings - 1u32]);
-        let (syms, rs) = g.from_index::<u8>(&last, true).unwrap().tree.unwrap();
+        assert_eq!(g.unrank::<u8>(&ranks, false).unwrap().tokens, x);
+        // The last rank: root n-1 and rule m-1 everywhere.
+        let last = Ranks::Big(vec![&g.num_strings - 1u32]);
+        let (syms, rs) = g.unrank::<u8>(&last, true).unwrap().tree.unwrap();
         assert_eq!(syms[0], 1);
         assert!(rs.iter().all(|&j| j == 2));
         assert_eq!(
-            g.index(&g.from_index::<u8>(&last, false).unwrap().tokens)
+            g.rank(&g.unrank::<u8>(&last, false).unwrap().tokens)
                 .unwrap(),
             last
         );
         let err = g
-            .from_index::<u8>(&Index::Big(vec![g.num_strings.clone()]), false)
+            .unrank::<u8>(&Ranks::Big(vec![g.num_strings.clone()]), false)
             .err()
             .unwrap();
         assert!(err.to_string().contains("-bit number"), "{err}");
@@ -848,7 +841,7 @@ mod timing {
     use std::time::Instant;
 
     /// `cargo test --release --no-default-features radix_timing -- --ignored --nocapture`:
-    /// the cost of each part for one `d = 2**22` index with `m = 3`.
+    /// the cost of each part for one `d = 2**22` rank with `m = 3`.
     #[test]
     #[ignore]
     fn radix_timing() {

@@ -296,12 +296,12 @@ impl Grammar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grammar::Index;
+    use crate::grammar::Ranks;
 
     fn all_strings(g: &Grammar) -> (Vec<u8>, Vec<f64>) {
         let total = g.num_strings_u64.unwrap();
         let x = g
-            .from_index::<u8>(&Index::Small((0..total).collect()), false)
+            .unrank::<u8>(&Ranks::Small((0..total).collect()), false)
             .unwrap()
             .tokens;
         let lp = g.parse(&x, false).unwrap().log_prob;

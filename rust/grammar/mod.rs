@@ -17,7 +17,7 @@ mod table;
 
 use blocks::BlockTokens;
 pub use draw::Sampled;
-pub use enumerate::Index;
+pub use enumerate::Ranks;
 pub use parse::ParseBuffers;
 pub use rules::{Grammar, MAX_D, MAX_RULE_ENTRIES, MAX_V};
 

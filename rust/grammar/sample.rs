@@ -14,12 +14,12 @@ use rayon::prelude::*;
 
 use super::blocks::{copy_block, BottomTable};
 use super::draw::{Bits, Sampled, CHUNK};
-use super::enumerate::Index;
+use super::enumerate::Ranks;
 use super::{Grammar, SampleToken};
 use crate::error::{CoreError, CoreResult};
 
 /// A fast multiplicative hasher for the de-duplication sets (keys are random
-/// indices or whole strings, not adversarial).
+/// ranks or whole strings, not adversarial).
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FastHasher(u64);
 
@@ -81,7 +81,7 @@ fn row_hash<T: SampleToken>(row: &[T]) -> u64 {
     h ^ (h >> 29)
 }
 
-/// Stream of the index draws of unique sampling (chunks use streams 0, 1, ...).
+/// Stream of the rank draws of unique sampling (chunks use streams 0, 1, ...).
 const UNIQUE_STREAM: u64 = u64::MAX - 1;
 
 impl Grammar {
@@ -232,7 +232,7 @@ impl Grammar {
     }
 
     /// `num` distinct strings. Uniform grammars: exact sampling without replacement
-    /// (uniform random indices, decoded). Otherwise: draws with replacement and drops
+    /// (uniform random ranks, decoded). Otherwise: draws with replacement and drops
     /// repeats, which tilts the set toward rarer strings relative to the grammar.
     pub fn sample_unique<T: SampleToken>(
         &self,
@@ -257,8 +257,8 @@ impl Grammar {
             ));
         }
         if self.uniform {
-            let index = self.distinct_indices(num, seed);
-            return self.from_index(&index, want_tree);
+            let ranks = self.distinct_ranks(num, seed);
+            return self.unrank(&ranks, want_tree);
         }
         let support = self.support_size();
         if num as f64 > support {
@@ -334,9 +334,9 @@ impl Grammar {
         Ok(Sampled { tokens, tree })
     }
 
-    /// `num` distinct indices drawn uniformly without replacement from
+    /// `num` distinct ranks drawn uniformly without replacement from
     /// `[0, num_strings)`, in random order. Requires `num <= num_strings`.
-    pub(crate) fn distinct_indices(&self, num: usize, seed: u64) -> Index {
+    pub(crate) fn distinct_ranks(&self, num: usize, seed: u64) -> Ranks {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(UNIQUE_STREAM);
         if let Some(p) = self.num_strings_u64 {
@@ -351,7 +351,7 @@ impl Grammar {
                 out.push(vj);
                 moved.insert(j, vi);
             }
-            Index::Small(out)
+            Ranks::Small(out)
         } else {
             let p = &self.num_strings;
             let nbits = p.bits();
@@ -374,7 +374,7 @@ impl Grammar {
                     out.push(x);
                 }
             }
-            Index::Big(out)
+            Ranks::Big(out)
         }
     }
 }

@@ -17,7 +17,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use super::tokens::{tokens1, tokens2, with_slice, Tokens1, Tokens2};
 use crate::error::CoreError;
-use crate::grammar::{Grammar, Index, SampleToken};
+use crate::grammar::{Grammar, Ranks, SampleToken};
 use crate::token::Token;
 
 fn to_u64(param: &str, x: i64) -> PyResult<u64> {
@@ -300,36 +300,35 @@ impl PyGrammar {
         PyTuple::new(py, [syms, rules, vl, root, lp])
     }
 
-    /// Mixed-radix index of every string (Python ints).
-    fn index<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    /// Mixed-radix rank of every string (Python ints).
+    fn rank<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let (t, _, cols) = tokens2(x, "x")?;
         let g = &self.inner;
         check_length(g, cols)?;
-        let idx = with_slice!(t, Tokens2, s => py.detach(|| g.index(s)))?;
-        match idx {
-            Index::Small(v) => PyList::new(py, v),
-            Index::Big(v) => PyList::new(py, v),
+        let ranks = with_slice!(t, Tokens2, s => py.detach(|| g.rank(s)))?;
+        match ranks {
+            Ranks::Small(v) => PyList::new(py, v),
+            Ranks::Big(v) => PyList::new(py, v),
         }
     }
 
-    /// Strings with the given indices; returns `(tokens, symbols or None, rules or None)`.
-    #[pyo3(signature = (indices, *, return_tree=false))]
-    #[allow(clippy::wrong_self_convention)]
-    fn from_index<'py>(
+    /// Strings with the given ranks; returns `(tokens, symbols or None, rules or None)`.
+    #[pyo3(signature = (ranks, *, return_tree=false))]
+    fn unrank<'py>(
         &self,
         py: Python<'py>,
-        indices: Vec<Bound<'py, PyAny>>,
+        ranks: Vec<Bound<'py, PyAny>>,
         return_tree: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let small: Option<Vec<u64>> = indices.iter().map(|i| i.extract::<u64>().ok()).collect();
-        let index = match small {
-            Some(v) => Index::Small(v),
-            None => Index::Big(
-                indices
+        let small: Option<Vec<u64>> = ranks.iter().map(|i| i.extract::<u64>().ok()).collect();
+        let ranks = match small {
+            Some(v) => Ranks::Small(v),
+            None => Ranks::Big(
+                ranks
                     .iter()
                     .map(|i| {
                         i.extract::<BigUint>().map_err(|_| {
-                            PyValueError::new_err("i: indices must be non-negative integers")
+                            PyValueError::new_err("i: ranks must be non-negative integers")
                         })
                     })
                     .collect::<PyResult<Vec<_>>>()?,
@@ -339,7 +338,7 @@ impl PyGrammar {
         let v = g.v();
         macro_rules! go {
             ($t:ty) => {{
-                let out = py.detach(move || g.from_index::<$t>(&index, return_tree))?;
+                let out = py.detach(move || g.unrank::<$t>(&ranks, return_tree))?;
                 self.sampled(py, out)
             }};
         }
