@@ -6,8 +6,8 @@ use crate::grammar::Grammar;
 /// Every string of `g` with its probability, by enumeration of derivations.
 fn all_strings(g: &Grammar) -> Vec<(Vec<u32>, f64)> {
     let total = g.num_strings().to_string().parse::<u64>().unwrap();
-    let idx = crate::grammar::Index::Small((0..total).collect());
-    let tokens = g.from_index::<u32>(&idx, false).unwrap().tokens;
+    let ranks = crate::grammar::Ranks::Small((0..total).collect());
+    let tokens = g.unrank::<u32>(&ranks, false).unwrap().tokens;
     let lp = g.parse(&tokens, false).unwrap().log_prob;
     tokens
         .chunks(g.d())
@@ -16,12 +16,22 @@ fn all_strings(g: &Grammar) -> Vec<(Vec<u32>, f64)> {
         .collect()
 }
 
-fn brute(
-    strings: &[(Vec<u32>, f64)],
-    d: usize,
-    v: usize,
-    lik: impl Fn(usize, u32) -> f64,
-) -> (Vec<f64>, f64) {
+/// The posterior of one row of evidence `ev` over the weighted `strings`, by brute
+/// force: marginals `(d, v)` and the log evidence.
+fn brute(strings: &[(Vec<u32>, f64)], ev: &Evidence, d: usize, v: usize) -> (Vec<f64>, f64) {
+    let lik = |i: usize, a: u32| match ev {
+        Evidence::Masked { tokens, mask_id } => {
+            if tokens[i] == *mask_id || tokens[i] == a as i64 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Evidence::Uniform { tokens, alpha_bar } => {
+            let keep = alpha_bar[0];
+            (1.0 - keep) / v as f64 + if tokens[i] == a as i64 { keep } else { 0.0 }
+        }
+    };
     let mut marg = vec![0.0; d * v];
     let mut z = 0.0;
     for (x, p) in strings {
@@ -39,6 +49,22 @@ fn brute(
     (marg, z.ln())
 }
 
+/// `got`, the posterior of the one row of `ev`, equals brute force over `strings`.
+fn assert_brute(got: &Posterior, strings: &[(Vec<u32>, f64)], ev: &Evidence, d: usize, v: usize) {
+    let (want, lz) = brute(strings, ev, d, v);
+    close(&got.marginals, &want);
+    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+}
+
+/// `x` with the tokens at `hidden` replaced by the mask id `v`.
+fn mask(x: &[u32], hidden: &[usize], v: usize) -> Vec<i64> {
+    let mut out: Vec<i64> = x.iter().map(|&a| a as i64).collect();
+    for &i in hidden {
+        out[i] = v as i64;
+    }
+    out
+}
+
 fn close(a: &[f64], b: &[f64]) {
     for (x, y) in a.iter().zip(b) {
         assert!((x - y).abs() < 1e-9 * (1.0 + x.abs()), "{x} vs {y}");
@@ -53,37 +79,19 @@ fn grammar_and_empirical_posteriors_match_enumeration() {
     let (d, v) = (g.d(), g.v() as usize);
     let strings = all_strings(&g);
     let x: Vec<i64> = strings[5].0.iter().map(|&a| a as i64).collect();
-    // masked: positions 1, 4, 6 hidden (mask id v)
-    let mut masked = x.clone();
-    for i in [1, 4, 6] {
-        masked[i] = v as i64;
-    }
-    let ev = Evidence::Masked {
-        tokens: &masked,
-        mask_id: v as i64,
-    };
-    let got = g.posterior(&ev).unwrap();
-    let (want, lz) = brute(&strings, d, v, |i, a| {
-        if masked[i] == v as i64 || masked[i] == a as i64 {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    close(&got.marginals, &want);
-    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
-    // uniform noise with keep probability 0.6
+    // masked: positions 1, 4, 6 hidden (mask id v); uniform noise with keep probability 0.6
+    let masked = mask(&strings[5].0, &[1, 4, 6], v);
     let ab = [0.6];
-    let ev = Evidence::Uniform {
-        tokens: &x,
-        alpha_bar: &ab,
-    };
-    let got = g.posterior(&ev).unwrap();
-    let (want, lz) = brute(&strings, d, v, |i, a| {
-        0.4 / v as f64 + if x[i] == a as i64 { 0.6 } else { 0.0 }
-    });
-    close(&got.marginals, &want);
-    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+    let evs = [
+        Evidence::Masked {
+            tokens: &masked,
+            mask_id: v as i64,
+        },
+        Evidence::Uniform {
+            tokens: &x,
+            alpha_bar: &ab,
+        },
+    ];
     // the training set: the first 9 strings with weights 1..9
     let train: Vec<u32> = strings[..9].iter().flat_map(|(s, _)| s.clone()).collect();
     let w: Vec<f64> = (1..=9).map(|k| k as f64).collect();
@@ -93,30 +101,10 @@ fn grammar_and_empirical_posteriors_match_enumeration() {
         .zip(&w)
         .map(|((s, _), &wk)| (s.clone(), wk / 45.0))
         .collect();
-    let ev = Evidence::Masked {
-        tokens: &masked,
-        mask_id: v as i64,
-    };
-    let got = e.posterior(&ev).unwrap();
-    let (want, lz) = brute(&set, d, v, |i, a| {
-        if masked[i] == v as i64 || masked[i] == a as i64 {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    close(&got.marginals, &want);
-    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
-    let ev = Evidence::Uniform {
-        tokens: &x,
-        alpha_bar: &ab,
-    };
-    let got = e.posterior(&ev).unwrap();
-    let (want, lz) = brute(&set, d, v, |i, a| {
-        0.4 / v as f64 + if x[i] == a as i64 { 0.6 } else { 0.0 }
-    });
-    close(&got.marginals, &want);
-    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+    for ev in &evs {
+        assert_brute(&g.posterior(ev).unwrap(), &strings, ev, d, v);
+        assert_brute(&e.posterior(ev).unwrap(), &set, ev, d, v);
+    }
 }
 
 #[test]
@@ -224,22 +212,10 @@ fn general_path_matches_enumeration_for_s3() {
     let g = Grammar::random(3, 2, 2, 3, 2, 5, None, Some(vec![0.6, 0.4])).unwrap();
     let (d, v) = (g.d(), g.v() as usize);
     let strings = all_strings(&g);
-    let mut masked: Vec<i64> = strings[3].0.iter().map(|&a| a as i64).collect();
-    for i in [0, 4, 5, 8] {
-        masked[i] = v as i64;
-    }
+    let masked = mask(&strings[3].0, &[0, 4, 5, 8], v);
     let ev = Evidence::Masked {
         tokens: &masked,
         mask_id: v as i64,
     };
-    let got = g.posterior(&ev).unwrap();
-    let (want, lz) = brute(&strings, d, v, |i, a| {
-        if masked[i] == v as i64 || masked[i] == a as i64 {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    close(&got.marginals, &want);
-    assert!((got.log_evidence[0] - lz).abs() < 1e-9);
+    assert_brute(&g.posterior(&ev).unwrap(), &strings, &ev, d, v);
 }

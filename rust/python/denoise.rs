@@ -1,10 +1,7 @@
 //! Bindings for the core `denoise` module: exact posteriors under the grammar, the
 //! training set and their mixture.
 
-use numpy::{
-    IntoPyArray, PyArray1, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray1, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -16,20 +13,26 @@ type Out<'py> = (Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<f64>>);
 
 /// Masked evidence (`mask_id`) or uniform noise (`alpha_bar`, one per row): exactly one.
 fn evidence<'a>(
-    tokens: &'a [i64],
+    x: &'a PyReadonlyArray2<'_, i64>,
     mask_id: Option<i64>,
-    alpha_bar: Option<&'a [f64]>,
+    alpha_bar: &'a Option<PyReadonlyArray1<'_, f64>>,
 ) -> PyResult<Evidence<'a>> {
+    let tokens = x.as_slice()?;
     match (mask_id, alpha_bar) {
         (Some(mask_id), None) => Ok(Evidence::Masked { tokens, mask_id }),
-        (None, Some(alpha_bar)) => Ok(Evidence::Uniform { tokens, alpha_bar }),
+        (None, Some(a)) => Ok(Evidence::Uniform {
+            tokens,
+            alpha_bar: a.as_slice()?,
+        }),
         _ => Err(PyValueError::new_err(
             "give exactly one of mask_id (masked noise) and alpha_bar (uniform noise)",
         )),
     }
 }
 
-fn out<'py>(py: Python<'py>, p: Posterior, rows: usize, d: usize, v: usize) -> PyResult<Out<'py>> {
+/// `(rows, d, v)` marginals and `(rows,)` log evidence.
+fn out<'py>(py: Python<'py>, p: Posterior, d: usize, v: usize) -> PyResult<Out<'py>> {
+    let rows = p.log_evidence.len();
     Ok((
         p.marginals.into_pyarray(py).reshape([rows, d, v])?,
         p.log_evidence.into_pyarray(py),
@@ -45,11 +48,9 @@ fn grammar_posterior<'py>(
     mask_id: Option<i64>,
     alpha_bar: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Out<'py>> {
-    let (rows, d) = (x.shape()[0], x.shape()[1]);
-    let ab = alpha_bar.as_ref().map(|a| a.as_slice()).transpose()?;
-    let ev = evidence(x.as_slice()?, mask_id, ab)?;
+    let ev = evidence(&x, mask_id, &alpha_bar)?;
     let p = py.detach(|| g.inner.posterior(&ev))?;
-    out(py, p, rows, d, g.inner.v() as usize)
+    out(py, p, g.inner.d(), g.inner.v() as usize)
 }
 
 #[pyclass(name = "Empirical", module = "rhmfast._rhmfast", frozen)]
@@ -81,11 +82,9 @@ impl PyEmpirical {
         mask_id: Option<i64>,
         alpha_bar: Option<PyReadonlyArray1<'py, f64>>,
     ) -> PyResult<Out<'py>> {
-        let rows = x.shape()[0];
-        let ab = alpha_bar.as_ref().map(|a| a.as_slice()).transpose()?;
-        let ev = evidence(x.as_slice()?, mask_id, ab)?;
+        let ev = evidence(&x, mask_id, &alpha_bar)?;
         let p = py.detach(|| self.inner.posterior(&ev))?;
-        out(py, p, rows, self.inner.d(), self.inner.v())
+        out(py, p, self.inner.d(), self.inner.v())
     }
 
     #[getter]
@@ -115,16 +114,14 @@ fn mixture_posterior<'py>(
     mask_id: Option<i64>,
     alpha_bar: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Out<'py>> {
-    let (rows, d) = (x.shape()[0], x.shape()[1]);
-    let ab = alpha_bar.as_ref().map(|a| a.as_slice()).transpose()?;
-    let ev = evidence(x.as_slice()?, mask_id, ab)?;
+    let ev = evidence(&x, mask_id, &alpha_bar)?;
     let p = py.detach(|| -> crate::CoreResult<Posterior> {
         denoise::check_lam(lam)?;
         let a = g.inner.posterior(&ev)?;
         let b = train.inner.posterior(&ev)?;
         denoise::mixture(&a, &b, lam, g.inner.v() as usize)
     })?;
-    out(py, p, rows, d, g.inner.v() as usize)
+    out(py, p, g.inner.d(), g.inner.v() as usize)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -97,8 +97,7 @@ def sample_masked(
         B = min(batch_size, num - lo)
         gen = _seeded(seed, b)
         when, u_at = draw_reveals(B, d, K, gen, reveal)
-        run = _masked_events if cache else _masked_plain
-        x = run(model, process, when, u_at, device, bf16, stats)
+        x = _masked_run(model, process, when, u_at, device, bf16, stats, cache=cache)
         out[lo : lo + B] = x.cpu().numpy()
     return out, stats
 
@@ -135,7 +134,7 @@ def _forward_probs(
     return torch.softmax(logits.double(), -1)
 
 
-def _masked_events(
+def _masked_run(
     model: Denoiser,
     process: MaskedProcess,
     when: torch.Tensor,
@@ -143,14 +142,27 @@ def _masked_events(
     device: torch.device,
     bf16: bool,
     stats: dict[str, int],
+    *,
+    cache: bool,
 ) -> torch.Tensor:
+    """Reveals ``B`` strings along the schedule ``when`` / ``u_at`` (:func:`draw_reveals`).
+
+    The j-th model call of a row serves its j-th event: the tokens revealed then are
+    drawn from that call's output. With ``cache`` a row's events are its distinct reveal
+    steps, so a row goes through the model again only after it changed; without it
+    every step is an event of every row (the plain reference, ``B`` rows per step). The
+    model sees the same strings either way, so both give the same tokens."""
     B, d = when.shape
-    # event index of each token: how many distinct reveal steps of its row come earlier
-    srt, order = when.sort(1)
-    new = torch.ones_like(srt, dtype=torch.long)
-    new[:, 1:] = (srt[:, 1:] != srt[:, :-1]).long()
-    event = torch.empty_like(when).scatter_(1, order, new.cumsum(1) - 1)
-    num_events = event.amax(1) + 1
+    if cache:
+        # event of each token: how many distinct reveal steps of its row come earlier
+        srt, order = when.sort(1)
+        new = torch.ones_like(srt, dtype=torch.long)
+        new[:, 1:] = (srt[:, 1:] != srt[:, :-1]).long()
+        event = torch.empty_like(when).scatter_(1, order, new.cumsum(1) - 1)
+        num_events = event.amax(1) + 1
+    else:
+        event = when
+        num_events = torch.full((B,), int(when.max()) + 1, dtype=torch.long)
     event, u_at = event.to(device), u_at.to(device)
     x = torch.full((B, d), process.mask_id, dtype=torch.long, device=device)
     for j in range(int(num_events.max())):
@@ -162,28 +174,6 @@ def _masked_events(
         hit = event[rows] == j
         sub[hit] = categorical(probs[hit], u_at[rows][hit])
         x[rows] = sub
-    return x
-
-
-def _masked_plain(
-    model: Denoiser,
-    process: MaskedProcess,
-    when: torch.Tensor,
-    u_at: torch.Tensor,
-    device: torch.device,
-    bf16: bool,
-    stats: dict[str, int],
-) -> torch.Tensor:
-    """The reference: every row through the model at every step."""
-    B, d = when.shape
-    when, u_at = when.to(device), u_at.to(device)
-    x = torch.full((B, d), process.mask_id, dtype=torch.long, device=device)
-    for k in range(int(when.max()) + 1 if when.numel() else 0):
-        probs = _forward_probs(model, x, device, bf16)
-        stats["forward_calls"] += 1
-        stats["row_evals"] += B
-        reveal = when == k
-        x[reveal] = categorical(probs[reveal], u_at[reveal])
     return x
 
 
