@@ -336,32 +336,15 @@ def test_generate_from_run(tmp_path):
 
 
 def grammar_cfg(tmp_path: pathlib.Path, **kw) -> TrainConfig:
-    base = dict(
-        run_dir=str(tmp_path / "gram"),
-        v=4,
-        n=2,
-        m=2,
-        s=2,
-        L=3,
-        num_train=4,
-        num_heldout=16,
-        width=64,
-        depth=2,
-        heads=4,
-        steps=300,
-        batch_size=128,
-        lr=3e-3,
-        warmup=20,
-        first_checkpoint=300,
-        eval_samples=256,
-        sampling_steps=128,
-        elbo_draws=8,
-        ema=0.99,
-        progress=False,
-        device="cpu",
+    """A run on grammar data (4 training strings) long enough to memorize them."""
+    data = dict(data_path="", n=2, m=2, num_train=4, num_heldout=16)
+    model = dict(width=64, depth=2, heads=4)
+    optimisation = dict(steps=300, batch_size=128, warmup=20, ema=0.99)
+    evaluation = dict(first_checkpoint=300, checkpoints_per_octave=4, eval_samples=256)
+    sampling = dict(sampling_steps=128, elbo_draws=8)
+    return tiny(
+        tmp_path, "gram", **{**data, **model, **optimisation, **evaluation, **sampling, **kw}
     )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def test_grammar_data_and_validity(tmp_path):

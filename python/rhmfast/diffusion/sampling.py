@@ -36,6 +36,15 @@ def categorical(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return idx.clamp_max(probs.shape[-1] - 1)
 
 
+def _check_sizes(num: int, d: int, batch_size: int) -> None:
+    if num < 0:
+        raise ValueError(f"num = {num}: must be >= 0")
+    if d < 1:
+        raise ValueError(f"d = {d}: must be >= 1")
+    if batch_size < 1:
+        raise ValueError(f"batch_size = {batch_size}: must be >= 1")
+
+
 def _autocast(device: torch.device, bf16: bool) -> Any:
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -77,14 +86,9 @@ def sample_masked(
     Returns ``(tokens (num, d) int64, stats)`` where ``stats`` counts ``forward_calls``
     (model invocations) and ``row_evals`` (strings passed through the model).
     """
-    if num < 0:
-        raise ValueError(f"num = {num}: must be >= 0")
-    if d < 1:
-        raise ValueError(f"d = {d}: must be >= 1")
+    _check_sizes(num, d, batch_size)
     if steps < 0:
         raise ValueError(f"steps = {steps}: must be >= 0 (0 means d)")
-    if batch_size < 1:
-        raise ValueError(f"batch_size = {batch_size}: must be >= 1")
     if reveal not in ("ancestral", "one"):
         raise ValueError(f"reveal = {reveal!r}: must be 'ancestral' or 'one'")
     if reveal == "one" and steps not in (0, d):
@@ -191,12 +195,7 @@ def sample_d3pm(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """D3PM ancestral sampling: ``x_T`` uniform, then ``T`` draws from the model's
     reverse posterior ``p(x_{t-1} | x_t)``. Returns ``(tokens (num, d) int64, stats)``."""
-    if num < 0:
-        raise ValueError(f"num = {num}: must be >= 0")
-    if d < 1:
-        raise ValueError(f"d = {d}: must be >= 1")
-    if batch_size < 1:
-        raise ValueError(f"batch_size = {batch_size}: must be >= 1")
+    _check_sizes(num, d, batch_size)
     device = torch.device(device)
     out = np.empty((num, d), dtype=np.int64)
     stats = {"forward_calls": 0, "row_evals": 0}
