@@ -34,7 +34,13 @@ def test_prototypes_micro_with_the_trainer(tmp_path):
     assert res["verdicts"][0] in md
     assert res["verdicts"][0].startswith("prototypical samples memorized first: ")
     # the verdict's statistic was read against null runs fitted to these very runs
-    assert len(res["primary"]["null"]) == 19 and 0 < res["primary"]["p"] <= 1
+    # (the clock needs two strings copied 3 times beyond chance per seed: at this size it
+    # may not be measurable; the excess copies are)
+    assert len(res["primary"]["null"]) == 19
+    excess = res["tests"]["excess copies Q5 - Q1 (block frequency)"]
+    assert len(excess["null"]) == 19 and 0 < excess["p"] <= 1
+    if res["answer"] == "not measurable":
+        assert "fewer than two training strings reached the equal-power clock" in res["verdicts"][0]
     for sd in (0, 1):
         null = an.load_run(exp_dir / "nulls" / f"seed{sd}" / "null_000")
         np.testing.assert_array_equal(null.train, runs[sd].train)

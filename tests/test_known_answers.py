@@ -3,9 +3,9 @@ is known (``rhmfast simulate``), every simulated run set read against null runs 
 to it as ``rhmfast experiment`` fits them. Memorization independent of the string must
 give "no effect detected" on about 95% of simulation seeds (the verdict's level); a
 moderate real effect must give its direction on at least 80%. Sizes are tiny (strings
-of 8 tokens, 32 training strings, 4 checkpoints, one seed per set, copies counted over
-the whole run); the rates at the
-quick preset's size are measured by ``benches/calibrate.py`` (README)."""
+of 8 tokens, 32 training strings, 7 checkpoints, one seed per null set and three per
+effect set, copies counted over the whole run); the rates at the quick preset's size are
+measured by ``benches/calibrate.py`` (README)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ TRAIN = dict(v=6, n=6, m=4, s=2, L=3, grammar_seed=0, zipf_a=0.5, zipf_levels=[]
              steps=64, first_checkpoint=8, checkpoints_per_octave=1, eval_samples=512, elbo_draws=0,
              device="cpu", sampling_reveal="one", unique=True)
 SETTINGS = {"seeds": [0], "train": TRAIN, "copy_threshold": 1.0, "num_boot": 20, "alpha": 0.05, "null_runs": 19}
-LAM = [(0, 0.0), (64, 0.6)]  # at 0.3 the primary's power at strength 2 is ~55% at this size (fresh data per seed)
-NUM_NULL, NUM_EFFECT = 40, 10
+LAM = [(0, 0.0), (64, 0.6)]
+NUM_NULL, NUM_EFFECT = 40, 20
+# power needs the quick preset's shape at this size: 3 seeds per set, memorized mass to 0.3
+EFFECT_SETTINGS = {**SETTINGS, "seeds": [0, 1, 2]}
+EFFECT_LAM = [(0, 0.0), (64, 0.3)]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +34,8 @@ def prototype_decisions(tmp_path_factory):
     root = tmp_path_factory.mktemp("known")
     null = decisions("prototypes", Memorizer(lam=LAM), SETTINGS, seeds=range(NUM_NULL), root=root / "null")
     # the most prototypical string (block frequency) memorized at twice the rate of the least
-    effect = Memorizer(lam=LAM, tilt="blocks", strength=2.0)
-    return null, decisions("prototypes", effect, SETTINGS, seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
+    effect = Memorizer(lam=EFFECT_LAM, tilt="blocks", strength=2.0)
+    return null, decisions("prototypes", effect, EFFECT_SETTINGS, seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
                            root=root / "effect")
 
 
@@ -43,9 +46,9 @@ def test_prototypes_verdict_is_calibrated_and_has_power(prototype_decisions):
     limit = stats.binom.ppf(0.999, NUM_NULL, 0.05)
     assert ((d0 != 0).sum(0) <= limit).all(), (d0 != 0).sum(0)
     assert (d0 != 0).mean() <= 0.1
-    # the primary statistic (block frequency Q5 - Q1): "prototypical first" on >= 80% of
-    # effect seeds, never the opposite
-    assert (d1[:, 0] == 1).mean() >= 0.8 and not (d1[:, 0] == -1).any(), d1[:, 0]
+    # the primary statistic (the equal-power clock by block frequency; rho < 0 is
+    # "prototypical first"): right on >= 80% of effect seeds, never the opposite
+    assert (d1[:, 0] == -1).mean() >= 0.8 and not (d1[:, 0] == 1).any(), d1[:, 0]
 
 
 def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
@@ -65,12 +68,17 @@ def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
                    config={**SETTINGS, "seeds": [0, 1], "num_boot": 50})
     res = json.loads((exp / "results.json").read_text())
     verdict = res["verdicts"][0]
-    assert verdict.startswith("prototypical samples memorized first: yes: excess copies Q5 - Q1 (block frequency) = ")
+    assert verdict.startswith("prototypical samples memorized first: yes: equal-power clock rho (block frequency) = ")
     runs = [an.load_run(exp / "runs" / f"seed{sd}") for sd in (0, 1)]
-    value = np.mean([cal.quintile_contrast(cal.excess_copies(r, cal.copy_point(r, 1.0)),
-                                           an.prototypicality_score(r.train, 2, reference=r.train)) for r in runs])
-    assert res["primary"]["value"] == pytest.approx(value) and value > 0
+    from rhmfast.experiments.common import sampler_chance
+
+    value = np.mean([cal.clock_rho(cal.equal_power_clock(r, sampler_chance(r)),
+                                   an.prototypicality_score(r.train, 2, reference=r.train)) for r in runs])
+    assert res["primary"]["value"] == pytest.approx(value) and value < 0
     assert res["primary"]["p"] <= 0.05 and len(res["primary"]["null"]) == 19
+    contrast = np.mean([cal.quintile_contrast(cal.excess_copies(r, cal.copy_point(r, 1.0)),
+                                              an.prototypicality_score(r.train, 2, reference=r.train)) for r in runs])
+    assert res["tests"]["excess copies Q5 - Q1 (block frequency)"]["value"] == pytest.approx(contrast)
     assert f"= {value:+.2f} [" in verdict and "false-positive rate on null runs" in verdict
     md = (exp / "report.md").read_text()
     assert verdict in md and verdict in capsys.readouterr().out and "Simulated runs" in md
