@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_errors import fails
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,17 +22,6 @@ PARAMS = dict(v=6, n=6, m=4, s=2, L=3, zipf_a=0.5, num_train=200, num_heldout=20
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory):
     return D.load(D.write(tmp_path_factory.mktemp("audit") / "ds", **PARAMS))
-
-
-def fails(capsys, *argv: str) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def quick(ds, sets, **kw):

@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("torch")
 
+from cli_errors import fails
+
 from rhmfast.cli import main  # noqa: E402
 from rhmfast.diffusion import TrainConfig  # noqa: E402
 from rhmfast.diffusion import config as config_mod  # noqa: E402
@@ -37,18 +39,6 @@ def write(tmp_path: pathlib.Path, cfg: TrainConfig, name: str = "c.toml") -> str
     path = tmp_path / name
     path.write_text(cfg.to_toml())
     return str(path)
-
-
-def fails(capsys, *argv: str) -> str:
-    """Run the CLI, expect exit 2 and return its one line of stderr."""
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture

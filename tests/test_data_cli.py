@@ -7,6 +7,7 @@ import shlex
 
 import numpy as np
 import pytest
+from cli_errors import fails
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,18 +18,6 @@ from rhmfast.diffusion.config import TrainConfig
 from rhmfast.diffusion.data import build_data
 
 SMALL = dict(v=6, n=6, m=4, s=2, L=3, num_train=60, num_heldout=40, data_seed=3, grammar_seed=1)
-
-
-def fails(capsys, *argv: str) -> str:
-    """Run the CLI, expect exit 2 and return its one line of stderr."""
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
