@@ -70,7 +70,7 @@ def fake_train(config_path: Path) -> Path:
     """A stand-in trainer with known behaviour, writing a contract run directory.
 
     Training string i (ranked by log p, most probable first) is memorized from step
-    ``T0 * (1 + rank / P)``, ``T0 = 2 * num_train / (2 + zipf_a) * (1 + level)``
+    ``T0 * (1 + rank / P)``, ``T0 = 2 * num_train / max(1 + zipf_a, 1/4) * (1 + level)``
     (``level`` = the single tail level, 0 when all levels): prototypical strings first,
     time proportional to P, heavier tails (smaller a) later. Before that the generator
     emits the per-position modal string of the training set (a block over-producer).
@@ -93,7 +93,7 @@ def fake_train(config_path: Path) -> Path:
     logp = np.log(0.01 / p) - 0.05 * np.arange(p)
     hlogp = np.log(0.01 / p) - 0.05 * np.arange(len(heldout))
     level = (cfg.get("zipf_levels") or [0])[0]
-    t0 = 2 * p / (2 + float(cfg["zipf_a"])) * (1 + level)  # zipf_a >= -1
+    t0 = 2 * p / max(1 + float(cfg["zipf_a"]), 0.25) * (1 + level)  # zipf_a = -1 (uniform): latest
     onset = t0 * (1 + np.arange(p) / p)
     b = int(cfg["eval_samples"])
     evals = []
