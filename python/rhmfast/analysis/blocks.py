@@ -24,6 +24,8 @@ __all__ = [
     "overproduction",
     "overproduction_curve",
     "partial_memorization_window",
+    "common_blocks",
+    "common_block_counts",
 ]
 
 # (blocks (K, k) int array, level) -> (K,) probability of each block at a uniformly
@@ -175,6 +177,13 @@ class BlockTable:
         ]
 
 
+def _top_fraction(cand: np.ndarray, ref: np.ndarray, fraction: float) -> np.ndarray:
+    """The top ``fraction`` (at least one) of the candidate indices ``cand`` by ``ref``
+    (ties: the earlier candidate first): the common blocks."""
+    n_common = max(1, int(round(fraction * cand.size)))
+    return cand[np.argsort(-ref[cand], kind="stable")[:n_common]]
+
+
 def overproduction(
     generated: np.ndarray,
     train: np.ndarray,
@@ -230,9 +239,7 @@ def overproduction(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(ref > 0, gen_f / ref, np.inf)
     in_train = train_f > 0
-    cand = np.flatnonzero(in_train)
-    n_common = max(1, int(round(common_fraction * cand.size)))
-    common = cand[np.argsort(-ref[cand], kind="stable")[:n_common]]
+    common = _top_fraction(np.flatnonzero(in_train), ref, common_fraction)
     ref_mass = ref[common].sum()
     common_ratio = float(gen_f[common].sum() / ref_mass) if ref_mass > 0 else float("nan")
     known_mass = gen_f[ref > 0].sum()
@@ -331,3 +338,56 @@ def partial_memorization_window(
     if best is None:
         return None
     return float(steps[best[0]]), float(steps[best[1]])
+
+
+def common_blocks(train: np.ndarray, s: int, level: int, grammar_probs: GrammarProbs, *,
+                  common_fraction: float = 0.1) -> tuple[np.ndarray, float]:
+    """The common blocks of ``level``: the top ``common_fraction`` of the distinct
+    training blocks by exact grammar probability (positions pooled; the selection of
+    :func:`overproduction`), and the grammar's mass on them (the frequency a sampler of
+    the exact grammar gives them among all grammatical blocks of the level).
+
+    >>> probs = lambda b, level: np.where(b[:, 0] == 0, 0.6, 0.2)
+    >>> common, mass = common_blocks(np.array([[0, 1], [1, 1]]), 2, 1, probs, common_fraction=0.5)
+    >>> common.tolist(), mass
+    ([[0]], 0.6)
+    """
+    if not 0 < common_fraction <= 1:
+        raise ValueError(f"common_fraction must lie in (0, 1], got {common_fraction}")
+    train = np.asarray(train)
+    if train.ndim != 2 or not len(train):
+        raise ValueError(f"train must be a non-empty 2-D array of strings, got shape {train.shape}")
+    bt = blocks_at(train, s, level)
+    uniq, _ = _row_ids(bt.reshape(-1, bt.shape[2]))
+    ref = np.asarray(grammar_probs(uniq, level), np.float64)
+    if ref.shape != (len(uniq),):
+        raise ValueError(f"grammar_probs returned shape {ref.shape}, expected ({len(uniq)},)")
+    common = _top_fraction(np.arange(len(uniq)), ref, common_fraction)
+    return uniq[common], float(ref[common].sum())
+
+
+def common_block_counts(x: np.ndarray, s: int, level: int, common: np.ndarray,
+                        grammar_probs: GrammarProbs) -> tuple[np.ndarray, np.ndarray]:
+    """``(N,)`` number of each string's level-``level`` blocks that are ``common``
+    (:func:`common_blocks`), and ``(N,)`` number that are grammatical (probability > 0):
+    per string, so that a bootstrap can resample strings (the blocks of one string are
+    not independent).
+
+    >>> probs = lambda b, level: np.where(b[:, 0] < 2, 0.5, 0.0)
+    >>> c, k = common_block_counts(np.array([[0, 1], [0, 3]]), 2, 1, np.array([[0]]), probs)
+    >>> c.tolist(), k.tolist()
+    ([1, 1], [2, 1])
+    """
+    x = np.asarray(x)
+    common = np.asarray(common)
+    bx = blocks_at(x, s, level)
+    N, npos, k = bx.shape
+    if common.ndim != 2 or common.shape[1] != k:
+        raise ValueError(f"common must have shape (K, {k}) (blocks of level {level}), got {common.shape}")
+    if not N:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    uniq, (ids,) = _row_ids(bx.reshape(-1, k))
+    known = np.asarray(grammar_probs(uniq, level), np.float64) > 0
+    is_common = np.isin(_row_keys(uniq), _row_keys(common)) if len(common) else np.zeros(len(uniq), bool)
+    ids = ids.reshape(N, npos)
+    return is_common[ids].sum(1).astype(np.int64), known[ids].sum(1).astype(np.int64)

@@ -33,7 +33,7 @@ def _is_real(x: Any) -> bool:
 _RULES: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "seeds": (True, lambda x: _is_int(x) and 0 <= x < SEED_LIMIT, "a non-empty list of integers in [0, 2**63)"),
     "sizes": (True, lambda x: _is_int(x) and x >= 1, "a non-empty list of integers >= 1"),
-    "exponents": (True, lambda x: _is_real(x) and x >= 0, "a list of finite numbers >= 0"),
+    "exponents": (True, lambda x: _is_real(x) and x >= -1, "a list of finite numbers >= -1 (-1: uniform rules)"),
     "tail_levels": (True, lambda x: _is_int(x) and x >= 0, "a list of integers >= 0 (levels, 0 = root)"),
     "num_boot": (False, lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
     "top_blocks": (False, lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
@@ -43,10 +43,9 @@ _RULES: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "copy_max": (False, lambda x: _is_real(x) and 0 <= x <= 1, "a number in [0, 1]"),
     "common_fraction": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
     "tail_exponent": (False, lambda x: _is_real(x) and x > 0, "a finite number > 0"),
-    "ratio_min": (False, lambda x: _is_real(x) and x >= 1, "a finite number >= 1"),
     "null_runs": (False, lambda x: _is_int(x) and 19 <= x <= 10_000,
                   "an integer in [19, 10000] (fewer cannot reach p <= 0.05)"),
-    "z_min": (False, lambda x: _is_real(x) and x >= 0, "a finite number >= 0"),
+    "valid_min": (False, lambda x: _is_real(x) and 0 <= x <= 1, "a number in [0, 1]"),
 }
 _NON_EMPTY = frozenset({"seeds", "sizes"})
 

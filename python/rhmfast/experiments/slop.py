@@ -1,12 +1,25 @@
-"""``slop``: is there a window of partial memorization, where common blocks are
-over-produced while few whole samples are copies?
+"""``slop``: in the window of partial memorization, where few whole samples are copies,
+does the model over-produce common blocks?
 
-Per checkpoint and level: the generated frequency of aligned blocks against their
-training-set frequency and exact grammar probability; the common-block ratio (the
-generated mass on the most probable tenth of the training blocks over their grammar
-mass, among the generated blocks the grammar knows); the window of checkpoints where it
-exceeds ``ratio_min`` by more than sampling noise (z-score >= ``z_min``) while copies
-exceed their chance rate by less than ``copy_max``.
+The primary statistic is the common-block ratio pooled over a window fixed in advance:
+the generated frequency of each level's common blocks (the top ``common_fraction`` of
+the distinct training blocks by exact grammar probability,
+:func:`rhmfast.analysis.blocks.common_blocks`) among the generated blocks the grammar
+knows, over the grammar's mass on them, averaged over levels ``1..L`` (every block
+shorter than the string), counted over the samples of the window's checkpoints that are
+not copies of a training string (copies are memorization, not slop; a model's chance
+copies are its most probable strings, which would couple the statistic to the copy
+count the null runs are fitted to), and averaged over seeds. The window of a run: from its first checkpoint with at least
+``valid_min`` valid samples until, excluded, its first with excess copies (beyond
+chance) of ``copy_max`` or more; the same rule is applied to every run, observed or
+null. The statistic is read against null runs fitted to each observed run
+(:func:`rhmfast.analysis.null_runs`: they copy as often and are as invalid, level by
+level, but their other samples are the exact grammar's through the same sampler), so
+the null absorbs copies, validity and the sampler's own bias (an ancestral sampler
+under-produces common blocks by itself), and the test isolates over-production beyond
+memorization. Interval: a two-stage bootstrap over seeds, then samples (whole strings:
+the blocks of one string are not independent). Each level's ratio is reported beside
+it with the same nulls.
 """
 
 from __future__ import annotations
@@ -16,30 +29,35 @@ from typing import Any
 
 import numpy as np
 
-from rhmfast.analysis import (
-    memorization_curves,
-    overproduction,
-    overproduction_curve,
-    partial_memorization_window,
+from rhmfast.analysis import Run, memorization_curves, overproduction
+from rhmfast.analysis.blocks import GrammarProbs, common_block_counts, common_blocks
+from rhmfast.analysis.calibrated import NullTest
+from rhmfast.analysis.plots import (
+    figure_band,
+    figure_block_frequencies,
+    figure_null_tests,
+    save_figure,
 )
-from rhmfast.analysis.plots import figure_block_frequencies, figure_overproduction, save_figure
 from rhmfast.experiments.common import (
+    fmt_num,
     fmt_pct,
-    fmt_step,
     grammar_block_probs,
+    load_null_sets,
     load_runs,
     training_curves_figure,
 )
 from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec
 
-TITLE = "Partial memorization: is slop over-produced before whole samples are copied?"
+TITLE = "Partial memorization: are common blocks over-produced before whole samples are copied?"
 
+_COMMON = {"copy_max": 0.05, "valid_min": 0.25, "common_fraction": 0.1, "top_blocks": 10, "alpha": 0.05}
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "micro": {"seeds": [0], "ratio_min": 1.1, "z_min": 3.0, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 8},
-    "quick": {"seeds": [0, 1], "ratio_min": 1.1, "z_min": 3.0, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
-    "paper": {"seeds": [0, 1, 2], "ratio_min": 1.1, "z_min": 3.0, "copy_max": 0.05, "common_fraction": 0.1, "top_blocks": 10},
+    "micro": {**_COMMON, "seeds": [0], "top_blocks": 8, "num_boot": 100, "null_runs": 19},
+    "quick": {**_COMMON, "seeds": [0, 1], "num_boot": 1000, "null_runs": 19},
+    "paper": {**_COMMON, "seeds": [0, 1, 2], "num_boot": 1000, "null_runs": 39},
 }
+PRIMARY = "common-block ratio, levels pooled"
 
 
 def plan(settings: dict[str, Any]) -> list[RunSpec]:
@@ -49,122 +67,270 @@ def plan(settings: dict[str, Any]) -> list[RunSpec]:
     ]
 
 
+def window(run: Run, *, valid_min: float, copy_max: float) -> tuple[int, int] | None:
+    """``(first, last)`` checkpoint indices of the run's window: from its first
+    checkpoint with a valid fraction of at least ``valid_min`` up to the last before its
+    first later one with excess copies of ``copy_max`` or more (the first is always in:
+    a null run that copies as much is never left without a window by noise near the
+    threshold; None when no checkpoint is valid enough). A rule fixed in advance,
+    applied alike to observed and null runs: no search over checkpoints."""
+    curves = memorization_curves(run)
+    valid = np.nan_to_num(curves["valid_fraction"], nan=0.0)
+    excess = np.nan_to_num(curves["excess_copy_fraction"], nan=np.inf)
+    start = np.flatnonzero(valid >= valid_min)
+    if not len(start):
+        return None
+    first = int(start[0])
+    stop = np.flatnonzero(excess[first + 1:] >= copy_max)
+    return first, (first + int(stop[0]) if len(stop) else len(run.steps) - 1)
+
+
+class _Counts:
+    """One run's window: per sample and level, its common and grammatical blocks."""
+
+    def __init__(self, run: Run, s: int, settings: dict[str, Any], probs: GrammarProbs) -> None:
+        L = int(settings["train"]["L"])
+        self.levels = list(range(1, L + 1))
+        self.window = window(run, valid_min=float(settings["valid_min"]), copy_max=float(settings["copy_max"]))
+        cf = float(settings["common_fraction"])
+        sets = [common_blocks(run.train, s, lv, probs, common_fraction=cf) for lv in self.levels]
+        self.mass = np.array([m for _, m in sets])  # grammar mass on each level's common blocks
+        self.common = np.zeros((0, len(self.levels)), np.int64)
+        self.known = np.zeros((0, len(self.levels)), np.int64)
+        if self.window is not None:
+            recs = [run.eval(int(run.steps[i])) for i in range(self.window[0], self.window[1] + 1)]
+            x = np.concatenate([rec.samples[rec.copy_of < 0] for rec in recs])  # copies are memorization
+            pairs = [common_block_counts(x, s, lv, c, probs) for lv, (c, _) in zip(self.levels, sets, strict=True)]
+            self.common = np.stack([c for c, _ in pairs], axis=1)
+            self.known = np.stack([k for _, k in pairs], axis=1)
+
+    def ratios(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """``(levels,)`` common-block ratio of each level over the samples ``idx``."""
+        c = self.common if idx is None else self.common[idx]
+        k = self.known if idx is None else self.known[idx]
+        kk = k.sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where((kk > 0) & (self.mass > 0), c.sum(0) / kk / self.mass, np.nan)
+
+
+def _stats(r: np.ndarray) -> np.ndarray:
+    """``(levels,)`` ratios -> the statistics: levels pooled (mean), then each level."""
+    return np.concatenate([[np.mean(r)], r])
+
+
+def _bootstrap(counts: list[_Counts], num_boot: int, seed: int = 0) -> np.ndarray:
+    """``(num_boot, K)`` statistics on resamples of seeds, then of samples within each."""
+    rng = np.random.default_rng(seed)
+    out = np.full((num_boot, 1 + len(counts[0].levels)), np.nan)
+    for b in range(num_boot):
+        vals = []
+        for i in rng.integers(len(counts), size=len(counts)):
+            c = counts[int(i)]
+            n = len(c.common)
+            vals.append(_stats(c.ratios(rng.integers(n, size=n))) if n else np.full(out.shape[1], np.nan))
+        out[b] = np.mean(vals, axis=0)
+    return out
+
+
+def _names(levels: list[int]) -> list[str]:
+    return [PRIMARY] + [f"common-block ratio, level {lv}" for lv in levels]
+
+
+def _tests(counts: list[_Counts], null_counts: list[list[_Counts]], settings: dict[str, Any]) -> list[NullTest]:
+    value = np.mean([_stats(c.ratios()) for c in counts], axis=0)
+    boot = _bootstrap(counts, int(settings["num_boot"]))
+    null = np.array([np.mean([_stats(c.ratios()) for c in ns], axis=0) for ns in null_counts])
+    tests = []
+    for k, name in enumerate(_names(counts[0].levels)):
+        b = boot[:, k][np.isfinite(boot[:, k])]
+        interval = (float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))) if len(b) else (np.nan, np.nan)
+        tests.append(NullTest.of(name, float(value[k]), interval, null[:, k], alpha=float(settings["alpha"])))
+    return tests
+
+
+def _probs(run: Run) -> GrammarProbs:
+    probs = grammar_block_probs(run)
+    if probs is None:
+        raise ValueError(f"run {str(run.path)!r} has no grammar.json: common blocks need exact block probabilities")
+    return probs
+
+
+def null_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> list[NullTest]:
+    """The experiment's statistics on the observed runs (one per seed) against the null
+    run sets; the first (levels pooled) is the verdict's, then each level's.
+    ``settings``: ``train.s``, ``train.L``, ``valid_min``, ``copy_max``,
+    ``common_fraction``, ``num_boot``, ``alpha``."""
+    return _counted_tests(runs, nulls, settings)[1]
+
+
+def _counted_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]
+                   ) -> tuple[list[_Counts], list[NullTest]]:
+    s = int(settings["train"]["s"])
+    probs = _probs(runs[0])  # observed and null runs share their config's grammar
+    counts = [_Counts(r, s, settings, probs) for r in runs]
+    null_counts = [[_Counts(r, s, settings, probs) for r in ns] for ns in nulls]
+    return counts, _tests(counts, null_counts, settings)
+
+
+def _answer(test: NullTest) -> str:
+    if test.decision > 0:
+        return "yes"
+    if test.decision < 0:
+        return "no, the opposite (common blocks under-produced)"
+    if not np.isfinite(test.p):
+        return "not measurable (no run has a window)"
+    return f"no effect detected (detectable: {test.detectable:.2g} away from the null median at p <= {test.alpha:g})"
+
+
 def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
     runs = load_runs(exp_dir, specs)
-    s, L = int(settings["train"]["s"]), int(settings["train"]["L"])
-    levels = list(range(1, L + 1))
-    rmin, cmax, cf = float(settings["ratio_min"]), float(settings["copy_max"]), float(settings["common_fraction"])
-    zmin = float(settings["z_min"])
-    per_run: list[dict[str, Any]] = []
-    for spec, run in zip(specs, runs, strict=True):
-        gp = grammar_block_probs(run)
-        curves = memorization_curves(run)
-        over = {lv: overproduction_curve(run, s, lv, grammar_probs=gp, common_fraction=cf) for lv in levels}
-        # per level, the ratio where the over-production is more than sampling noise
-        sig = {lv: np.where(over[lv]["common_z"] >= zmin, over[lv]["common_ratio_known"], np.nan) for lv in levels}
-        ratio_max = (np.fmax.reduce(np.stack([sig[lv] for lv in levels]), axis=0)
-                     if len(run.steps) else np.zeros(0))
-        window = partial_memorization_window(run.steps, ratio_max, curves["excess_copy_fraction"],
-                                             ratio_min=rmin, copy_max=cmax) if len(run.steps) else None
-        per_run.append({"spec": spec, "run": run, "grammar": gp is not None, "gp": gp, "curves": curves, "over": over,
-                        "sig": sig, "ratio_max": ratio_max, "window": window})
-
-    first = per_run[0]
-    run, curves, over, sig = first["run"], first["curves"], first["over"], first["sig"]
-    yard = "exact grammar probability" if first["grammar"] else "training-set frequency"
-    ratios = {lv: np.nan_to_num(over[lv]["common_ratio_known"], nan=-np.inf) for lv in levels}  # NaN: no known block
-    peak = {lv: (float(ratios[lv].max()) if np.isfinite(ratios[lv]).any() else np.nan) for lv in levels}
-    peak_step = {lv: (float(run.steps[int(ratios[lv].argmax())]) if np.isfinite(peak[lv]) else np.nan)
-                 for lv in levels}
-    peak_z = {lv: (float(over[lv]["common_z"][int(ratios[lv].argmax())]) if np.isfinite(peak[lv]) else np.nan)
-              for lv in levels}
-    windows = [p["window"] for p in per_run]
-    table_step: int | None
-    if first["window"] is not None:
-        a, b = first["window"]
-        sel = (run.steps >= a) & (run.steps <= b)
-        sig_r = {lv: np.nan_to_num(sig[lv], nan=-np.inf) for lv in levels}
-        lv_best = max(levels, key=lambda lv: sig_r[lv][sel].max())
-        i_best = int(np.flatnonzero(sel)[sig_r[lv_best][sel].argmax()])
-        verdict = (
-            f"partial memorization window: steps {a:.0f}-{b:.0f}: common level-{lv_best} blocks over-produced "
-            f"x{over[lv_best]['common_ratio_known'][i_best]:.2f} (against {yard}, z = "
-            f"{over[lv_best]['common_z'][i_best]:.1f}) at step {run.steps[i_best]} while "
-            f"copies exceed chance by only {fmt_pct(curves['excess_copy_fraction'][i_best])} "
-            f"(copies {fmt_pct(curves['copy_fraction'][i_best])}, chance {fmt_pct(curves['chance_copy_fraction'][i_best])})"
-        )
-        table_step = int(run.steps[i_best])
-        table_level = lv_best
-    else:
-        best = max(levels, key=lambda lv: peak[lv] if np.isfinite(peak[lv]) else -np.inf)
-        verdict = (
-            f"partial memorization window: none found (no checkpoint with common-block ratio >= {rmin:g} at "
-            f"z >= {zmin:g} and excess copies < {fmt_pct(cmax)}); peak common-block ratio x{peak[best]:.2f} at "
-            f"level {best}, step {fmt_step(peak_step[best])} (z = {peak_z[best]:.1f})"
-        )
-        table_step = int(peak_step[best]) if np.isfinite(peak_step[best]) else None
-        table_level = best
-    if len(per_run) > 1:
-        found = sum(w is not None for w in windows)
-        verdict += f"; window found in {found} of {len(per_run)} seeds"
+    seeds = [sp.params["seed"] for sp in specs]
+    why = ""
+    if any(grammar_block_probs(r) is None for r in runs):
+        why = "the runs have no grammar.json, so no exact block probabilities"
+    elif all(window(r, valid_min=float(settings["valid_min"]), copy_max=float(settings["copy_max"])) is None
+             for r in runs):
+        why = (f"no run has a window (no checkpoint with {fmt_pct(float(settings['valid_min']))} valid samples; "
+               "raise [train] steps)")
+    nulls: list[list[Run]] = []
+    if not why:
+        try:
+            nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
+        except (ValueError, ImportError) as err:  # runs not from their config's grammar, or no torch
+            why = f"no null runs could be fitted ({err})"
+    if why:
+        verdict = f"common blocks over-produced in the partial memorization window: not measurable: {why}"
+        report.verdict(verdict)
+        return {"verdict": verdict, "seeds": seeds}
+    counts, tests = _counted_tests(runs, nulls, settings)
+    primary = tests[0]
+    answer = _answer(primary)
+    effect = primary.value / primary.centre if primary.centre > 0 else float("nan")
+    verdict = (f"common blocks over-produced in the partial memorization window: {answer}: {primary.summary()}; "
+               f"x{effect:.3f} the null median; false-positive rate on null runs "
+               f"{fmt_pct(primary.false_positive_rate)}")
     report.verdict(verdict)
+    _report_body(report, settings, runs, seeds, counts, tests)
+    top_level, top_step, top_rows = _figures(report, settings, runs, nulls, seeds, counts, tests)
+    return {
+        "verdict": verdict,
+        "answer": answer,
+        "primary": primary.as_dict(),
+        "tests": {t.name: t.as_dict() for t in tests},
+        "effect_over_null": effect,
+        "windows": [[float(r.steps[c.window[0]]), float(r.steps[c.window[1]])] if c.window else None
+                    for r, c in zip(runs, counts, strict=True)],
+        "seeds": seeds,
+        "top_blocks_level": top_level,
+        "top_blocks_step": top_step,
+        "top_blocks": top_rows,
+    }
 
+
+def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seeds: list[int],
+                 counts: list[_Counts], tests: list[NullTest]) -> None:
     cfg = settings["train"]
+    s, L = int(cfg["s"]), int(cfg["L"])
+    cf, vmin, cmax = float(settings["common_fraction"]), float(settings["valid_min"]), float(settings["copy_max"])
     report.heading("Setup")
     report.text(
-        f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, zipf_a={cfg['zipf_a']}; "
-        f"P={cfg['num_train']} unique training strings; {cfg['steps']} steps. Level-l blocks are the aligned "
-        f"s^(L-l)-token substrings (level {L} = single tokens), positions pooled. Common blocks: the top "
-        f"{fmt_pct(cf)} of the distinct training blocks of a level by {yard}. Ratio = generated frequency "
-        f"of the common blocks, among the generated blocks that are {'grammatical' if first['grammar'] else 'seen in training'}, "
-        f"over their {yard}; > 1 is over-production (the tilt of the model's valid output toward common "
-        f"blocks). The raw ratio, over all generated blocks, is diluted by the blocks of invalid samples."
+        f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={s} L={L}, rule exponent zipf_a={cfg['zipf_a']}; "
+        f"P={cfg['num_train']} training strings per seed; {cfg.get('model', 'transformer')} "
+        f"{cfg.get('process', 'masked')} diffusion, {cfg['steps']} steps; {cfg.get('eval_samples')} samples per "
+        f"checkpoint, sampler '{cfg.get('sampling_reveal', 'ancestral')}'; seeds {seeds}; "
+        f"{len(tests[0].null)} null run sets."
     )
-    report.heading("Peak over-production per level (first seed)")
-    report.table(["level", "block length", "peak common-block ratio", "z at peak", "at step",
-                  "final ratio", "final raw ratio", "final excess mass", "final novel blocks"],
-                 [[str(lv), str(s ** (L - lv)), f"{peak[lv]:.3g}", f"{peak_z[lv]:.1f}", fmt_step(peak_step[lv]),
-                   f"{over[lv]['common_ratio_known'][-1]:.3g}" if len(run.steps) else "n/a",
-                   f"{over[lv]['common_ratio'][-1]:.3g}" if len(run.steps) else "n/a",
-                   fmt_pct(over[lv]["excess_mass"][-1]) if len(run.steps) else "n/a",
-                   fmt_pct(over[lv]["novel_fraction"][-1]) if len(run.steps) else "n/a"] for lv in levels])
+    report.text(
+        f"Level-l blocks are the aligned s^(L-l)-token substrings (level {L} = single tokens), positions pooled. "
+        f"Common blocks: the top {fmt_pct(cf)} of the distinct training blocks of a level by exact grammar "
+        "probability. Common-block ratio: their frequency among the generated blocks the grammar knows, over the "
+        "grammar's mass on them (1: as the grammar; > 1: over-produced); the statistic averages levels 1.."
+        f"{L} and seeds, counting every sample of the window that is not a copy of a training string. Window (fixed in advance, the same rule for every "
+        f"run): from the first checkpoint with >= {fmt_pct(vmin)} valid samples until, excluded, the first with "
+        f"excess copies (beyond chance) >= {fmt_pct(cmax)}. Null runs: known-answer memorizers fitted to each "
+        "seed's copy-fraction and per-level validity curves whose other samples are the exact grammar's through "
+        "the same sampler (`rhmfast.analysis.null_runs`): over-production beyond memorization is what departs "
+        "from them. Interval: 95% bootstrap over seeds, then samples. p: two-sided Monte Carlo p against the null "
+        "run sets; false positives: how often the same test rejects on the null run sets themselves."
+    )
+    rows = []
+    for r, sd, c in zip(runs, seeds, counts, strict=True):
+        if c.window is None:
+            rows.append([str(sd), "none", "", "", ""])
+            continue
+        a, b = c.window
+        cur = memorization_curves(r)
+        rows.append([str(sd), f"{r.steps[a]}-{r.steps[b]} ({b - a + 1} ckpts)", fmt_pct(cur["valid_fraction"][a]),
+                     fmt_pct(cur["excess_copy_fraction"][b]), f"{len(c.common)}"])
+    report.heading("Windows")
+    report.table(["seed", "steps (checkpoints)", "valid at start", "excess copies at end", "samples"], rows)
+    report.heading("Statistics against their null runs")
+    rows = []
+    for t in tests:
+        lo, hi = t.null_band
+        rows.append([t.name.replace("common-block ratio, ", ""), f"{t.value:.3f} [{t.interval[0]:.3f}, "
+                     f"{t.interval[1]:.3f}]", f"{t.centre:.3f} [{lo:.3f}, {hi:.3f}]", f"{t.p:.2g}",
+                     fmt_num(t.detectable), fmt_pct(t.false_positive_rate)])
+    report.table(["common-block ratio", "observed [95% CI]", "null median [95%]", "p", "detectable",
+                  "false positives"], rows)
+    report.text("Grammar mass on the common blocks, by level: " + ", ".join(
+        f"level {lv} {fmt_num(m)}" for lv, m in zip(counts[0].levels, counts[0].mass, strict=True)) + ".")
+
+
+def _figures(report: Report, settings: dict[str, Any], runs: list[Run], nulls: list[list[Run]], seeds: list[int],
+             counts: list[_Counts], tests: list[NullTest]) -> tuple[int | None, int | None, list[dict[str, Any]]]:
+    s = int(settings["train"]["s"])
+    fig = figure_null_tests(tests, title="Common-block ratios in the window against their null runs")
+    save_figure(fig, report.root / "figures/null_tests")
+    report.figure("figures/null_tests", "Grey: the statistic on each null run set and their central 95%; black: "
+                  "observed, with its 95% bootstrap interval.")
+    probs = _probs(runs[0])
+    steps = runs[0].steps
+    if all(np.array_equal(r.steps, steps) for r in runs + [n for ns in nulls for n in ns]):
+        # per checkpoint (not the verdict: a figure of where the window sits)
+        all_c = {id(r): _Counts(r, s, {**settings, "valid_min": 0.0, "copy_max": 2.0}, probs)
+                 for r in runs + [n for ns in nulls for n in ns]}
+        per = len(steps)
+
+        def curve(rs: list[Run]) -> np.ndarray:
+            out = []
+            for r in rs:
+                c = all_c[id(r)]
+                n = len(c.common) // per
+                out.append([float(np.nanmean(c.ratios(np.arange(i * n, (i + 1) * n)))) for i in range(per)])
+            return np.nanmean(np.asarray(out), axis=0)
+
+        band = np.quantile(np.stack([curve(ns) for ns in nulls]), [0.025, 0.975], axis=0)
+        fig = figure_band(steps, curve(runs), (band[0], band[1]), ylabel="common-block ratio, levels pooled",
+                          title="Over-production of common blocks, per checkpoint")
+        fig.axes[0].axhline(1.0, color="gray", lw=0.5, ls=":")
+        for c, r in zip(counts, runs, strict=True):
+            if c.window is not None:
+                fig.axes[0].axvspan(float(r.steps[c.window[0]]), float(r.steps[c.window[1]]), color="orange",
+                                    alpha=0.1)
+        save_figure(fig, report.root / "figures/overproduction")
+        report.figure("figures/overproduction", "Common-block ratio at each checkpoint (levels pooled, mean over "
+                      "seeds) inside the band of the null runs; shaded: each seed's window.")
     top_rows: list[dict[str, Any]] = []
-    if table_step is not None:
-        rec = run.eval(table_step)
-        # every level's blocks at that checkpoint: the table's level, and the figure of all
-        tabs = {lv: overproduction(rec.samples, run.train, s, lv, grammar_probs=first["gp"], common_fraction=cf)
-                for lv in levels}
-        top_rows = tabs[table_level].top(int(settings["top_blocks"]))
-        report.heading(f"Most generated level-{table_level} blocks at step {table_step}")
+    top_level = top_step = None
+    first = counts[0]
+    if first.window is not None:
+        top_step = int(runs[0].steps[first.window[1]])
+        rec = runs[0].eval(top_step)
+        tabs = [overproduction(rec.samples, runs[0].train, s, lv, grammar_probs=probs,
+                               common_fraction=float(settings["common_fraction"])) for lv in first.levels]
+        top_level = first.levels[0]
+        top_rows = tabs[0].top(int(settings["top_blocks"]))
+        report.heading(f"Most generated level-{top_level} blocks at step {top_step} (end of seed {seeds[0]}'s window)")
         report.table(["block", "generated", "training", "grammar", "ratio"],
                      [[" ".join(map(str, r["block"])), fmt_pct(r["generated"]), fmt_pct(r["train"]),
                        fmt_pct(r["grammar"]), f"{r['ratio']:.3g}"] for r in top_rows])
-        fig = figure_block_frequencies(list(tabs.values()), title=f"Block frequencies at step {table_step} (seed {first['spec'].params['seed']})")
+        fig = figure_block_frequencies(tabs, title=f"Block frequencies at step {top_step} (seed {seeds[0]})")
         save_figure(fig, report.root / "figures/block_frequencies")
         report.figure("figures/block_frequencies",
-                      f"Each level's blocks at step {table_step}: generated (filled) and training-set (open) "
-                      f"frequency against {yard}; points above the diagonal are over-produced.")
+                      f"Each level's blocks at step {top_step}, the end of the window: generated (filled) and "
+                      "training-set (open) frequency against exact grammar probability; points above the diagonal "
+                      "are over-produced.")
+    training_curves_figure(report, runs, [f"seed {sd}" for sd in seeds], "figures/copies", "Copies over training")
+    return top_level, top_step, top_rows
 
-    if len(run.steps):
-        fig = figure_overproduction(
-            run.steps, {f"level {lv}": over[lv]["common_ratio_known"] for lv in levels},
-            curves["copy_fraction"], curves["chance_copy_fraction"], ratio_min=rmin, reference=yard,
-            window=first["window"],
-        )
-        save_figure(fig, report.root / "figures/overproduction")
-        report.figure("figures/overproduction", "Top: generated over expected frequency of each level's common "
-                      "blocks; bottom: copies and their chance rate; shaded: the partial memorization window.")
-        training_curves_figure(report, runs, [f"seed {p['spec'].params['seed']}" for p in per_run],
-                               "figures/copies", "Copies over training")
-    return {
-        "verdict": verdict,
-        "yardstick": yard,
-        "window": list(first["window"]) if first["window"] is not None else None,
-        "windows": [list(w) if w is not None else None for w in windows],
-        "peak_ratio": {str(lv): peak[lv] for lv in levels},
-        "peak_z": {str(lv): peak_z[lv] for lv in levels},
-        "peak_step": {str(lv): peak_step[lv] for lv in levels},
-        "top_blocks_level": table_level,
-        "top_blocks_step": table_step,
-        "top_blocks": top_rows,
-    }
