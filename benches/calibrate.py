@@ -6,6 +6,10 @@ moderate real effect (power), each set read against null runs fitted to it exact
 
 ``python benches/calibrate.py``            20 null and 10 effect seeds (the README table)
 ``python benches/calibrate.py --smoke``    2 + 1 seeds at the micro preset (CI)
+``python benches/calibrate.py --experiment slop``   the same for slop's verdict
+
+slop: the same shape of copies and validity; the effect is an over-producer, the
+grammar component's rule probabilities sharpened to ``p ** 1.5`` (``sharpen=1.5``).
 
 The simulated model follows a trained quick run's shape: no copies for the first 300
 steps, then memorized mass rising linearly to 0.35 at the last step; per-level
@@ -59,12 +63,49 @@ def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy
     print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
 
+def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10) -> None:
+    """slop's verdict (levels-pooled common-block ratio in the window) on known answers."""
+    from rhmfast.diffusion.simulate import Memorizer
+    from rhmfast.experiments import slop
+    from rhmfast.experiments.calibration import decisions
+    from rhmfast.experiments.presets import resolve_settings
+
+    preset = "micro" if smoke else "quick"
+    if smoke:
+        null_seeds, effect_seeds = 2, 1
+    settings = resolve_settings("slop", preset, slop.DEFAULTS, None)
+    train = settings["train"]
+    last = int(train["steps"])
+    lam = [(0, 0.0), (min(300, last // 4), 0.0), (last, 0.35)]
+    validity = {lev: [(0, 0.1 * (lev + 1)), (last, min(0.8 + 0.05 * lev, 1.0))] for lev in range(int(train["L"]))}
+    null = Memorizer(lam=lam, validity=validity)
+    effect = Memorizer(lam=lam, validity=validity, sharpen=1.5)
+    print(f"slop, {preset} preset (P = {train['num_train']}, d = {int(train['s']) ** int(train['L'])}, "
+          f"{len(settings['seeds'])} seeds per set, {settings['null_runs']} null run sets, valid_min "
+          f"{settings['valid_min']}, copy_max {settings['copy_max']}, alpha {settings['alpha']})", flush=True)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as root:
+        d0 = decisions("slop", null, settings, seeds=range(null_seeds), root=f"{root}/null")
+        d1 = decisions("slop", effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
+    names = [slop.PRIMARY + " [primary]"] + [f"common-block ratio, level {lv}" for lv in range(1, int(train["L"]) + 1)]
+    print(f"| statistic | false positives (null, {null_seeds} seeds) | over-produced (effect, {effect_seeds} seeds) "
+          "| under-produced |")
+    print("|---|---|---|---|")
+    for k, name in enumerate(names):
+        print(f"| {name} | {(d0[:, k] != 0).mean():.0%} | {(d1[:, k] == 1).mean():.0%} | {(d1[:, k] == -1).mean():.0%} |")
+    print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--null-seeds", type=int, default=20)
     parser.add_argument("--effect-seeds", type=int, default=10)
     parser.add_argument("--copy-threshold", type=float, default=None)
+    parser.add_argument("--experiment", choices=["prototypes", "slop"], default="prototypes")
     a = parser.parse_args()
-    main(a.smoke, a.null_seeds, a.effect_seeds, a.copy_threshold)
+    if a.experiment == "slop":
+        main_slop(a.smoke, a.null_seeds, a.effect_seeds)
+    else:
+        main(a.smoke, a.null_seeds, a.effect_seeds, a.copy_threshold)
     sys.exit(0)
