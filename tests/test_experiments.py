@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from rundirs import fake_train
-from scipy import stats
 
 from rhmfast import experiments
 from rhmfast.cli import main as cli_main
@@ -48,25 +47,38 @@ def test_prototypes_without_null_runs_says_not_measurable(tmp_path, capsys):
 
 
 def test_fat_tail_scaling_verdicts(tmp_path):
-    ft = json.loads((_run("fat-tail", tmp_path) / "results.json").read_text())
-    # stand-in: onset ~ 1/(1+a): smaller a memorized later
-    assert ft["verdict"].startswith("fat tails (smaller a) delay memorization: yes")
-    assert ft["copy_time_by_exponent"][0] > ft["copy_time_by_exponent"][1]
-    assert ft["spearman_exponent_time"] == -1.0
-    # the likelihood clock is quoted beside it, its direction from its own times
-    lt = ft["likelihood_time_by_exponent"]
-    assert ft["spearman_exponent_likelihood_time"] == pytest.approx(
-        stats.spearmanr(ft["exponents"], lt).statistic)
-    assert f"rho = {ft['spearman_exponent_likelihood_time']:+.2f}: a=0.5: {lt[0]:.0f}" in ft["verdict"]
-    # onset grows with the tail level (stand-in: factor 1 + level)
-    assert ft["copy_time_by_level"][1] > ft["copy_time_by_level"][0]
-    assert "latest with the power law at level 2" in ft["verdict_level"]
+    from rhmfast.analysis import load_run
+    from rhmfast.analysis.calibrated import CopyCounts
+    from rhmfast.experiments.common import sampler_chance
+
+    ft_dir = _run("fat-tail", tmp_path)
+    ft = json.loads((ft_dir / "results.json").read_text())
+    # stand-in: onset ~ 1/max(1+a, 1/4): smaller a memorized later (a = -1 never, tied
+    # last), in both seeds: rho = -1, and the exact permutation p of 4 exponents x 2 seeds is 3/577
+    assert ft["verdict"].startswith("fat tails (smaller a) delay memorization: yes: rho(a, memorization time) = -1.00 [")
+    assert ft["primary"]["value"] == -1.0 and ft["primary"]["p"] == pytest.approx(3 / 577)
+    assert len(ft["primary"]["null"]) == 576 and "false-positive rate on the null" in ft["verdict"]
+    clocks = [float(c) for c in ft["clock_by_exponent"]]  # "inf": never
+    assert clocks == sorted(clocks, reverse=True) and clocks[0] > clocks[-1]
+    # the verdict's clock is the memorized mass of the run directories themselves
+    runs = [load_run(ft_dir / "runs" / f"a{a:g}-all-seed0") for a in ft["exponents"]]
+    mine = [CopyCounts.of(r, sampler_chance(r)).clock(0.1) for r in runs]
+    assert [float(r["clock"]) for r in ft["runs"] if r["level"] == "all" and r["seed"] == 0] == pytest.approx(mine)
+    # the tail level (stand-in: factor 1 + level): later at level 2, but 2 levels x 2 seeds
+    # allow only 4 permutations, which can never reach p <= 0.05
+    assert float(ft["clock_by_level"][1]) > float(ft["clock_by_level"][0])
+    assert "tail level (power law a=1 at one level, 0 = root): no effect detected (too few permutations" in (
+        ft["verdict_level"])
     sc_dir = _run("scaling", tmp_path)
     sc = json.loads((sc_dir / "results.json").read_text())
-    assert 0.7 < sc["exponent_likelihood"] < 1.3  # stand-in: onset proportional to P
-    assert f"P^{sc['exponent_likelihood']:.2f}" in (sc_dir / "report.md").read_text()
+    assert sc["verdict"].startswith("memorization time grows with training-set size: yes: rho(P, memorization time)")
+    assert sc["primary"]["value"] == 1.0 and sc["primary"]["decision"] == 1
+    lo, hi = sc["exponent_interval"]
+    assert 0.7 < sc["exponent"] < 1.3 and lo <= sc["exponent"] <= hi  # stand-in: onset proportional to P
+    assert f"time ~ P^{sc['exponent']:.2f} [{lo:.2f}, {hi:.2f}]" in (sc_dir / "report.md").read_text()
     for d in ("fat-tail", "scaling"):
-        _figures_ok(tmp_path / d)
+        md, _ = _figures_ok(tmp_path / d)
+        assert "figures/null_tests.png" in md
 
 
 def test_slop_without_a_grammar_says_not_measurable(tmp_path):
@@ -157,7 +169,7 @@ def test_bad_settings_are_refused(tmp_path, capsys):
         ("prototypes", {"num_boot": 0}, r"'num_boot' = 0: must be an integer >= 1"),
         ("prototypes", {"seeds": [1.5]}, r"'seeds' = \[1.5\]: must be a non-empty list of integers"),
         ("prototypes", {"seeds": []}, r"'seeds' = \[\]: must be a non-empty list"),
-        ("fat-tail", {"exponents": ["x"]}, r"'exponents' = \['x'\]: must be a list of finite numbers >= 0"),
+        ("fat-tail", {"exponents": ["x"]}, r"'exponents' = \['x'\]: must be a list of finite numbers >= -1"),
         ("fat-tail", {"tail_levels": [0.5]}, r"'tail_levels' = \[0.5\]: must be a list of integers"),
         ("fat-tail", {"copy_threshold": 0}, r"'copy_threshold' = 0: must be a number in \(0, 1\]"),
         ("scaling", {"sizes": [0, 8]}, r"'sizes' = \[0, 8\]: must be a non-empty list of integers >= 1"),
@@ -280,8 +292,8 @@ def test_experiment_presets_adjust_the_shared_train_preset(tmp_path):
     from rhmfast.experiments.presets import TRAIN, resolve_settings
 
     ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, None)
-    assert ft["train"]["steps"] == 1600 and ft["train"]["model"] == TRAIN["quick"]["model"]
-    assert resolve_settings("scaling", "quick", scaling.DEFAULTS, None)["train"]["steps"] == 2000
+    assert ft["train"]["steps"] == 800 and ft["train"]["model"] == TRAIN["quick"]["model"]
+    assert resolve_settings("scaling", "quick", scaling.DEFAULTS, None)["train"]["steps"] == 1200
     # prototypes: a decidable regime (chance copies negligible), one token revealed per step
     assert resolve_settings("prototypes", "quick", prototypes.DEFAULTS, None)["train"] == dict(
         TRAIN["quick"], zipf_a=0.5, num_train=64, steps=1000)
@@ -290,4 +302,4 @@ def test_experiment_presets_adjust_the_shared_train_preset(tmp_path):
     ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, {"train": {"steps": 99}})
     assert ft["train"]["steps"] == 99
     # the experiment defaults themselves are not mutated
-    assert fat_tail.DEFAULTS["quick"]["train"] == {"steps": 1600}
+    assert fat_tail.DEFAULTS["quick"]["train"]["steps"] == 800

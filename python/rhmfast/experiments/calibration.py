@@ -13,7 +13,7 @@ at micro sizes, ``benches/calibrate.py`` at the quick preset's (README).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +22,53 @@ import numpy as np
 __all__ = ["decisions", "CALIBRATED"]
 
 # experiments whose module has null_tests(runs, nulls, settings) -> [NullTest, ...]
-CALIBRATED = ("prototypes",)
+CALIBRATED = ("prototypes", "slop", "fat-tail", "scaling")
 
 
-def decisions(name: str, memorizer: Any, settings: dict[str, Any], *, seeds: Iterable[int],
-              root: str | Path) -> np.ndarray:
+def decisions(name: str, memorizer: Any | Callable[[Mapping[str, Any]], Any], settings: dict[str, Any], *,
+              seeds: Iterable[int], root: str | Path) -> np.ndarray:
     """``(S, K)`` decisions (+1, -1 or 0) of experiment ``name``'s ``K`` statistics (the
     first is the verdict's) on ``S`` simulated run sets, one per simulation seed: the
     experiment's plan under ``settings`` (resolved, e.g. by
-    ``presets.resolve_settings``), every run written by ``memorizer`` with its sampling
+    ``presets.resolve_settings``), every run written by ``memorizer`` (a ``Memorizer``,
+    or a function of the run's ``RunSpec.params`` returning one: a sweep's effect) with its sampling
     and data seeds offset by ``1000 * (seed + 1)`` (fresh data per simulation seed), then read against
-    ``settings["null_runs"]`` null run sets fitted to it (under ``root/sSEED/nulls``)."""
+    ``settings["null_runs"]`` null run sets fitted to it (under ``root/sSEED/nulls``;
+    none for an experiment whose module sets ``NEEDS_NULL_RUNS = False``)."""
     from rhmfast.analysis import load_run
     from rhmfast.diffusion import TrainConfig
-    from rhmfast.diffusion.simulate import simulate_run
+    from rhmfast.diffusion.simulate import Memorizer, simulate_run
     from rhmfast.experiments import EXPERIMENTS
     from rhmfast.experiments.common import load_null_sets
 
     if name not in CALIBRATED:
         raise ValueError(f"name must be one of {list(CALIBRATED)}, got {name!r}")
     module = EXPERIMENTS[name]
+    needs_nulls = getattr(module, "NEEDS_NULL_RUNS", True)
+    if not isinstance(memorizer, Memorizer) and not callable(memorizer):
+        raise TypeError(f"memorizer must be a Memorizer or a function of RunSpec.params returning one, "
+                        f"not {type(memorizer).__name__}")
     out = []
     for k in seeds:
         exp_dir = Path(root) / f"s{k}"
         runs = []
+        shared: dict[int, int] = {}  # training seed -> runs so far with it
         for spec in module.plan(settings):
             # fresh training data and sampling for every simulation seed, so the seeds are
             # independent draws (with shared data, their null sets nearly coincide and the
             # false-positive rates of different seeds are strongly correlated)
             offset = 1000 * (int(k) + 1)
-            train = dict(spec.train, seed=offset + int(spec.train.get("seed", 0)),
+            # runs of a sweep that share a training seed get their own sampling seeds (a
+            # trained model's samples differ between runs): with one stream for all, a
+            # sweep's clocks would differ only by their chance copies, not by sampling noise
+            base = int(spec.train.get("seed", 0))
+            within = shared.get(base, 0)
+            shared[base] = within + 1
+            train = dict(spec.train, seed=offset + base + 1_000_000_000 * within,
                          data_seed=offset + int(spec.train.get("data_seed", 0)))
+            mem = memorizer if isinstance(memorizer, Memorizer) else memorizer(spec.params)
             runs.append(load_run(simulate_run(TrainConfig.from_dict(
-                {**train, "run_dir": str(exp_dir / "runs" / spec.name), "progress": False}), memorizer)))
-        nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
+                {**train, "run_dir": str(exp_dir / "runs" / spec.name), "progress": False}), mem)))
+        nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"])) if needs_nulls else []
         out.append([t.decision for t in module.null_tests(runs, nulls, settings)])
     return np.asarray(out, np.int64)

@@ -1,42 +1,61 @@
 """``fat-tail``: do data sets with more atypical samples get memorized later?
 
-Power-law rule probabilities ``k**-(1+a)`` swept over the exponent ``a`` at every level
-(smaller ``a`` = heavier tail = more atypical samples; ``a = 0`` is the uniform
-reference), and over the level that carries the power law (others uniform).
-Memorization time: the step at which generated copies exceed their chance rate by
-``copy_threshold``, and the step at which the fraction of training strings the model
-finds likelier than the grammar exceeds the held-out fraction by ``nll_threshold``.
+Power-law rule probabilities ``k**-(1+a)`` (:func:`rhmfast.zipf`) swept over the
+exponent ``a`` at every level (smaller ``a`` = heavier tail = more atypical samples;
+``a = -1`` is the uniform reference), and over the level that carries the power law
+(others uniform). Each run's clock is the first step (interpolated in log step) at which
+its memorized mass, the copy fraction beyond the chance copies of a model that memorized
+nothing at the run's validity (:class:`rhmfast.analysis.calibrated.CopyCounts`), reaches
+``copy_threshold``. The verdict's statistic is Spearman rho(a, clock) within each seed,
+averaged over seeds (rho < 0: heavier tails memorized later); under "the exponent does
+not move the clock" the runs of a seed are exchangeable, so it is read against the
+exponents permuted within seeds (every permutation, or 1999 drawn), with a bootstrap
+interval (each checkpoint's samples redrawn, then seeds). "Yes" only at p < ``alpha``.
+The tail-level comparison (the same statistic over the level carrying the power law)
+is quoted beside it, with each grammar's entropy and spread of ``log p(x)`` (a Monte
+Carlo sample of 20,000 strings from the run's grammar). Known-answer calibration:
+``tests/test_known_answers_sweeps.py`` (micro) and ``benches/calibrate.py`` (quick,
+README).
+
+Presets: ``micro`` (tests: 4 exponents, 2 seeds); ``quick`` (2 CPU cores, 15 minutes:
+5 exponents in [-1, 1] and 2 tail levels, 2 seeds, 14 runs of 800 steps of the quick
+U-Net, ~0.1 core-second per step, 256 samples at 3 checkpoints per octave, ~100
+core-seconds per run; P = 64, where the prototypes preset memorized 5% of its mass by
+step ~500 and chance copies are small; a > 1 was left out: at a = 2 chance alone makes
+several percent of the samples copies); ``paper`` (7 exponents in [-1, 2], every level,
+3 seeds, for a GPU). The quick preset's real timing and memorization times are not yet
+measured.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rhmfast.analysis import (
-    memorization_curves,
-    memorization_time,
-    spearman,
-    spearman_permutation_p,
-)
-from rhmfast.analysis.plots import figure_lines, figure_time_vs, save_figure
-from rhmfast.experiments.common import fmt_pct, fmt_step, load_runs
+from rhmfast.analysis import Run, memorization_curves
+from rhmfast.analysis.calibrated import CopyCounts, NullTest, SweepClocks, sweep_answer
+from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
+from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_chance
 from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec
 
 TITLE = "Do fat tails delay memorization?"
+# the statistics read the observed runs only (their null permutes the labels within seeds)
+NEEDS_NULL_RUNS = False
+GRAMMAR_SAMPLE = 20_000  # strings drawn per grammar for its entropy and spread of log p
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "micro": {"exponents": [0.5, 2.0], "tail_levels": [0, 2], "tail_exponent": 1.0, "seeds": [0],
-              "copy_threshold": 0.1, "nll_threshold": 0.25},
-    # five runs in 15 minutes on 2 cores: 1600 steps each (the quick U-Net's copies pass
-    # chance by 2% within ~700 steps); a 2% copy threshold
-    "quick": {"exponents": [0.5, 1.0, 2.0], "tail_levels": [0, 3], "tail_exponent": 1.0, "seeds": [0],
-              "copy_threshold": 0.02, "nll_threshold": 0.25, "train": {"steps": 1600}},
-    "paper": {"exponents": [0.0, 0.5, 1.0, 1.5, 2.0], "tail_levels": [0, 1, 2, 3], "tail_exponent": 1.0,
-              "seeds": [0, 1, 2], "copy_threshold": 0.1, "nll_threshold": 0.25},
+    "micro": {"exponents": [-1.0, 0.0, 1.0, 2.0], "tail_levels": [0, 2], "tail_exponent": 1.0, "seeds": [0, 1],
+              "copy_threshold": 0.1, "num_boot": 200, "alpha": 0.05},
+    "quick": {"exponents": [-1.0, -0.5, 0.0, 0.5, 1.0], "tail_levels": [0, 3], "tail_exponent": 1.0,
+              "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000, "alpha": 0.05,
+              "train": {"num_train": 64, "steps": 800, "first_checkpoint": 32, "checkpoints_per_octave": 3,
+                        "eval_samples": 256}},
+    "paper": {"exponents": [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], "tail_levels": [0, 1, 2, 3], "tail_exponent": 1.0,
+              "seeds": [0, 1, 2], "copy_threshold": 0.05, "num_boot": 1000, "alpha": 0.05},
 }
 
 
@@ -56,163 +75,236 @@ def plan(settings: dict[str, Any]) -> list[RunSpec]:
     return specs
 
 
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else float("nan")
+# ---- compute
 
 
-def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
-    runs = load_runs(exp_dir, specs)
-    ct, nt = float(settings["copy_threshold"]), float(settings["nll_threshold"])
+def _params(run: Run) -> tuple[float, Any, int]:
+    """(a, level or "all", seed) of a run, from its config (the seed: the data seed, which
+    a seed's runs share)."""
+    cfg = run.config
+    levels = cfg.get("zipf_levels") or []
+    return float(cfg["zipf_a"]), (int(levels[0]) if levels else "all"), int(cfg.get("data_seed", 0))
+
+
+def _sweeps(runs: list[Run], settings: dict[str, Any]) -> tuple[list[int], SweepClocks, list[int], SweepClocks | None]:
+    """The exponent sweep (runs with the power law at every level) and the tail-level
+    sweep (power law at one level), each with its clocks and bootstrap replicates."""
+    ct, nb = float(settings["copy_threshold"]), int(settings["num_boot"])
+    params = [_params(r) for r in runs]
+    by_a = [i for i, p in enumerate(params) if p[1] == "all"]
+    by_l = [i for i, p in enumerate(params) if p[1] != "all"]
+    if len(by_a) < 2:
+        raise ValueError(f"fat-tail needs at least two runs with the power law at every level, got {len(by_a)}")
+
+    def sweep(idx: list[int], label: int) -> SweepClocks:
+        return SweepClocks.of([CopyCounts.of(runs[i], sampler_chance(runs[i])) for i in idx],
+                              [float(params[i][label]) for i in idx], [params[i][2] for i in idx], ct,
+                              num_boot=nb, seed=0)
+
+    return by_a, sweep(by_a, 0), by_l, (sweep(by_l, 1) if len({params[i][1] for i in by_l}) >= 2 else None)
+
+
+def null_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> list[NullTest]:
+    """rho(a, clock) within seeds against the exponents permuted within seeds (the
+    verdict's), then rho(tail level, clock) when two or more levels were run; ``nulls``
+    is not read (``NEEDS_NULL_RUNS``)."""
+    _, sa, _, sl = _sweeps(runs, settings)
+    return _tests(sa, sl, float(settings["alpha"]))
+
+
+def _tests(sa: SweepClocks, sl: SweepClocks | None, alpha: float) -> list[NullTest]:
+    tests = [sa.test("rho(a, memorization time)", alpha=alpha)]
+    if sl is not None:
+        tests.append(sl.test("rho(tail level, memorization time)", alpha=alpha))
+    return tests
+
+
+def grammar_spread(run: Run, num: int = GRAMMAR_SAMPLE) -> tuple[float, float]:
+    """(entropy in nats, std of log p(x)) of the run's grammar by ``num`` strings drawn
+    from it (NaN without ``grammar.json``); standard error of the entropy ~ std / sqrt(num)."""
+    path = run.path / "grammar.json"
+    if not path.exists():
+        return float("nan"), float("nan")
+    from rhmfast.grammar import RHM
+
+    g = RHM.load(str(path))
+    logp = g.log_prob(g.sample(num, seed=0))
+    return float(-logp.mean()), float(logp.std())
+
+
+@dataclass
+class _Row:
+    run: Run
+    a: float
+    level: Any
+    seed: int
+    clock: float
+    chance_mass: float
+    final_mass: float
+    entropy: float
+    logp_std: float
+
+
+def _compute(runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
+    by_a, sa, by_l, sl = _sweeps(runs, settings)
+    tests = _tests(sa, sl, float(settings["alpha"]))
+    clocks = np.full(len(runs), np.inf)
+    clocks[by_a] = sa.clocks
+    if sl is not None:
+        clocks[by_l] = sl.clocks
+    elif by_l:
+        clocks[by_l] = [CopyCounts.of(runs[i], sampler_chance(runs[i])).clock(float(settings["copy_threshold"]))
+                        for i in by_l]
+    spread: dict[tuple[float, Any], tuple[float, float]] = {}  # the grammar depends on (a, level) only
     rows = []
-    for spec, run in zip(specs, runs, strict=True):
-        c = memorization_curves(run)
-        gap = c["nll_crossed_fraction"] - c["heldout_crossed_fraction"]
-        rows.append({
-            "name": spec.name, **spec.params,
-            "copy_time": memorization_time(run.steps, c["excess_copy_fraction"], ct) if len(run.steps) else np.inf,
-            # the issue's raw clock (copies, chance not subtracted), quoted beside the corrected one
-            "raw_copy_time": memorization_time(run.steps, c["copy_fraction"], ct) if len(run.steps) else np.inf,
-            "nll_time": memorization_time(run.steps, np.nan_to_num(gap, nan=-1.0), nt) if len(run.steps) else np.inf,
-            "chance": float(c["chance_copy_fraction"][-1]) if len(run.steps) else np.nan,
-            "final_copy": float(c["copy_fraction"][-1]) if len(run.steps) else np.nan,
-            "steps": run.steps, "curves": c,
-        })
-    last = float(max(r["steps"].max() if len(r["steps"]) else 1 for r in rows))
+    for r, c in zip(runs, clocks, strict=True):
+        a, level, seed = _params(r)
+        if (a, level) not in spread:
+            spread[(a, level)] = grammar_spread(r)
+        cc = CopyCounts.of(r, sampler_chance(r))
+        rows.append(_Row(r, a, level, seed, float(c), cc.chance_mass,
+                         float(cc.memorized_mass()[-1]) if len(cc.steps) else float("nan"), *spread[(a, level)]))
+    last = float(max(r.steps.max() if len(r.steps) else 1 for r in runs))
+    return {"rows": rows, "tests": tests, "last": last}
 
-    def agg(level: Any, a: float, key: str) -> float:
-        vals = [r[key] for r in rows if r["level"] == level and r["a"] == a]
-        return _median(vals)
 
+# ---- verdict
+
+
+def _median_clock(rows: list[_Row], level: Any, a: float | None = None) -> float:
+    vals = [r.clock for r in rows if r.level == level and (a is None or r.a == a)]
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def _verdicts(result: dict[str, Any], settings: dict[str, Any]) -> tuple[str, str]:
+    rows, tests, last = result["rows"], result["tests"], result["last"]
+    t = tests[0]
     exps = [float(a) for a in settings["exponents"]]
+    parts = ", ".join(f"a={a:g}{' (uniform)' if a == -1 else ''}: {fmt_step(_median_clock(rows, 'all', a), last)}"
+                      for a in exps)
+    summary = t.summary().replace("null run sets", "permutations of the exponents within seeds")
+    verdict = (f"fat tails (smaller a) delay memorization: {sweep_answer(t, below='yes', above='no, the opposite')}: {summary}; "
+               f"false-positive rate on the null {fmt_pct(t.false_positive_rate)}; steps until the memorized mass "
+               f"reaches {fmt_pct(float(settings['copy_threshold']))} (median over seeds): {parts}")
     levels = [int(lv) for lv in settings["tail_levels"]]
+    if not levels:
+        return verdict, ""
     ta = float(settings["tail_exponent"])
-    copy_by_a = [agg("all", a, "copy_time") for a in exps]
-    nll_by_a = [agg("all", a, "nll_time") for a in exps]
-    raw_by_a = [agg("all", a, "raw_copy_time") for a in exps]
-    copy_by_level = [agg(lv, ta, "copy_time") for lv in levels]
-    nll_by_level = [agg(lv, ta, "nll_time") for lv in levels]
-    raw_by_level = [agg(lv, ta, "raw_copy_time") for lv in levels]
-
-    pl = [(a, t) for a, t in zip(exps, copy_by_a, strict=True) if a > 0]
-    rho_a = spearman(np.array([a for a, _ in pl]), np.array([t for _, t in pl])) if len(pl) >= 2 else float("nan")
-    parts = ", ".join(f"a={a:g}{' (uniform)' if a == 0 else ''}: {fmt_step(t, last)}"
-                      for a, t in zip(exps, copy_by_a, strict=True))
-    if np.isnan(rho_a):
-        word = ("not measurable (fewer than two exponents a > 0 memorized)" if len(pl) >= 2
-                else "not measurable (the sweep needs two exponents a > 0)")
-    elif rho_a < 0:
-        word = "yes"
-    elif rho_a > 0:
-        word = "no, the opposite"
+    lv_parts = ", ".join(f"level {lv}: {fmt_step(_median_clock(rows, lv), last)}" for lv in levels)
+    if len(tests) > 1:
+        tl = tests[1]
+        word = sweep_answer(tl, below="later with the power law nearer the root",
+                            above="later with the power law nearer the leaves")
+        lv_sum = tl.summary().replace("null run sets", "permutations of the levels within seeds")
+        verdict_lv = f"tail level (power law a={ta:g} at one level, 0 = root): {word}: {lv_sum}; {lv_parts}"
     else:
-        word = "no trend"
-    # a sweep of a few exponents: quote how often a random ordering does as well
-    p_a = (spearman_permutation_p(np.array([a for a, _ in pl]), np.array([t for _, t in pl]))
-           if len(pl) >= 2 else float("nan"))
-    p_txt = f", exact permutation p = {p_a:.2g} (one-sided, {len(pl)} exponents)" if np.isfinite(p_a) else ""
-    verdict = (f"fat tails (smaller a) delay memorization: {word}: Spearman rho(a, memorization time) = "
-               f"{rho_a:+.2f} over a > 0{p_txt}; steps until copies exceed chance by {fmt_pct(ct)}: {parts}")
-    # the likelihood clock beside it: it can disagree (a heavy tail spreads p(x) thin, so the
-    # model overtakes the grammar's likelihood on rare strings early, before copying them)
-    pn = [(a, t) for a, t in zip(exps, nll_by_a, strict=True) if a > 0]
-    rho_n = spearman(np.array([a for a, _ in pn]), np.array([t for _, t in pn])) if len(pn) >= 2 else float("nan")
-    if np.isfinite(rho_n):
-        verdict += (f"; by likelihood (training strings likelier under the model than the grammar, beyond "
-                    f"held-out, by {fmt_pct(nt)}): rho = {rho_n:+.2f}: "
-                    + ", ".join(f"a={a:g}: {fmt_step(t, last)}" for a, t in zip(exps, nll_by_a, strict=True)))
-    verdict += (f"; raw clock (steps until {fmt_pct(ct)} of samples are copies, chance not subtracted): "
-                + ", ".join(f"a={a:g}: {fmt_step(t, last)}" for a, t in zip(exps, raw_by_a, strict=True)))
-    report.verdict(verdict)
-    lv_parts = ", ".join(f"level {lv}: {fmt_step(t, last)}" for lv, t in zip(levels, copy_by_level, strict=True))
-    lv_parts += "; by likelihood " + ", ".join(
-        f"level {lv}: {fmt_step(t, last)}" for lv, t in zip(levels, nll_by_level, strict=True))
-    fin = [(lv, t) for lv, t in zip(levels, copy_by_level, strict=True) if np.isfinite(t)]
-    if levels:
-        if len(fin) == len(levels) and len(levels) >= 2:
-            latest = max(fin, key=lambda p: p[1])[0]
-            lv_word = f"latest with the power law at level {latest} (0 = root)"
-        elif fin and len(fin) < len(levels):
-            never = [lv for lv, t in zip(levels, copy_by_level, strict=True) if not np.isfinite(t)]
-            lv_word = f"latest (never reached) with the power law at level(s) {never} (0 = root)"
-        else:
-            lv_word = "not measurable"
-        verdict_lv = f"tail level: memorization {lv_word}: power law a={ta:g} at one level only, {lv_parts}"
-        report.verdict(verdict_lv)
-    else:
-        verdict_lv = ""
+        verdict_lv = f"tail level (power law a={ta:g} at one level, 0 = root): one level only: {lv_parts}"
+    return verdict, verdict_lv
 
+
+def _report_body(report: Report, result: dict[str, Any], settings: dict[str, Any]) -> None:
+    rows, tests, last = result["rows"], result["tests"], result["last"]
     cfg = settings["train"]
     report.heading("Setup")
     report.text(
         f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}; P={cfg['num_train']} unique "
-        f"training strings; {cfg['steps']} steps; seeds {settings['seeds']}. Rule probabilities proportional "
-        f"to k^-(1+a) (a = 0: uniform rules, no power law). Memorization time: first step (interpolated in log step) at which the "
-        f"copy fraction exceeds its chance rate (a model that memorized nothing, at the model's validity f: "
-        f"f times the sum of p(x) over the training set) "
-        f"by {fmt_pct(ct)}; likelihood time: at which the fraction of training strings the model finds likelier "
-        f"than the grammar exceeds the held-out fraction by {fmt_pct(nt)}; raw time: at which the copy fraction "
-        f"itself reaches {fmt_pct(ct)} (chance not subtracted). Medians over seeds."
+        f"training strings; {cfg['steps']} steps, {cfg.get('eval_samples')} samples per checkpoint; seeds "
+        f"{settings['seeds']}. Rule probabilities proportional to k^-(1+a) (a = -1: uniform rules). Clock: first "
+        f"step (interpolated in log step) at which the memorized mass, (copy fraction - q) / (1 - q) with q the "
+        f"chance copy fraction of a model that memorized nothing at the run's validity, reaches "
+        f"{fmt_pct(float(settings['copy_threshold']))}. Statistic: Spearman rho(swept parameter, clock) within each "
+        f"seed, mean over seeds (never = last, tied); null: the parameter permuted within seeds; interval: 95% "
+        f"bootstrap (each checkpoint's samples redrawn, then seeds). Entropy and std of log p(x): "
+        f"{GRAMMAR_SAMPLE} strings drawn from each grammar."
     )
-    report.heading("Memorization time against the exponent (power law at every level)")
-    report.table(["a", "chance copy fraction", "time (copies beyond chance)", "time (raw copies)",
-                  "time (likelihood)", "final copy fraction"],
-                 [[f"{a:g}", fmt_pct(agg("all", a, "chance")), fmt_step(tc, last), fmt_step(tr, last),
-                   fmt_step(tn, last), fmt_pct(agg("all", a, "final_copy"))]
-                  for a, tc, tr, tn in zip(exps, copy_by_a, raw_by_a, nll_by_a, strict=True)])
-    if levels:
-        report.heading(f"Memorization time against the level carrying the power law (a = {ta:g})")
-        report.table(["level (0 = root)", "chance copy fraction", "time (copies beyond chance)",
-                      "time (raw copies)", "time (likelihood)", "final copy fraction"],
-                     [[str(lv), fmt_pct(agg(lv, ta, "chance")), fmt_step(tc, last), fmt_step(tr, last),
-                       fmt_step(tn, last), fmt_pct(agg(lv, ta, "final_copy"))]
-                      for lv, tc, tr, tn in zip(levels, copy_by_level, raw_by_level, nll_by_level, strict=True)])
+    table = []
+    for t in tests:
+        lo, hi = t.null_band
+        table.append([t.name, f"{t.value:+.2f} [{t.interval[0]:+.2f}, {t.interval[1]:+.2f}]",
+                      f"{t.centre:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{t.p:.2g}", fmt_pct(t.false_positive_rate)])
+    report.table(["statistic", "observed [95% CI]", "null median [95%]", "p", "false positives"], table)
 
-    first_seed = settings["seeds"][0]
-    by_a = [r for r in rows if r["level"] == "all" and r["seed"] == first_seed]
-    if by_a and any(len(r["steps"]) for r in by_a):
-        fig = figure_lines({f"a={r['a']:g}": r["steps"] for r in by_a},
-                           {f"a={r['a']:g}": r["curves"]["copy_fraction"] for r in by_a},
-                           baselines={f"a={r['a']:g}": r["curves"]["chance_copy_fraction"] for r in by_a},
-                           baseline_label="chance (no memorization, same validity)",
-                           ylabel="fraction of generated samples that copy", title="Copies by rule exponent a")
-        save_figure(fig, report.root / "figures/copies_by_exponent")
-        report.figure("figures/copies_by_exponent", "Copy fraction over training for each exponent (solid) "
-                      "and its chance rate (dashed).")
-        fig = figure_time_vs(np.array(exps), {"copies": np.array(copy_by_a), "likelihood": np.array(nll_by_a)},
-                             xlabel="rule exponent a (smaller = heavier tail; 0 = uniform)",
-                             title="Memorization time against the exponent", never_at=last * 1.5)
-        save_figure(fig, report.root / "figures/time_by_exponent")
-        report.figure("figures/time_by_exponent", "Memorization time against the exponent; open markers: never.")
-    by_l = [r for r in rows if r["level"] != "all" and r["seed"] == first_seed]
-    if by_l and any(len(r["steps"]) for r in by_l):
-        fig = figure_lines({f"level {r['level']}": r["steps"] for r in by_l},
-                           {f"level {r['level']}": r["curves"]["copy_fraction"] for r in by_l},
-                           baselines={f"level {r['level']}": r["curves"]["chance_copy_fraction"] for r in by_l},
+    def grammar_rows(sel: list[_Row], key: str) -> list[list[str]]:
+        out = []
+        for k in dict.fromkeys(getattr(r, key) for r in sel):
+            mine = [r for r in sel if getattr(r, key) == k]
+            out.append([f"{k:g}" if isinstance(k, float) else str(k), fmt_num(mine[0].entropy),
+                        fmt_num(mine[0].logp_std), fmt_num(float(np.median([r.chance_mass for r in mine]))),
+                        fmt_step(float(np.median([r.clock for r in mine])), last),
+                        fmt_pct(float(np.median([r.final_mass for r in mine])))])
+        return out
+
+    head = ["entropy (nats)", "std log p", "chance mass", "clock (median)", "final mass"]
+    report.heading("Memorization time against the exponent (power law at every level)")
+    report.table(["a"] + head, grammar_rows([r for r in rows if r.level == "all"], "a"))
+    lv = [r for r in rows if r.level != "all"]
+    if lv:
+        report.heading(f"Memorization time against the level carrying the power law (a = "
+                       f"{float(settings['tail_exponent']):g})")
+        report.table(["level (0 = root)"] + head, grammar_rows(lv, "level"))
+
+
+# ---- figures
+
+
+def _figures(report: Report, result: dict[str, Any], settings: dict[str, Any]) -> None:
+    rows, tests, last = result["rows"], result["tests"], result["last"]
+    fig = figure_null_tests(tests, title="Sweeps against their label permutations")
+    save_figure(fig, report.root / "figures/null_tests")
+    report.figure("figures/null_tests", "Grey: rho under each permutation of the swept parameter within seeds and "
+                  "their central 95%; black: observed, with its 95% bootstrap interval.")
+    exps = [float(a) for a in settings["exponents"]]
+    fig = figure_time_vs(np.array(exps), {"memorized-mass clock (median over seeds)":
+                                          np.array([_median_clock(rows, "all", a) for a in exps])},
+                         xlabel="rule exponent a (smaller = heavier tail; -1 = uniform)",
+                         title="Memorization time against the exponent", never_at=last * 1.5)
+    save_figure(fig, report.root / "figures/time_by_exponent")
+    report.figure("figures/time_by_exponent", "Memorization time against the exponent; open markers: never.")
+    seed0 = rows[0].seed
+    by_a = [r for r in rows if r.level == "all" and r.seed == seed0 and len(r.run.steps)]
+    if by_a:
+        curves = {f"a={r.a:g}": memorization_curves(r.run) for r in by_a}
+        fig = figure_lines({f"a={r.a:g}": r.run.steps for r in by_a},
+                           {k: c["copy_fraction"] for k, c in curves.items()},
+                           baselines={k: c["chance_copy_fraction"] for k, c in curves.items()},
                            baseline_label="chance (no memorization, same validity)",
                            ylabel="fraction of generated samples that copy",
-                           title=f"Copies by the level carrying the power law (a = {ta:g})")
-        save_figure(fig, report.root / "figures/copies_by_level")
-        report.figure("figures/copies_by_level", "Copy fraction over training by tail level (solid), chance (dashed).")
-        fig = figure_time_vs(np.array(levels, float), {"copies": np.array(copy_by_level),
-                                                       "likelihood": np.array(nll_by_level)},
+                           title=f"Copies by rule exponent a (seed {seed0})")
+        save_figure(fig, report.root / "figures/copies_by_exponent")
+        report.figure("figures/copies_by_exponent", "Copy fraction over training for each exponent (solid) and "
+                      "its chance rate (dashed).")
+    levels = [int(lv) for lv in settings["tail_levels"]]
+    if levels:
+        fig = figure_time_vs(np.array(levels, float), {"memorized-mass clock (median over seeds)":
+                                                       np.array([_median_clock(rows, lv) for lv in levels])},
                              xlabel="level carrying the power law (0 = root)",
                              title="Memorization time against the tail level", never_at=last * 1.5)
         save_figure(fig, report.root / "figures/time_by_level")
         report.figure("figures/time_by_level", "Memorization time against the tail level; open markers: never.")
 
+
+def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
+    runs = load_runs(exp_dir, specs)
+    result = _compute(runs, settings)
+    verdict, verdict_lv = _verdicts(result, settings)
+    report.verdict(verdict)
+    if verdict_lv:
+        report.verdict(verdict_lv)
+    _report_body(report, result, settings)
+    _figures(report, result, settings)
+    tests = result["tests"]
+    exps = [float(a) for a in settings["exponents"]]
+    rows = result["rows"]
     return {
         "verdict": verdict,
         "verdict_level": verdict_lv,
-        "spearman_exponent_time": rho_a,
-        "permutation_p_exponent_time": p_a,
-        "spearman_exponent_likelihood_time": rho_n,
+        "primary": tests[0].as_dict(),
+        "tests": {t.name: t.as_dict() for t in tests},
         "exponents": exps,
-        "copy_time_by_exponent": copy_by_a,
-        "likelihood_time_by_exponent": nll_by_a,
-        "raw_copy_time_by_exponent": raw_by_a,
-        "tail_levels": levels,
-        "copy_time_by_level": copy_by_level,
-        "likelihood_time_by_level": nll_by_level,
-        "raw_copy_time_by_level": raw_by_level,
-        "runs": [{k: v for k, v in r.items() if k not in ("steps", "curves")} for r in rows],
+        "clock_by_exponent": [_median_clock(rows, "all", a) for a in exps],
+        "tail_levels": [int(lv) for lv in settings["tail_levels"]],
+        "clock_by_level": [_median_clock(rows, int(lv)) for lv in settings["tail_levels"]],
+        "runs": [{"name": sp.name, **sp.params, "clock": r.clock, "chance_mass": r.chance_mass,
+                  "final_mass": r.final_mass, "entropy": r.entropy, "logp_std": r.logp_std}
+                 for sp, r in zip(specs, rows, strict=True)],
     }

@@ -1,11 +1,27 @@
-"""``scaling``: memorization time against training-set size (expected roughly
-proportional, Favero, Sclocchi, Wyart 2025).
+"""``scaling``: does memorization time grow with training-set size (expected roughly
+proportional, Favero, Sclocchi, Wyart 2025)?
 
-Memorization time, as in ``fat-tail``, by two clocks: the step at which generated
-copies exceed their chance rate by ``copy_threshold``, and the step at which the
-fraction of training strings the model finds likelier than the grammar exceeds the
-held-out fraction by ``nll_threshold``.
-The exponent is the least-squares slope of log time against log P.
+One unique training set per size ``P`` and seed. Each run's clock is the first step
+(interpolated in log step) at which its memorized mass, the copy fraction beyond the
+chance copies of a model that memorized nothing at the run's validity
+(:class:`rhmfast.analysis.calibrated.CopyCounts`), reaches ``copy_threshold``. The
+verdict's statistic is Spearman rho(P, clock) within each seed, averaged over seeds;
+under "the size does not move the clock" the runs of a seed are exchangeable, so it is
+read against every permutation of the sizes within seeds (or 1999 drawn ones), with a
+bootstrap interval (each checkpoint's samples redrawn, then seeds). Beside it: the
+exponent, the least-squares slope of log clock against log P over all runs, with its
+bootstrap interval, and whether it is consistent with 1. Known-answer calibration:
+``tests/test_known_answers_sweeps.py`` (micro) and ``benches/calibrate.py`` (quick,
+README).
+
+Presets: ``micro`` (tests: 4 sizes, 2 seeds, the stand-in or simulated runs); ``quick``
+(2 CPU cores, 15 minutes: 4 sizes x 2 seeds = 8 runs of 1200 steps of the quick U-Net,
+~0.1 core-second per step, 256 samples at 3 checkpoints per octave; Zipf a = 0.5, where
+chance copies are negligible, ``sum p(x)`` ~ 1e-3 at P = 64; the largest set, P = 128,
+is the prototypes preset's P = 64 doubled, which memorized 5% of its mass by step
+~500 there, so a time proportional to P stays within the budget); ``paper`` (the
+study's sizes, for a GPU). The quick preset's real timing and memorization times are
+not yet measured.
 """
 
 from __future__ import annotations
@@ -15,21 +31,25 @@ from typing import Any
 
 import numpy as np
 
-from rhmfast.analysis import memorization_curves, memorization_time
-from rhmfast.analysis.plots import figure_lines, figure_time_vs, save_figure
-from rhmfast.experiments.common import fmt_pct, fmt_step, load_runs
+from rhmfast.analysis import Run, memorization_curves
+from rhmfast.analysis.calibrated import CopyCounts, NullTest, SweepClocks, sweep_answer
+from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
+from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_chance
 from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec
 
 TITLE = "Memorization time against training-set size"
+# the statistic reads the observed runs only (its null permutes the sizes within seeds)
+NEEDS_NULL_RUNS = False
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "micro": {"sizes": [8, 16], "seeds": [0], "copy_threshold": 0.1, "nll_threshold": 0.25},
-    # four runs in 15 minutes on 2 cores: 2000 steps each, evaluated from step 32 (the small
-    # sets cross the likelihood clock before step 128, the shared preset's first checkpoint)
-    "quick": {"sizes": [32, 64, 128, 256], "seeds": [0], "copy_threshold": 0.02, "nll_threshold": 0.25,
-              "train": {"steps": 2000, "first_checkpoint": 32}},
-    "paper": {"sizes": [2500, 5000, 10000, 20000], "seeds": [0, 1], "copy_threshold": 0.1, "nll_threshold": 0.25},
+    "micro": {"sizes": [8, 12, 16, 24], "seeds": [0, 1], "copy_threshold": 0.1, "num_boot": 200, "alpha": 0.05},
+    "quick": {"sizes": [16, 32, 64, 128], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
+              "alpha": 0.05,
+              "train": {"zipf_a": 0.5, "steps": 1200, "first_checkpoint": 32, "checkpoints_per_octave": 3,
+                        "eval_samples": 256}},
+    "paper": {"sizes": [2500, 5000, 10000, 20000], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
+              "alpha": 0.05},
 }
 
 
@@ -56,82 +76,121 @@ def fit_exponent(sizes: np.ndarray, times: np.ndarray) -> float:
     return float(np.polyfit(np.log(sizes[fin]), np.log(times[fin]), 1)[0])
 
 
+def sweep(runs: list[Run], settings: dict[str, Any]) -> SweepClocks:
+    """The runs' clocks (labels: P; groups: seeds) and their bootstrap replicates."""
+    counts = [CopyCounts.of(r, sampler_chance(r)) for r in runs]
+    sizes = [int(r.num_train) for r in runs]
+    # the group is the data seed (a seed's runs share it; their sampling seeds may differ)
+    seeds = [int(r.config.get("data_seed", 0)) for r in runs]
+    return SweepClocks.of(counts, sizes, seeds, float(settings["copy_threshold"]),
+                          num_boot=int(settings["num_boot"]), seed=0)
+
+
+def null_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> list[NullTest]:
+    """rho(P, clock) within seeds against the size permutations within seeds (the
+    verdict's); ``nulls`` is not read (``NEEDS_NULL_RUNS``)."""
+    return [sweep(runs, settings).test("rho(P, memorization time)", alpha=float(settings["alpha"]))]
+
+
+def _censored_exponent(first: float) -> Any:
+    # a clock at the first checkpoint only says "by then" (left-censored): left out of the fit
+    def stat(labels: np.ndarray, clocks: np.ndarray, groups: np.ndarray) -> float:
+        return fit_exponent(labels, np.where(clocks <= first, np.nan, clocks))
+    return stat
+
+
 def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
     runs = load_runs(exp_dir, specs)
-    ct, nt = float(settings["copy_threshold"]), float(settings["nll_threshold"])
-    rows = []
-    for spec, run in zip(specs, runs, strict=True):
-        c = memorization_curves(run)
-        gap = np.nan_to_num(c["nll_crossed_fraction"] - c["heldout_crossed_fraction"], nan=-1.0)
-        have = len(run.steps) > 0
-        rows.append({"P": spec.params["P"], "seed": spec.params["seed"], "name": spec.name,
-                     "copy_time": memorization_time(run.steps, c["excess_copy_fraction"], ct) if have else np.inf,
-                     "nll_time": memorization_time(run.steps, gap, nt) if have else np.inf,
-                     "chance": float(c["chance_copy_fraction"][-1]) if have else np.nan,
-                     "steps": run.steps, "curves": c})
-    last = float(max(r["steps"].max() if len(r["steps"]) else 1 for r in rows))
-    sizes = [int(p) for p in settings["sizes"]]
-    copy_t = [float(np.median([r["copy_time"] for r in rows if r["P"] == p])) for p in sizes]
-    nll_t = [float(np.median([r["nll_time"] for r in rows if r["P"] == p])) for p in sizes]
-    # a time at the first checkpoint only says "by then" (left-censored): left out of the fit
-    first = float(min(r["steps"].min() if len(r["steps"]) else np.inf for r in rows))
-
-    def uncensored(times: list[float]) -> np.ndarray:
-        t = np.array(times, float)
-        return np.where(t <= first, np.nan, t)
-
-    k_copy = fit_exponent(np.array(sizes, float), uncensored(copy_t))
-    k_nll = fit_exponent(np.array(sizes, float), uncensored(nll_t))
-    primary, pname, ptimes = (k_nll, "likelihood", nll_t) if np.isfinite(k_nll) else (k_copy, "copies", copy_t)
-    parts = ", ".join(f"P={p}: {'<= ' if t <= first else ''}{fmt_step(t, last)}"
-                      for p, t in zip(sizes, ptimes, strict=True))
-    if np.isfinite(primary):
-        word = ("roughly proportional" if 0.5 <= primary <= 1.5 else
-                "faster than proportional" if primary > 1.5 else
-                "slower than proportional" if primary > 0 else "does not grow")
-        verdict = (f"memorization time against training-set size: {word}: time ~ P^{primary:.2f} "
-                   f"(measured by {pname}; expected ~1); {parts}")
-        if pname == "likelihood":
-            verdict += f"; by copies: P^{k_copy:.2f}: " + ", ".join(
-                f"P={p}: {'<= ' if t <= first else ''}{fmt_step(t, last)}" for p, t in zip(sizes, copy_t, strict=True))
-        if any(t <= first for t in ptimes):
-            verdict += f" (times at the first checkpoint, step {first:.0f}, are upper bounds, left out of the fit)"
-    else:
-        verdict = (f"memorization time against training-set size: not measurable (fewer than two sizes "
-                   f"memorized by step {int(last)}); {parts}")
+    ct = float(settings["copy_threshold"])
+    sw = sweep(runs, settings)
+    test = sw.test("rho(P, memorization time)", alpha=float(settings["alpha"]))
+    first = float(min(r.steps.min() if len(r.steps) else np.inf for r in runs))
+    last = float(max(r.steps.max() if len(r.steps) else 1 for r in runs))
+    expo_stat = _censored_exponent(first)
+    exponent = expo_stat(sw.labels, sw.clocks, sw.groups)
+    expo_ci = sw.interval(expo_stat)
+    verdict = _verdict(test, exponent, expo_ci)
     report.verdict(verdict)
+    sizes = [int(p) for p in settings["sizes"]]
+    by_size = {p: [float(c) for c, lab in zip(sw.clocks, sw.labels, strict=True) if lab == p] for p in sizes}
+    _report_body(report, settings, runs, sw, test, by_size, first, last, exponent, expo_ci)
+    _figures(report, runs, sw, test, sizes, by_size, last)
+    return {"verdict": verdict, "primary": test.as_dict(), "sizes": sizes, "copy_threshold": ct,
+            "exponent": exponent, "exponent_interval": list(expo_ci),
+            "clock_by_size": {str(p): v for p, v in by_size.items()},
+            "runs": [{"name": sp.name, **sp.params, "clock": float(c)}
+                     for sp, c in zip(specs, sw.clocks, strict=True)]}
 
+
+def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float]) -> str:
+    head = "memorization time grows with training-set size"
+    answer = sweep_answer(test, below="no, the opposite (larger sets memorized sooner)", above="yes")
+    if np.isfinite(exponent):
+        lo, hi = expo_ci
+        consistent = ("consistent with 1" if lo <= 1 <= hi else "above 1" if lo > 1 else "below 1") \
+            if np.isfinite(lo) else "no interval"
+        expo = f"time ~ P^{exponent:.2f} [{lo:.2f}, {hi:.2f}] ({consistent}; expected ~1)"
+    else:
+        expo = "exponent not measurable (fewer than two sizes with an uncensored time)"
+    return (f"{head}: {answer}: {test.summary().replace('null run sets', 'permutations of the sizes within seeds')}; false-positive rate on the "
+            f"null {fmt_pct(test.false_positive_rate)}; {expo}")
+
+
+def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: SweepClocks, test: NullTest,
+                 by_size: dict[int, list[float]], first: float, last: float, exponent: float,
+                 expo_ci: tuple[float, float]) -> None:
     cfg = settings["train"]
+    ct = float(settings["copy_threshold"])
     report.heading("Setup")
     report.text(
         f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, zipf_a={cfg['zipf_a']}; "
-        f"training-set sizes {sizes}, unique strings; {cfg['steps']} steps; seeds {settings['seeds']}. "
-        f"Time (copies): first step at which copies exceed their chance rate by {fmt_pct(ct)}; time "
-        f"(likelihood): at which the fraction of training strings the model finds likelier than the grammar "
-        f"exceeds the held-out fraction by {fmt_pct(nt)}. Medians over seeds; exponent: least-squares slope "
-        f"in log-log."
+        f"training-set sizes {sorted(by_size)}, unique strings; {cfg['steps']} steps, {cfg.get('eval_samples')} "
+        f"samples per checkpoint; seeds {settings['seeds']}. Clock: first step (interpolated in log step) at which "
+        f"the memorized mass, (copy fraction - q) / (1 - q) with q the chance copy fraction of a model that "
+        f"memorized nothing at the run's validity, reaches {fmt_pct(ct)}. Statistic: Spearman rho(P, clock) "
+        f"within each seed, mean over seeds (never = last, tied); null: the sizes permuted within seeds "
+        f"({len(test.null)} permutations); interval: 95% bootstrap (each checkpoint's samples redrawn, then seeds). "
+        f"Exponent: least-squares slope of log clock against log P over all runs (clocks at the first checkpoint, "
+        f"step {first:.0f}, are upper bounds, left out)."
     )
-    report.table(["P", "chance copy fraction (final validity)", "time (copies)", "time (likelihood)"],
-                 [[str(p), fmt_pct(float(np.median([r["chance"] for r in rows if r["P"] == p]))),
-                   fmt_step(tc, last), fmt_step(tn, last)] for p, tc, tn in zip(sizes, copy_t, nll_t, strict=True)])
-    seed0 = settings["seeds"][0]
-    sel = [r for r in rows if r["seed"] == seed0 and len(r["steps"])]
+    lo, hi = test.null_band
+    report.table(["statistic", "observed [95% CI]", "null median [95%]", "p", "false positives"],
+                 [[test.name, f"{test.value:+.2f} [{test.interval[0]:+.2f}, {test.interval[1]:+.2f}]",
+                   f"{test.centre:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{test.p:.2g}", fmt_pct(test.false_positive_rate)],
+                  ["exponent (log clock vs log P)", f"{exponent:.2f} [{expo_ci[0]:.2f}, {expo_ci[1]:.2f}]",
+                   "1 (proportional)", "", ""]])
+    rows = []
+    for r, c in zip(runs, sw.clocks, strict=True):
+        cc = CopyCounts.of(r, sampler_chance(r))
+        rows.append([str(r.num_train), str(r.config.get("data_seed", 0)), fmt_num(cc.chance_mass),
+                     f"{'<= ' if c <= first else ''}{fmt_step(float(c), last)}",
+                     fmt_pct(float(cc.memorized_mass()[-1])) if len(cc.steps) else "n/a"])
+    report.heading("Runs")
+    report.table(["P", "seed", "chance mass sum p(x)", f"clock (mass {fmt_pct(ct)})", "final memorized mass"], rows)
+
+
+def _figures(report: Report, runs: list[Run], sw: SweepClocks, test: NullTest, sizes: list[int],
+             by_size: dict[int, list[float]], last: float) -> None:
+    fig = figure_null_tests([test], title="rho(P, memorization time) against the size permutations")
+    save_figure(fig, report.root / "figures/null_tests")
+    report.figure("figures/null_tests", "Grey: rho under each permutation of the sizes within seeds and their "
+                  "central 95%; black: observed, with its 95% bootstrap interval.")
+    med = np.array([float(np.median(by_size[p])) for p in sizes])
+    fig = figure_time_vs(np.array(sizes, float), {"memorized-mass clock (median over seeds)": med},
+                         xlabel="training-set size P (log scale)", title="Memorization time against P",
+                         logx=True, fit_proportional=True, never_at=last * 1.5)
+    save_figure(fig, report.root / "figures/time_by_size")
+    report.figure("figures/time_by_size", "Memorization time against training-set size; dashed: the proportional "
+                  "fit t = c P; open markers: never.")
+    seed0 = int(sw.groups[0])
+    sel = [r for r, g in zip(runs, sw.groups, strict=True) if g == seed0 and len(r.steps)]
     if sel:
-        fig = figure_time_vs(np.array(sizes, float), {"copies": np.array(copy_t), "likelihood": np.array(nll_t)},
-                             xlabel="training-set size P (log scale)", title="Memorization time against P",
-                             logx=True, fit_proportional=True, never_at=last * 1.5)
-        save_figure(fig, report.root / "figures/time_by_size")
-        report.figure("figures/time_by_size", "Memorization time against training-set size; dashed: the "
-                      "proportional fit t = c P; open markers: never.")
-        fig = figure_lines({f"P={r['P']}": r["steps"] for r in sel},
-                           {f"P={r['P']}": r["curves"]["reproduced_fraction"] for r in sel},
-                           baselines={f"P={r['P']}": r["curves"]["baseline_reproduced_fraction"] for r in sel},
+        curves = {f"P={r.num_train}": memorization_curves(r) for r in sel}
+        fig = figure_lines({f"P={r.num_train}": r.steps for r in sel},
+                           {k: c["copy_fraction"] for k, c in curves.items()},
+                           baselines={k: c["chance_copy_fraction"] for k, c in curves.items()},
                            baseline_label="chance (no memorization, same validity)",
-                           ylabel="fraction of training set reproduced so far",
-                           title="Reproduction of the training set by size")
-        save_figure(fig, report.root / "figures/reproduced_by_size")
-        report.figure("figures/reproduced_by_size", "Fraction of the training set generated verbatim so far "
-                      "(solid) against the generalization baseline (dashed).")
-    return {"verdict": verdict, "sizes": sizes, "copy_time": copy_t, "likelihood_time": nll_t,
-            "exponent_copies": k_copy, "exponent_likelihood": k_nll,
-            "runs": [{k: v for k, v in r.items() if k not in ("steps", "curves")} for r in rows]}
+                           ylabel="fraction of generated samples that copy", title=f"Copies by size (seed {seed0})")
+        save_figure(fig, report.root / "figures/copies_by_size")
+        report.figure("figures/copies_by_size", "Copy fraction over training for each size (solid) and its chance "
+                      "rate (dashed).")
