@@ -264,7 +264,7 @@ class CopyCounts:
     >>> cc = CopyCounts(np.array([10.0, 20.0]), np.array([100.0, 100.0]), np.array([1.0, 50.0]),
     ...                 np.array([99.0, 50.0]), 0.01)
     >>> [round(float(x), 3) for x in cc.memorized_mass()], round(cc.clock(0.25), 1)
-    ([0.0, 0.495], 14.1)
+    ([0.0, 0.495], 14.2)
     """
 
     steps: np.ndarray
