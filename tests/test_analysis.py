@@ -371,28 +371,20 @@ def test_overproduction_against_grammar_probs():
     assert tab.common_ratio == pytest.approx(1.5)
     # every generated block is grammatical here: no dilution
     assert tab.common_ratio_known == pytest.approx(1.5)
-    # 3 of 4 known blocks common, reference mass 0.5: z = (3 - 2) / sqrt(4 * 0.25)
-    assert tab.common_z == pytest.approx(1.0)
     assert tab.novel_fraction == pytest.approx(0.25)
     # an ungrammatical generated block dilutes the raw ratio, not the renormalized one
     probs[(0, 0)] = 0.0
     diluted = an.overproduction(np.array([[0, 1], [0, 0]]), train, 2, 0, grammar_probs=grammar, common_fraction=0.5)
     assert diluted.common_ratio == pytest.approx(0.5 / 0.5)
     assert diluted.common_ratio_known == pytest.approx(1.0 / 0.5)
-    assert diluted.common_z == pytest.approx((1 - 0.5) / 0.5)  # one known block, common
     assert tab.top(1)[0] == {"block": [0, 1], "generated": 0.75, "train": 0.5, "grammar": 0.5, "ratio": 1.5}
     with pytest.raises(ValueError, match="grammar_probs returned shape"):
         an.overproduction(gen, train, 2, 0, grammar_probs=lambda b, lv: np.ones(1))
 
 
-def test_partial_memorization_window_requires_significance():
+def test_partial_memorization_window_checks_shapes():
     steps, ratio, excess = np.array([1, 2, 4, 8]), np.array([1.0, 1.5, 1.4, 1.6]), np.array([0.0, 0.0, 0.01, 0.5])
     assert an.partial_memorization_window(steps, ratio, excess) == (2.0, 4.0)
-    z = np.array([0.0, 5.0, 1.0, 9.0])  # step 4's over-production is within noise
-    assert an.partial_memorization_window(steps, ratio, excess, common_z=z) == (2.0, 2.0)
-    assert an.partial_memorization_window(steps, ratio, excess, common_z=z, z_min=10) is None
-    with pytest.raises(ValueError, match="common_z must have the shape of steps"):
-        an.partial_memorization_window(steps, ratio, excess, common_z=z[:2])
     with pytest.raises(ValueError, match="excess_copy_fraction must have the shape"):
         an.partial_memorization_window(steps, ratio, excess[:3])
 

@@ -159,7 +159,6 @@ class BlockTable:
     ratio: np.ndarray
     common_ratio: float  # generated mass on common blocks / reference mass on them
     common_ratio_known: float  # the same among generated blocks the reference knows (the tilt of valid output)
-    common_z: float  # z-score of the common blocks' count among those known blocks (binomial null)
     excess_mass: float  # sum of max(0, generated - reference): total over-production
     novel_fraction: float  # generated blocks never seen in training at this level
 
@@ -201,11 +200,8 @@ def overproduction(
     ``common_ratio_known`` renormalizes the generated blocks to those the reference knows
     (grammatical blocks, or blocks seen in training without a grammar): a partly trained
     model's invalid blocks dilute ``common_ratio``, and the tilt of its valid output
-    toward common blocks (slop) is what this one measures. ``common_z`` says whether that
-    tilt is more than sampling noise: the count ``k`` of common blocks among the ``n``
-    known generated blocks against ``Binomial(n, q)``, ``q`` the reference mass on them,
-    ``z = (k - n q) / sqrt(n q (1 - q))`` (blocks of one string are not independent, so
-    read it as a lower bar, not an exact p-value).
+    toward common blocks (slop) is what this one measures (descriptive: its null, and a
+    test, are ``rhmfast.experiments.slop``'s, against null runs).
 
     >>> train = np.array([[0, 1], [0, 1], [1, 0], [1, 1]])
     >>> gen = np.array([[0, 1]] * 4)
@@ -246,11 +242,6 @@ def overproduction(
     common_ratio_known = (
         float(gen_f[common].sum() / known_mass / ref_mass) if ref_mass > 0 and known_mass > 0 else float("nan")
     )
-    counts = np.bincount(ig, minlength=nb)
-    n_known, k_common = float(counts[ref > 0].sum()), float(counts[common].sum())
-    q = min(float(ref_mass), 1.0)
-    var = n_known * q * (1.0 - q)
-    common_z = float((k_common - n_known * q) / np.sqrt(var)) if var > 0 else float("nan")
     excess = float(np.maximum(gen_f - ref, 0).sum())
     novel = float(gen_f[~in_train].sum())
     order = np.lexsort((np.arange(nb), -gen_f))
@@ -263,7 +254,6 @@ def overproduction(
         ratio=ratio[order],
         common_ratio=common_ratio,
         common_ratio_known=common_ratio_known,
-        common_z=common_z,
         excess_mass=excess,
         novel_fraction=novel,
     )
@@ -277,7 +267,7 @@ def overproduction_curve(
     grammar_probs: GrammarProbs | None = None,
     common_fraction: float = 0.1,
 ) -> dict[str, np.ndarray]:
-    """Per checkpoint of ``run``: ``common_ratio``, ``common_ratio_known``, ``common_z``,
+    """Per checkpoint of ``run``: ``common_ratio``, ``common_ratio_known``,
     ``excess_mass``, ``novel_fraction`` of :func:`overproduction` at ``level`` (arrays of
     length T), and ``step``."""
     rows = [
@@ -288,7 +278,6 @@ def overproduction_curve(
         "step": run.steps.astype(np.float64),
         "common_ratio": np.array([r.common_ratio for r in rows]),
         "common_ratio_known": np.array([r.common_ratio_known for r in rows]),
-        "common_z": np.array([r.common_z for r in rows]),
         "excess_mass": np.array([r.excess_mass for r in rows]),
         "novel_fraction": np.array([r.novel_fraction for r in rows]),
     }
@@ -301,12 +290,9 @@ def partial_memorization_window(
     *,
     ratio_min: float = 1.1,
     copy_max: float = 0.05,
-    common_z: np.ndarray | None = None,
-    z_min: float = 3.0,
 ) -> tuple[float, float] | None:
     """The longest run of consecutive checkpoints where common blocks are over-produced
-    (``common_ratio >= ratio_min``, and with ``common_z`` given, ``common_z >= z_min``:
-    more than sampling noise) while few whole samples are copies beyond chance
+    (``common_ratio >= ratio_min``) while few whole samples are copies beyond chance
     (``excess_copy_fraction < copy_max``): ``(first step, last step)``, or None.
 
     >>> partial_memorization_window(np.array([1, 2, 4, 8]), np.array([1.0, 1.5, 1.4, 1.6]),
@@ -315,14 +301,10 @@ def partial_memorization_window(
     """
     steps = np.asarray(steps, np.float64)
     arrays = {"common_ratio": common_ratio, "excess_copy_fraction": excess_copy_fraction}
-    if common_z is not None:
-        arrays["common_z"] = common_z
     for name, a in arrays.items():
         if np.shape(a) != steps.shape or steps.ndim != 1:
             raise ValueError(f"{name} must have the shape of steps (1-D, {steps.shape}), got {np.shape(a)}")
     ok = (np.asarray(common_ratio) >= ratio_min) & (np.asarray(excess_copy_fraction) < copy_max)
-    if common_z is not None:
-        ok &= np.asarray(common_z) >= z_min
     best: tuple[int, int] | None = None
     i = 0
     while i < ok.size:
