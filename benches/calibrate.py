@@ -7,6 +7,7 @@ moderate real effect (power), each set read against null runs fitted to it exact
 ``python benches/calibrate.py``            20 null and 10 effect seeds (the README table)
 ``python benches/calibrate.py --smoke``    2 + 1 seeds at the micro preset (CI)
 ``python benches/calibrate.py --experiment slop``   the same for slop's verdict
+``python benches/calibrate.py --experiment fat-tail`` (or ``scaling``)   the sweeps' verdicts
 
 slop: the same shape of copies and validity; the effect is an over-producer, the
 grammar component's rule probabilities sharpened to ``p ** 1.5`` (``sharpen=1.5``).
@@ -24,6 +25,7 @@ import argparse
 import sys
 import tempfile
 import time
+from typing import Any
 
 
 def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy_threshold: float | None = None) -> None:
@@ -96,16 +98,71 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
     print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
 
+def stretched_memorizer(last: int, L: int, factor: float = 1.0) -> Any:
+    """The quick run's shape (no copies for the first quarter, memorized mass rising to
+    0.35 at the last step, per-level validity rising) on a time axis stretched by ``factor``."""
+    from rhmfast.diffusion.simulate import Memorizer
+
+    start = min(300, last // 4)
+    validity = {lev: [(0, 0.1 * (lev + 1)), (last, min(0.8 + 0.05 * lev, 1.0))] for lev in range(L)}
+    return Memorizer(lam=[(0, 0.0), (start * factor, 0.0), (last * factor, 0.35)], validity=validity)
+
+
+def main_sweep(name: str, smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10) -> None:
+    """fat-tail's or scaling's verdict (rho(swept parameter, memorized-mass clock) within
+    seeds against the labels permuted within seeds) on known answers. Null: the same
+    schedule for every run of the sweep. Effect: its time axis stretched, fat-tail by
+    1 + (a_max - a) / (a_max - a_min) (the heaviest tail 2x later), scaling by P / P_min."""
+    from rhmfast.experiments import EXPERIMENTS
+    from rhmfast.experiments.calibration import decisions
+    from rhmfast.experiments.presets import resolve_settings
+
+    module = EXPERIMENTS[name]
+    preset = "micro" if smoke else "quick"
+    if smoke:
+        null_seeds, effect_seeds = 2, 1
+    settings = resolve_settings(name, preset, module.DEFAULTS, None)
+    train = settings["train"]
+    last, L = int(train["steps"]), int(train["L"])
+    if name == "fat-tail":
+        lo, hi = min(settings["exponents"]), max(settings["exponents"])
+
+        def effect(params: Any) -> Any:
+            return stretched_memorizer(last, L, 1 + (hi - params["a"]) / (hi - lo))
+        swept, right = f"exponents {settings['exponents']}, tail levels {settings['tail_levels']}", -1
+    else:
+        smallest = min(settings["sizes"])
+
+        def effect(params: Any) -> Any:
+            return stretched_memorizer(last, L, params["P"] / smallest)
+        swept, right = f"sizes {settings['sizes']}", 1
+    print(f"{name}, {preset} preset ({swept}, {len(settings['seeds'])} seeds per set, {last} steps, "
+          f"{train['eval_samples']} samples per checkpoint, copy_threshold {settings['copy_threshold']}, "
+          f"alpha {settings['alpha']})", flush=True)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as root:
+        d0 = decisions(name, stretched_memorizer(last, L), settings, seeds=range(null_seeds), root=f"{root}/null")
+        d1 = decisions(name, effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
+    print(f"| statistic | false positives (null, {null_seeds} seeds) | right direction (effect, {effect_seeds} seeds) "
+          "| wrong direction |")
+    print("|---|---|---|---|")
+    print(f"| {name}: rho(parameter, memorized-mass clock) [primary] | {(d0[:, 0] != 0).mean():.0%} "
+          f"| {(d1[:, 0] == right).mean():.0%} | {(d1[:, 0] == -right).mean():.0%} |")
+    print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--null-seeds", type=int, default=20)
     parser.add_argument("--effect-seeds", type=int, default=10)
     parser.add_argument("--copy-threshold", type=float, default=None)
-    parser.add_argument("--experiment", choices=["prototypes", "slop"], default="prototypes")
+    parser.add_argument("--experiment", choices=["prototypes", "slop", "fat-tail", "scaling"], default="prototypes")
     a = parser.parse_args()
     if a.experiment == "slop":
         main_slop(a.smoke, a.null_seeds, a.effect_seeds)
+    elif a.experiment in ("fat-tail", "scaling"):
+        main_sweep(a.experiment, a.smoke, a.null_seeds, a.effect_seeds)
     else:
         main(a.smoke, a.null_seeds, a.effect_seeds, a.copy_threshold)
     sys.exit(0)
