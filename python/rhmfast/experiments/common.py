@@ -15,7 +15,7 @@ from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec, run_dir
 
 __all__ = [
-    "load_runs", "load_null_sets", "sampler_chance", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
+    "load_runs", "load_null_sets", "null_sets_or_why", "not_measurable", "sampler_chance", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
 ]
 
 
@@ -31,6 +31,25 @@ def load_null_sets(exp_dir: Path, runs: Sequence[Run], num: int) -> list[list[Ru
 
     per_run = [null_runs(r, exp_dir / "nulls" / r.name, num=num, seed=1_000_000) for r in runs]
     return [[load_run(paths[k]) for paths in per_run] for k in range(num)]
+
+
+def null_sets_or_why(exp_dir: Path, runs: Sequence[Run], num: int, why: str = "") -> tuple[list[list[Run]], str]:
+    """:func:`load_null_sets`, or no null sets and the reason the verdict is not
+    measurable: ``why`` when already given, else why no null run could be fitted (runs
+    whose data are not their config's grammar draw, or no torch)."""
+    if why:
+        return [], why
+    try:
+        return load_null_sets(exp_dir, runs, num), ""
+    except (ValueError, ImportError) as err:
+        return [], f"no null runs could be fitted ({err})"
+
+
+def not_measurable(report: Report, question: str, why: str, seeds: Sequence[int]) -> dict[str, object]:
+    """Write and return the verdict "QUESTION: not measurable: WHY"."""
+    verdict = f"{question}: not measurable: {why}"
+    report.verdict(verdict)
+    return {"verdict": verdict, "seeds": list(seeds)}
 
 
 def sampler_chance(run: Run, *, draws: int = 64) -> np.ndarray:

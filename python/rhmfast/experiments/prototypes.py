@@ -45,8 +45,9 @@ from rhmfast.analysis.plots import (
 from rhmfast.experiments.common import (
     fmt_num,
     fmt_pct,
-    load_null_sets,
     load_runs,
+    not_measurable,
+    null_sets_or_why,
     sampler_chance,
     training_curves_figure,
     write_csv,
@@ -162,16 +163,9 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     why = ("" if exact and sum(copied) > 0 else
            "the runs have no grammar probabilities, so no held-out control of matched log p" if not exact else
            "no training sample was copied in any seed (raise [train] steps)")
-    nulls: list[list[Run]] = []
-    if not why:
-        try:
-            nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
-        except (ValueError, ImportError) as err:  # runs not from their config's grammar, or no torch
-            why = f"no null runs could be fitted ({err})"
+    nulls, why = null_sets_or_why(exp_dir, runs, int(settings["null_runs"]), why)
     if why:
-        verdict = f"prototypical samples memorized first: not measurable: {why}"
-        report.verdict(verdict)
-        return {"verdict": verdict, "seeds": seeds}
+        return not_measurable(report, "prototypical samples memorized first", why, seeds)
     scores, tests = _scored_tests(runs, nulls, settings)
     primary = tests[0]  # a clock: negative rho = prototypical strings reach it first
     if np.isfinite(primary.value):

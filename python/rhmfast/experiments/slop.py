@@ -42,8 +42,9 @@ from rhmfast.experiments.common import (
     fmt_num,
     fmt_pct,
     grammar_block_probs,
-    load_null_sets,
     load_runs,
+    not_measurable,
+    null_sets_or_why,
     training_curves_figure,
 )
 from rhmfast.experiments.report import Report
@@ -192,16 +193,9 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
              for r in runs):
         why = (f"no run has a window (no checkpoint with {fmt_pct(float(settings['valid_min']))} valid samples; "
                "raise [train] steps)")
-    nulls: list[list[Run]] = []
-    if not why:
-        try:
-            nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"]))
-        except (ValueError, ImportError) as err:  # runs not from their config's grammar, or no torch
-            why = f"no null runs could be fitted ({err})"
+    nulls, why = null_sets_or_why(exp_dir, runs, int(settings["null_runs"]), why)
     if why:
-        verdict = f"common blocks over-produced in the partial memorization window: not measurable: {why}"
-        report.verdict(verdict)
-        return {"verdict": verdict, "seeds": seeds}
+        return not_measurable(report, "common blocks over-produced in the partial memorization window", why, seeds)
     counts, tests = _counted_tests(runs, nulls, settings)
     primary = tests[0]
     answer = _answer(primary)
