@@ -28,6 +28,16 @@ import time
 from typing import Any
 
 
+def _trained_shape(train: dict) -> tuple[list[tuple[int, float]], dict[int, list[tuple[int, float]]]]:
+    """A trained quick run's shape: no copies for the first quarter (at most 300 steps),
+    then memorized mass rising linearly to 0.35 at the last step; per-level validity
+    rising from 10-40% to 80-95%."""
+    last = int(train["steps"])
+    lam = [(0, 0.0), (min(300, last // 4), 0.0), (last, 0.35)]
+    validity = {lev: [(0, 0.1 * (lev + 1)), (last, min(0.8 + 0.05 * lev, 1.0))] for lev in range(int(train["L"]))}
+    return lam, validity
+
+
 def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy_threshold: float | None = None) -> None:
     from rhmfast.diffusion.simulate import Memorizer
     from rhmfast.experiments import prototypes
@@ -40,9 +50,7 @@ def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy
     settings = resolve_settings("prototypes", preset, prototypes.DEFAULTS,
                                 {} if copy_threshold is None else {"copy_threshold": copy_threshold})
     train = settings["train"]
-    last = int(train["steps"])
-    lam = [(0, 0.0), (min(300, last // 4), 0.0), (last, 0.35)]
-    validity = {lev: [(0, 0.1 * (lev + 1)), (last, min(0.8 + 0.05 * lev, 1.0))] for lev in range(int(train["L"]))}
+    lam, validity = _trained_shape(train)
     null = Memorizer(lam=lam, validity=validity)
     effect = Memorizer(lam=lam, validity=validity, tilt="blocks", strength=2.0)
     print(f"prototypes, {preset} preset (P = {train['num_train']}, d = {int(train['s']) ** int(train['L'])}, "
@@ -77,9 +85,7 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
         null_seeds, effect_seeds = 2, 1
     settings = resolve_settings("slop", preset, slop.DEFAULTS, None)
     train = settings["train"]
-    last = int(train["steps"])
-    lam = [(0, 0.0), (min(300, last // 4), 0.0), (last, 0.35)]
-    validity = {lev: [(0, 0.1 * (lev + 1)), (last, min(0.8 + 0.05 * lev, 1.0))] for lev in range(int(train["L"]))}
+    lam, validity = _trained_shape(train)
     null = Memorizer(lam=lam, validity=validity)
     effect = Memorizer(lam=lam, validity=validity, sharpen=1.5)
     print(f"slop, {preset} preset (P = {train['num_train']}, d = {int(train['s']) ** int(train['L'])}, "
@@ -99,13 +105,11 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
 
 
 def stretched_memorizer(last: int, L: int, factor: float = 1.0) -> Any:
-    """The quick run's shape (no copies for the first quarter, memorized mass rising to
-    0.35 at the last step, per-level validity rising) on a time axis stretched by ``factor``."""
+    """:func:`_trained_shape` with its memorized mass on a time axis stretched by ``factor``."""
     from rhmfast.diffusion.simulate import Memorizer
 
-    start = min(300, last // 4)
-    validity = {lev: [(0, 0.1 * (lev + 1)), (last, min(0.8 + 0.05 * lev, 1.0))] for lev in range(L)}
-    return Memorizer(lam=[(0, 0.0), (start * factor, 0.0), (last * factor, 0.35)], validity=validity)
+    lam, validity = _trained_shape({"steps": last, "L": L})
+    return Memorizer(lam=[(step * factor, value) for step, value in lam], validity=validity)
 
 
 def main_sweep(name: str, smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10) -> None:
