@@ -104,7 +104,7 @@ def test_one_training_under_torchrun_with_two_processes(tmp_path):
 def test_slop_micro_uses_the_exact_grammar_yardstick(tmp_path):
     exp_dir = experiments.run("slop", preset="micro", out=tmp_path / "sl", jobs=1, progress=False)
     res = json.loads((exp_dir / "results.json").read_text())
-    assert res["yardstick"] == "exact grammar probability"
+    assert "not measurable" not in res["verdict"] and res["primary"]["name"] == "common-block ratio, levels pooled"
     g = rhmfast.RHM.load(exp_dir / "runs" / "seed0" / "grammar.json")
     rows = res["top_blocks"]
     assert rows
@@ -151,4 +151,5 @@ def test_an_experiment_killed_mid_training_resumes_to_the_same_results(tmp_path,
         np.testing.assert_array_equal(a.train_nll, b.train_nll)
     res_ref = json.loads((ref / "results.json").read_text())
     res = json.loads((out / "results.json").read_text())
-    assert res["verdicts"] == res_ref["verdicts"] and res["likelihood_time"] == res_ref["likelihood_time"]
+    # as text: a censored clock is NaN, which never equals itself
+    assert json.dumps(res) == json.dumps(res_ref)
