@@ -69,18 +69,6 @@ def _check_top(top: Any) -> int:
     return int(top)
 
 
-def _block_rows(x: np.ndarray, s: int, L: int, level: int) -> tuple[np.ndarray, int, int]:
-    """Rows ``(position, block tokens...)`` of every aligned level-``level`` block, as
-    ``(n * npos,)`` fixed-size byte keys, plus ``npos`` and the block width."""
-    n, d = x.shape
-    w = s ** (L - level)
-    npos = d // w
-    rows = np.empty((n * npos, w + 1), dtype=np.int64)
-    rows[:, 0] = np.tile(np.arange(npos, dtype=np.int64), n)
-    rows[:, 1:] = x.reshape(n * npos, w)
-    return rows.view(np.dtype((np.void, 8 * (w + 1)))).ravel(), npos, w
-
-
 def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     """Per training sample: its exact log probability under ``grammar`` and the mean log
     frequency, in the training set, of its aligned blocks at each level.
@@ -135,6 +123,8 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
       ``top`` most over-produced blocks per level (largest ``generated_freq -
       grammar_prob``).
     """
+    from rhmfast.analysis.blocks import joint_block_counts  # keeps `import rhmfast` light
+
     top = _check_top(top)
     _check_grammar(grammar, ("log_prob", "block_probs"), parses=True)
     if not isinstance(index, TrainingIndex):
@@ -170,19 +160,14 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
     overproduction: dict[int, dict[str, np.ndarray]] = {}
     tv_grammar, tv_train, novelty, top_blocks = [], [], [], {}
     for level in range(L + 1):
-        tk, npos, w = _block_rows(train, s, L, level)
-        gk, _, _ = _block_rows(g64, s, L, level)
-        uniq, inverse = np.unique(np.concatenate([tk, gk]), return_inverse=True)
-        inverse = inverse.ravel()
-        train_counts = np.bincount(inverse[: tk.size], minlength=uniq.size)
-        gen_counts = np.bincount(inverse[tk.size :], minlength=uniq.size)
-        present = train_counts[inverse[tk.size :]] > 0
-        presence[:, level] = present.reshape(B, npos).mean(axis=1)
+        uniq, gen_counts, train_counts, ids = joint_block_counts(g64, train, s, level, positional=True)
+        npos = ids.shape[1]
+        present = train_counts[ids] > 0
+        presence[:, level] = present.mean(axis=1)
         novelty.append(float(1.0 - present.mean()))
 
         sel = np.flatnonzero(gen_counts)
-        rows = uniq[sel].view(np.int64).reshape(sel.size, w + 1)
-        positions, blocks = rows[:, 0], rows[:, 1:]
+        positions, blocks = uniq[sel, 0], uniq[sel, 1:]
         gen_freq = gen_counts[sel] / B
         train_freq = train_counts[sel] / P
         prob = np.asarray(grammar.block_probs(blocks, level, positions), dtype=np.float64)

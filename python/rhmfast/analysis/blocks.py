@@ -18,6 +18,7 @@ __all__ = [
     "depth_of",
     "blocks_at",
     "positional_block_counts",
+    "joint_block_counts",
     "block_log_frequency",
     "prototypicality_score",
     "BlockTable",
@@ -81,6 +82,34 @@ def _row_keys(rows: np.ndarray) -> np.ndarray:
     """``(n, k)`` rows as ``(n,)`` fixed-size byte keys (equal rows, equal keys)."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     return rows.view(np.dtype((np.void, 8 * rows.shape[1]))).ravel()
+
+
+def joint_block_counts(generated: np.ndarray, train: np.ndarray, s: int, level: int, *,
+                       positional: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct level-``level`` blocks of ``generated`` and ``train`` together, as
+    ``(K, k)`` rows (``positional``: ``(K, 1 + k)``, the position first, so that one
+    block at two positions is two rows), each row's count among the generated and among
+    the training blocks, and the ``(N, s**level)`` row of each generated block: the one
+    block table that over-production in both ``overproduction`` and
+    ``rhmfast.memorization_report`` reads.
+
+    >>> rows, gen, train, ids = joint_block_counts(np.array([[0, 1]]), np.array([[1, 1]]), 2, 1)
+    >>> rows.tolist(), gen.tolist(), train.tolist(), ids.tolist()
+    ([[0], [1]], [1, 1], [0, 2], [[0, 1]])
+    """
+    bg, bt = blocks_at(generated, s, level), blocks_at(train, s, level)
+    if bg.shape[1:] != bt.shape[1:]:
+        raise ValueError(f"generated and train must be 2-D with equal d, got {np.shape(generated)}, "
+                         f"{np.shape(train)}")
+    n, npos, k = bg.shape
+
+    def rows(b: np.ndarray) -> np.ndarray:
+        flat = b.reshape(-1, k)
+        return np.column_stack([np.tile(np.arange(npos), len(b)), flat]) if positional else flat
+
+    uniq, (ig, it) = _row_ids(rows(bg), rows(bt))
+    return (uniq, np.bincount(ig, minlength=len(uniq)), np.bincount(it, minlength=len(uniq)),
+            ig.reshape(n, npos))
 
 
 def positional_block_counts(x: np.ndarray, s: int, level: int, *,
@@ -217,13 +246,10 @@ def overproduction(
         raise ValueError(f"generated and train must be 2-D with equal d, got {generated.shape}, {train.shape}")
     if not len(generated) or not len(train):
         raise ValueError("generated and train must be non-empty")
-    bg = blocks_at(generated, s, level)
-    bt = blocks_at(train, s, level)
-    k = bg.shape[2]
-    uniq, (ig, it) = _row_ids(bg.reshape(-1, k), bt.reshape(-1, k))
+    uniq, gen_c, train_c, _ = joint_block_counts(generated, train, s, level)
     nb = len(uniq)
-    gen_f = np.bincount(ig, minlength=nb) / len(ig)
-    train_f = np.bincount(it, minlength=nb) / len(it)
+    gen_f = gen_c / gen_c.sum()
+    train_f = train_c / train_c.sum()
     if grammar_probs is not None:
         gram = np.asarray(grammar_probs(uniq, level), np.float64)
         if gram.shape != (nb,):
