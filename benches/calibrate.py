@@ -10,7 +10,8 @@ moderate real effect (power), each set read against null runs fitted to it exact
 ``python benches/calibrate.py --experiment fat-tail`` (or ``scaling``)   the sweeps' verdicts
 
 slop: the same shape of copies and validity; the effect is an over-producer, the
-grammar component's rule probabilities sharpened to ``p ** 1.5`` (``sharpen=1.5``).
+grammar component's rule probabilities sharpened to ``p ** 1.5`` (``sharpen=1.5``),
+which over-produces common blocks and under-produces rare ones.
 
 The simulated model follows a trained quick run's shape: no copies for the first 300
 steps, then memorized mass rising linearly to 0.35 at the last step; per-level
@@ -95,7 +96,8 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
     with tempfile.TemporaryDirectory() as root:
         d0 = decisions("slop", null, settings, seeds=range(null_seeds), root=f"{root}/null")
         d1 = decisions("slop", effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
-    names = [slop.PRIMARY + " [primary]"] + [f"common-block ratio, level {lv}" for lv in range(1, int(train["L"]) + 1)]
+    names = slop.statistic_names(list(range(1, int(train["L"]) + 1)))
+    names[0] += " [primary]"
     print(f"| statistic | false positives (null, {null_seeds} seeds) | over-produced (effect, {effect_seeds} seeds) "
           "| under-produced |")
     print("|---|---|---|---|")

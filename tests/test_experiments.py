@@ -292,9 +292,12 @@ def test_experiment_presets_adjust_the_shared_train_preset(tmp_path):
     from rhmfast.experiments import fat_tail, prototypes, scaling
     from rhmfast.experiments.presets import TRAIN, resolve_settings
 
+    ft_steps = fat_tail.DEFAULTS["quick"]["train"]["steps"]
+    assert ft_steps != TRAIN["quick"]["steps"]
     ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, None)
-    assert ft["train"]["steps"] == 700 and ft["train"]["model"] == TRAIN["quick"]["model"]
-    assert resolve_settings("scaling", "quick", scaling.DEFAULTS, None)["train"]["steps"] == 1000
+    assert ft["train"]["steps"] == ft_steps and ft["train"]["model"] == TRAIN["quick"]["model"]
+    assert resolve_settings("scaling", "quick", scaling.DEFAULTS, None)["train"] == dict(
+        TRAIN["quick"], **scaling.DEFAULTS["quick"]["train"])
     # prototypes: a decidable regime (chance copies negligible), one token revealed per step
     assert resolve_settings("prototypes", "quick", prototypes.DEFAULTS, None)["train"] == dict(
         TRAIN["quick"], zipf_a=0.5, num_train=64, steps=1000)
@@ -303,4 +306,4 @@ def test_experiment_presets_adjust_the_shared_train_preset(tmp_path):
     ft = resolve_settings("fat-tail", "quick", fat_tail.DEFAULTS, {"train": {"steps": 99}})
     assert ft["train"]["steps"] == 99
     # the experiment defaults themselves are not mutated
-    assert fat_tail.DEFAULTS["quick"]["train"]["steps"] == 700
+    assert fat_tail.DEFAULTS["quick"]["train"]["steps"] == ft_steps

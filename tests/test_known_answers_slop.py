@@ -117,20 +117,26 @@ def test_slop_report_on_a_known_over_producer(tmp_path, capsys):
                               "common-block ratio, levels pooled = ")
     assert "false-positive rate on null runs" in verdict and "the null median" in verdict
     # the statistic recomputed by hand from the windows' samples
-    values = []
+    values, tilts = [], []
     for sd in (0, 1):
         r = load_run(exp / "runs" / f"seed{sd}")
         a, b = slop.window(r, valid_min=SETTINGS["valid_min"], copy_max=SETTINGS["copy_max"])
         recs = [r.eval(int(t)) for t in r.steps[a:b + 1]]
         x = np.concatenate([rec.samples[rec.copy_of < 0] for rec in recs])  # copies left out
         probs = grammar_block_probs(r)
-        lv = []
+        lv, rare_lv = [], []
         for level in (1, 2, 3):
             common, mass = common_blocks(r.train, 2, level, probs, common_fraction=SETTINGS["common_fraction"])
             c, k = common_block_counts(x, 2, level, common, probs)
             lv.append(c.sum() / k.sum() / mass)
+            rare, rare_mass = common_blocks(r.train, 2, level, probs, common_fraction=SETTINGS["common_fraction"],
+                                            rarest=True)
+            rare_lv.append(common_block_counts(x, 2, level, rare, probs)[0].sum() / k.sum() / rare_mass)
         values.append(np.mean(lv))
+        tilts.append(np.mean(lv) / np.mean(rare_lv))
     assert res["primary"]["value"] == pytest.approx(np.mean(values)) and np.mean(values) > 1.2
+    # sharpened rules favour common blocks over the rare training blocks
+    assert res["tests"][slop.TILT]["value"] == pytest.approx(np.mean(tilts)) and np.mean(tilts) > 1.2
     assert res["primary"]["p"] <= 0.05 and len(res["primary"]["null"]) == 19
     assert f"= {np.mean(values):+.2f} [" in verdict
     md = (exp / "report.md").read_text()

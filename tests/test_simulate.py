@@ -153,6 +153,21 @@ def test_null_runs_follow_the_observed_copy_and_validity_curves(tmp_path):
         assert np.isnan(n.train_nll).all()  # elbo=False: not needed by the copy statistics
 
 
+def test_null_runs_of_another_seed_are_rewritten_and_a_trained_run_is_refused(tmp_path):
+    from rhmfast.diffusion import TrainConfig
+
+    obs = simulate_run(_cfg(tmp_path, "observed", steps=32), Memorizer(lam=0.3))
+    first = null_runs(obs, tmp_path / "nulls", num=1, seed=5)[0]
+    stamp = (first / "simulation.json").stat().st_mtime_ns
+    assert null_runs(obs, tmp_path / "nulls", num=1, seed=5)[0] == first  # the same: reused
+    assert (first / "simulation.json").stat().st_mtime_ns == stamp
+    again = null_runs(obs, tmp_path / "nulls", num=1, seed=6)[0]  # derived data: rewritten
+    assert again == first and TrainConfig.from_toml(again / "config.toml").seed == 6
+    (again / "simulation.json").unlink()  # no longer a finished simulation: not removed
+    with pytest.raises(ValueError, match="different config"):
+        null_runs(obs, tmp_path / "nulls", num=1, seed=7)
+
+
 def test_bad_memorizers_and_configs_name_the_parameter(tmp_path):
     for kw, match in [
         (dict(lam=1.5), "lam"), (dict(lam=float("nan")), "lam"), (dict(lam=[(0, 0.1), (0, 0.2)]), "increasing"),

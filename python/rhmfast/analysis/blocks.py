@@ -349,16 +349,21 @@ def partial_memorization_window(
 
 
 def common_blocks(train: np.ndarray, s: int, level: int, grammar_probs: GrammarProbs, *,
-                  common_fraction: float = 0.1) -> tuple[np.ndarray, float]:
+                  common_fraction: float = 0.1, rarest: bool = False) -> tuple[np.ndarray, float]:
     """The common blocks of ``level``: the top ``common_fraction`` of the distinct
     training blocks by exact grammar probability (positions pooled; the selection of
     :func:`overproduction`), and the grammar's mass on them (the frequency a sampler of
     the exact grammar gives them among all grammatical blocks of the level).
+    ``rarest``: the bottom ``common_fraction`` instead, the rare training blocks a model
+    that copies pieces of its training strings over-produces as much as common ones.
 
     >>> probs = lambda b, level: np.where(b[:, 0] == 0, 0.6, 0.2)
     >>> common, mass = common_blocks(np.array([[0, 1], [1, 1]]), 2, 1, probs, common_fraction=0.5)
     >>> common.tolist(), mass
     ([[0]], 0.6)
+    >>> rare, mass = common_blocks(np.array([[0, 1], [1, 1]]), 2, 1, probs, common_fraction=0.5, rarest=True)
+    >>> rare.tolist(), mass
+    ([[1]], 0.2)
     """
     if not 0 < common_fraction <= 1:
         raise ValueError(f"common_fraction must lie in (0, 1], got {common_fraction}")
@@ -370,7 +375,7 @@ def common_blocks(train: np.ndarray, s: int, level: int, grammar_probs: GrammarP
     ref = np.asarray(grammar_probs(uniq, level), np.float64)
     if ref.shape != (len(uniq),):
         raise ValueError(f"grammar_probs returned shape {ref.shape}, expected ({len(uniq)},)")
-    common = _top_fraction(np.arange(len(uniq)), ref, common_fraction)
+    common = _top_fraction(np.arange(len(uniq)), -ref if rarest else ref, common_fraction)
     return uniq[common], float(ref[common].sum())
 
 

@@ -113,5 +113,20 @@ def null_runs(
         path = root / f"null_{k:03d}"
         cfg = config.replace(run_dir=str(path), seed=seed + k, elbo_draws=config.elbo_draws if elbo else 0,
                              progress=False)
+        _drop_stale(path, cfg)
         paths.append(simulate_run(cfg, memorizer))
     return paths
+
+
+def _drop_stale(path: pathlib.Path, config: Any) -> None:
+    """Remove a finished simulation at ``path`` made with another config (say, another
+    sampling seed): null runs are derived data, rewritten rather than refused. Anything
+    else there (a trained run, an unfinished write) is left for ``simulate_run`` to refuse."""
+    import shutil
+
+    from rhmfast.diffusion.config import TrainConfig
+    from rhmfast.diffusion.simulate import SIMULATION_FILE
+
+    stored = path / "config.toml"
+    if (path / SIMULATION_FILE).exists() and stored.exists() and TrainConfig.from_toml(stored) != config:
+        shutil.rmtree(path)

@@ -50,12 +50,13 @@ GRAMMAR_SAMPLE = 20_000  # strings drawn per grammar for its entropy and spread 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "micro": {"exponents": [-1.0, 0.0, 1.0, 2.0], "tail_levels": [0, 2], "tail_exponent": 1.0, "seeds": [0, 1],
               "copy_threshold": 0.1, "num_boot": 200, "alpha": 0.05},
-    # 10 runs of 700 steps (~0.22 core-seconds per step with evaluations: ~13 min on 2
-    # cores); the tail-level runs only in the paper preset (2 levels x 2 seeds allow 4
-    # permutations: that comparison could never decide here)
+    # 10 runs of 400 steps (~0.22 core-seconds per step with evaluations: ~7.5 min on 2
+    # cores; at P = 64 the clocks were 350-500 steps, and they scale with P); the
+    # tail-level runs only in the paper preset (2 levels x 2 seeds allow 4 permutations:
+    # that comparison could never decide here)
     "quick": {"exponents": [-1.0, -0.5, 0.0, 0.5, 1.0], "tail_levels": [], "tail_exponent": 1.0,
               "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000, "alpha": 0.05,
-              "train": {"num_train": 64, "steps": 700, "first_checkpoint": 32, "checkpoints_per_octave": 3,
+              "train": {"num_train": 32, "steps": 400, "first_checkpoint": 32, "checkpoints_per_octave": 3,
                         "eval_samples": 256}},
     "paper": {"exponents": [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], "tail_levels": [0, 1, 2, 3], "tail_exponent": 1.0,
               "seeds": [0, 1, 2], "copy_threshold": 0.05, "num_boot": 1000, "alpha": 0.05},

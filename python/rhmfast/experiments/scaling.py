@@ -46,10 +46,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # two runs: the pipeline tests' preset (a decidable micro sweep, 4 sizes x 2 seeds, is
     # what tests/test_known_answers_sweeps.py and the stand-in verdict test configure)
     "micro": {"sizes": [8, 16], "seeds": [0], "copy_threshold": 0.1, "num_boot": 200, "alpha": 0.05},
-    "quick": {"sizes": [16, 32, 64, 128], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
+    "quick": {"sizes": [8, 16, 32, 64], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
               "alpha": 0.05,
-              # 8 runs of 1000 steps: ~15 min on 2 cores
-              "train": {"zipf_a": 0.5, "steps": 1000, "first_checkpoint": 32, "checkpoints_per_octave": 3,
+              # 8 runs of 500 steps: ~7.5 min on 2 cores (the clock is ~7 steps per string:
+              # P = 64 reaches it by step ~450)
+              "train": {"zipf_a": 0.5, "steps": 500, "first_checkpoint": 32, "checkpoints_per_octave": 3,
                         "eval_samples": 256}},
     "paper": {"sizes": [2500, 5000, 10000, 20000], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
               "alpha": 0.05},

@@ -19,7 +19,10 @@ the null absorbs copies, validity and the sampler's own bias (an ancestral sampl
 under-produces common blocks by itself), and the test isolates over-production beyond
 memorization. Interval: a two-stage bootstrap over seeds, then samples (whole strings:
 the blocks of one string are not independent). Each level's ratio is reported beside
-it with the same nulls.
+it with the same nulls, and so are the rare-block ratio (the bottom ``common_fraction``
+of the training blocks) and the common over rare ratio: a model that copies pieces of
+its training strings over-produces every training block, common or rare, and only a
+ratio above 1 says that common blocks are favoured.
 """
 
 from __future__ import annotations
@@ -57,10 +60,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # a micro training never reaches 25% valid samples: its window opens at the first
     # checkpoint, so the smoke size still runs the whole analysis
     "micro": {**_COMMON, "seeds": [0], "valid_min": 0.0, "top_blocks": 8, "num_boot": 100, "null_runs": 19},
-    "quick": {**_COMMON, "seeds": [0, 1], "num_boot": 1000, "null_runs": 19},
+    # the prototypes preset's regime (chance copies negligible); 600 steps: its runs pass
+    # 25% valid samples by step ~130 and 5% excess copies by step ~350-450, which ends
+    # the window; 3 runs of 600 steps, ~4 min on 2 cores
+    "quick": {**_COMMON, "seeds": [0, 1, 2], "num_boot": 1000, "null_runs": 19,
+              "train": {"zipf_a": 0.5, "num_train": 64, "steps": 600}},
     "paper": {**_COMMON, "seeds": [0, 1, 2], "num_boot": 1000, "null_runs": 39},
 }
 PRIMARY = "common-block ratio, levels pooled"
+RARE = "rare-block ratio, levels pooled"  # the bottom common_fraction of the training blocks
+TILT = "common over rare blocks, levels pooled"
 
 
 def plan(settings: dict[str, Any]) -> list[RunSpec]:
@@ -97,8 +106,11 @@ class _Counts:
         self.window = window(run, valid_min=float(settings["valid_min"]), copy_max=float(settings["copy_max"]))
         cf = float(settings["common_fraction"])
         sets = [common_blocks(run.train, s, lv, probs, common_fraction=cf) for lv in self.levels]
+        rare = [common_blocks(run.train, s, lv, probs, common_fraction=cf, rarest=True) for lv in self.levels]
         self.mass = np.array([m for _, m in sets])  # grammar mass on each level's common blocks
+        self.rare_mass = np.array([m for _, m in rare])
         self.common = np.zeros((0, len(self.levels)), np.int64)
+        self.rare = np.zeros((0, len(self.levels)), np.int64)
         self.known = np.zeros((0, len(self.levels)), np.int64)
         if self.window is not None:
             recs = [run.eval(int(run.steps[i])) for i in range(self.window[0], self.window[1] + 1)]
@@ -106,45 +118,56 @@ class _Counts:
             pairs = [common_block_counts(x, s, lv, c, probs) for lv, (c, _) in zip(self.levels, sets, strict=True)]
             self.common = np.stack([c for c, _ in pairs], axis=1)
             self.known = np.stack([k for _, k in pairs], axis=1)
+            self.rare = np.stack([common_block_counts(x, s, lv, c, probs)[0]
+                                  for lv, (c, _) in zip(self.levels, rare, strict=True)], axis=1)
 
-    def ratios(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """``(levels,)`` common-block ratio of each level over the samples ``idx``."""
-        c = self.common if idx is None else self.common[idx]
+    def ratios(self, idx: np.ndarray | None = None, *, rare: bool = False) -> np.ndarray:
+        """``(levels,)`` common-block ratio (``rare``: rare-block ratio) of each level over
+        the samples ``idx``."""
+        counts, mass = (self.rare, self.rare_mass) if rare else (self.common, self.mass)
+        c = counts if idx is None else counts[idx]
         k = self.known if idx is None else self.known[idx]
         kk = k.sum(0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where((kk > 0) & (self.mass > 0), c.sum(0) / kk / self.mass, np.nan)
+            return np.where((kk > 0) & (mass > 0), c.sum(0) / kk / mass, np.nan)
 
-
-def _stats(r: np.ndarray) -> np.ndarray:
-    """``(levels,)`` ratios -> the statistics: levels pooled (mean), then each level."""
-    return np.concatenate([[np.mean(r)], r])
+    def stats(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The statistics (:func:`statistic_names`) over the samples ``idx``: the common-block
+        ratio with levels pooled (mean), then each level's, then the rare-block ratio
+        pooled, then the common over the rare (> 1: common blocks favoured over the
+        other training blocks, not only training blocks over-produced)."""
+        r, rr = self.ratios(idx), self.ratios(idx, rare=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tilt = np.mean(r) / np.mean(rr) if np.mean(rr) > 0 else np.nan
+        return np.concatenate([[np.mean(r)], r, [np.mean(rr), tilt]])
 
 
 def _bootstrap(counts: list[_Counts], num_boot: int, seed: int = 0) -> np.ndarray:
     """``(num_boot, K)`` statistics on resamples of seeds, then of samples within each."""
     rng = np.random.default_rng(seed)
-    out = np.full((num_boot, 1 + len(counts[0].levels)), np.nan)
+    out = np.full((num_boot, len(statistic_names(counts[0].levels))), np.nan)
     for b in range(num_boot):
         vals = []
         for i in rng.integers(len(counts), size=len(counts)):
             c = counts[int(i)]
             n = len(c.common)
-            vals.append(_stats(c.ratios(rng.integers(n, size=n))) if n else np.full(out.shape[1], np.nan))
+            vals.append(c.stats(rng.integers(n, size=n)) if n else np.full(out.shape[1], np.nan))
         out[b] = np.mean(vals, axis=0)
     return out
 
 
-def _names(levels: list[int]) -> list[str]:
-    return [PRIMARY] + [f"common-block ratio, level {lv}" for lv in levels]
+def statistic_names(levels: list[int]) -> list[str]:
+    """Names of the statistics ``null_tests`` returns, in order (the verdict's first)."""
+    return ([PRIMARY] + [f"common-block ratio, level {lv}" for lv in levels]
+            + [RARE, TILT])
 
 
 def _tests(counts: list[_Counts], null_counts: list[list[_Counts]], settings: dict[str, Any]) -> list[NullTest]:
-    value = np.mean([_stats(c.ratios()) for c in counts], axis=0)
+    value = np.mean([c.stats() for c in counts], axis=0)
     boot = _bootstrap(counts, int(settings["num_boot"]))
-    null = np.array([np.mean([_stats(c.ratios()) for c in ns], axis=0) for ns in null_counts])
+    null = np.array([np.mean([c.stats() for c in ns], axis=0) for ns in null_counts])
     tests = []
-    for k, name in enumerate(_names(counts[0].levels)):
+    for k, name in enumerate(statistic_names(counts[0].levels)):
         b = boot[:, k][np.isfinite(boot[:, k])]
         interval = (float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))) if len(b) else (np.nan, np.nan)
         tests.append(NullTest.of(name, float(value[k]), interval, null[:, k], alpha=float(settings["alpha"])))
@@ -202,9 +225,12 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     primary = tests[0]
     answer = _answer(primary)
     effect = primary.value / primary.centre if primary.centre > 0 else float("nan")
+    tilt = next(t for t in tests if t.name == TILT)
     verdict = (f"common blocks over-produced in the partial memorization window: {answer}: {primary.summary()}; "
                f"x{effect:.3f} the null median; false-positive rate on null runs "
-               f"{fmt_pct(primary.false_positive_rate)}")
+               f"{fmt_pct(primary.false_positive_rate)}; beside it, {TILT} = {tilt.value:.2f} "
+               f"[{tilt.interval[0]:.2f}, {tilt.interval[1]:.2f}] (null {tilt.centre:.2f}, p = {tilt.p:.2g}: "
+               f"{_TILT_READING[tilt.decision]})")
     report.verdict(verdict)
     _report_body(report, settings, runs, seeds, counts, tests)
     top_level, top_step, top_rows = _figures(report, settings, runs, nulls, seeds, counts, tests)
@@ -221,6 +247,14 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         "top_blocks_step": top_step,
         "top_blocks": top_rows,
     }
+
+
+_TILT_READING = {
+    1: "common blocks favoured over the other training blocks",
+    -1: "rare training blocks over-produced more than common ones: pieces of training strings copied, "
+        "not common blocks favoured",
+    0: "no preference between common and rare training blocks detected",
+}
 
 
 def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seeds: list[int],
@@ -241,7 +275,10 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         f"Common blocks: the top {fmt_pct(cf)} of the distinct training blocks of a level by exact grammar "
         "probability. Common-block ratio: their frequency among the generated blocks the grammar knows, over the "
         "grammar's mass on them (1: as the grammar; > 1: over-produced); the statistic averages levels 1.."
-        f"{L} and seeds, counting every sample of the window that is not a copy of a training string. Window (fixed in advance, the same rule for every "
+        f"{L} and seeds, counting every sample of the window that is not a copy of a training string. Rare-block "
+        f"ratio: the same for the bottom {fmt_pct(cf)} of the training blocks; a model that copies pieces of its "
+        "training strings over-produces both, so the common over rare ratio (> 1: the common ones more) tells "
+        "a preference for common blocks from partial copies. Window (fixed in advance, the same rule for every "
         f"run): from the first checkpoint with >= {fmt_pct(vmin)} valid samples until, excluded, the first with "
         f"excess copies (beyond chance) >= {fmt_pct(cmax)}. Null runs: known-answer memorizers fitted to each "
         "seed's copy-fraction and per-level validity curves whose other samples are the exact grammar's through "
