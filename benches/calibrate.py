@@ -39,10 +39,32 @@ def _trained_shape(train: dict) -> tuple[list[tuple[int, float]], dict[int, list
     return lam, validity
 
 
+def _decide(name: str, null: Any, effect: Any, settings: dict, null_seeds: int, effect_seeds: int) -> tuple[Any, Any]:
+    """Decisions of ``name``'s statistics on ``null_seeds`` null and ``effect_seeds``
+    effect run sets (each against null runs fitted to it)."""
+    from rhmfast.experiments.calibration import decisions
+
+    with tempfile.TemporaryDirectory() as root:
+        d0 = decisions(name, null, settings, seeds=range(null_seeds), root=f"{root}/null")
+        d1 = decisions(name, effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
+    return d0, d1
+
+
+def _table(d0: Any, d1: Any, rows: list[tuple[str, int]], right: str = "right direction",
+           wrong: str = "wrong direction") -> None:
+    """The README's calibration table: per statistic (name, the decision that is the
+    effect's direction), its false-positive rate on the null sets and its rates of
+    the right and the wrong direction on the effect sets."""
+    print(f"| statistic | false positives (null, {len(d0)} seeds) | {right} (effect, {len(d1)} seeds) | {wrong} |")
+    print("|---|---|---|---|")
+    for k, (name, sign) in enumerate(rows):
+        print(f"| {name} | {(d0[:, k] != 0).mean():.0%} | {(d1[:, k] == sign).mean():.0%} "
+              f"| {(d1[:, k] == -sign).mean():.0%} |")
+
+
 def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy_threshold: float | None = None) -> None:
     from rhmfast.diffusion.simulate import Memorizer
     from rhmfast.experiments import prototypes
-    from rhmfast.experiments.calibration import decisions
     from rhmfast.experiments.presets import resolve_settings
 
     preset = "micro" if smoke else "quick"
@@ -58,19 +80,10 @@ def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy
           f"{len(settings['seeds'])} seeds per set, {settings['null_runs']} null run sets, copy_threshold "
           f"{settings['copy_threshold']}, alpha {settings['alpha']})", flush=True)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as root:
-        d0 = decisions("prototypes", null, settings, seeds=range(null_seeds), root=f"{root}/null")
-        d1 = decisions("prototypes", effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
-    names = ["equal-power clock rho (block frequency) [primary]", "equal-power clock rho (log p)",
-             "excess copies Q5 - Q1 (block frequency)", "excess copies Q5 - Q1 (log p)"]
-    print(f"| statistic | false positives (null, {null_seeds} seeds) | right direction (effect, {effect_seeds} seeds) "
-          "| wrong direction |")
-    print("|---|---|---|---|")
-    # clocks: rho < 0 (-1) is "prototypical first"; excess copies: +1 is
-    right = [-1, -1, 1, 1]
-    for k, name in enumerate(names):
-        print(f"| {name} | {(d0[:, k] != 0).mean():.0%} | {(d1[:, k] == right[k]).mean():.0%} "
-              f"| {(d1[:, k] == -right[k]).mean():.0%} |")
+    d0, d1 = _decide("prototypes", null, effect, settings, null_seeds, effect_seeds)
+    # the effect's direction: a clock's rho < 0 (prototypical first), excess copies Q5 - Q1 > 0
+    _table(d0, d1, [("equal-power clock rho (block frequency) [primary]", -1), ("equal-power clock rho (log p)", -1),
+                    ("excess copies Q5 - Q1 (block frequency)", 1), ("excess copies Q5 - Q1 (log p)", 1)])
     print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -78,7 +91,6 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
     """slop's verdict (levels-pooled common-block ratio in the window) on known answers."""
     from rhmfast.diffusion.simulate import Memorizer
     from rhmfast.experiments import slop
-    from rhmfast.experiments.calibration import decisions
     from rhmfast.experiments.presets import resolve_settings
 
     preset = "micro" if smoke else "quick"
@@ -93,16 +105,10 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
           f"{len(settings['seeds'])} seeds per set, {settings['null_runs']} null run sets, valid_min "
           f"{settings['valid_min']}, copy_max {settings['copy_max']}, alpha {settings['alpha']})", flush=True)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as root:
-        d0 = decisions("slop", null, settings, seeds=range(null_seeds), root=f"{root}/null")
-        d1 = decisions("slop", effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
+    d0, d1 = _decide("slop", null, effect, settings, null_seeds, effect_seeds)
     names = slop.statistic_names(list(range(1, int(train["L"]) + 1)))
     names[0] += " [primary]"
-    print(f"| statistic | false positives (null, {null_seeds} seeds) | over-produced (effect, {effect_seeds} seeds) "
-          "| under-produced |")
-    print("|---|---|---|---|")
-    for k, name in enumerate(names):
-        print(f"| {name} | {(d0[:, k] != 0).mean():.0%} | {(d1[:, k] == 1).mean():.0%} | {(d1[:, k] == -1).mean():.0%} |")
+    _table(d0, d1, [(n, 1) for n in names], right="over-produced", wrong="under-produced")
     print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -120,7 +126,6 @@ def main_sweep(name: str, smoke: bool = False, null_seeds: int = 20, effect_seed
     schedule for every run of the sweep. Effect: its time axis stretched, fat-tail by
     1 + (a_max - a) / (a_max - a_min) (the heaviest tail 2x later), scaling by P / P_min."""
     from rhmfast.experiments import EXPERIMENTS
-    from rhmfast.experiments.calibration import decisions
     from rhmfast.experiments.presets import resolve_settings
 
     module = EXPERIMENTS[name]
@@ -146,14 +151,8 @@ def main_sweep(name: str, smoke: bool = False, null_seeds: int = 20, effect_seed
           f"{train['eval_samples']} samples per checkpoint, copy_threshold {settings['copy_threshold']}, "
           f"alpha {settings['alpha']})", flush=True)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as root:
-        d0 = decisions(name, stretched_memorizer(last, L), settings, seeds=range(null_seeds), root=f"{root}/null")
-        d1 = decisions(name, effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
-    print(f"| statistic | false positives (null, {null_seeds} seeds) | right direction (effect, {effect_seeds} seeds) "
-          "| wrong direction |")
-    print("|---|---|---|---|")
-    print(f"| {name}: rho(parameter, memorized-mass clock) [primary] | {(d0[:, 0] != 0).mean():.0%} "
-          f"| {(d1[:, 0] == right).mean():.0%} | {(d1[:, 0] == -right).mean():.0%} |")
+    d0, d1 = _decide(name, stretched_memorizer(last, L), effect, settings, null_seeds, effect_seeds)
+    _table(d0, d1, [(f"{name}: rho(parameter, memorized-mass clock) [primary]", right)])
     print(f"wall {time.perf_counter() - t0:.0f} s", flush=True)
 
 

@@ -63,14 +63,11 @@ def slop_decisions(tmp_path_factory):
     return null, effect
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: the simulated observed runs' level-1 and level-2 common-block ratios vary ~1.35x more across "
-    "simulation seeds (sd 0.051 at level 1) than their fitted null runs (0.037) or fresh grammar draws on the "
-    "same data (0.038), so the pooled statistic rejects 8 of 40 null seeds (20%, bound 7); cause not found"))
 def test_slop_verdict_is_calibrated(slop_decisions):
     d0, _ = slop_decisions
     # false rejections of each statistic within what a 5% test allows: the binomial
-    # 99.9% bound of 40 draws at 5% (7)
+    # 99.9% bound of 40 draws at 5% (7). Measured over 160 seeds: 6.9% for the verdict's
+    # statistic, at most 7.5% for the others
     limit = stats.binom.ppf(0.999, NUM_NULL, 0.05)
     assert ((d0 != 0).sum(0) <= limit).all(), (d0 != 0).sum(0)
 

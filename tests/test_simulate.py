@@ -77,8 +77,10 @@ def test_direct_draw_matches_the_one_per_step_sampler():
     process = make_process("masked", cfg.v, 0)
     model = MixtureDenoiser(data.grammar, data.train, 0.4, w, process=process)
     dev = torch.device("cpu")
-    direct, slow = (_draw(model, process, cfg, data, 0.4, w, 16, dev, through_sampler=t) for t in (False, True))
+    (direct, memorized), (slow, unknown) = (_draw(model, process, cfg, data, 0.4, w, 16, dev, through_sampler=t)
+                                             for t in (False, True))
     assert direct.shape == slow.shape and direct.dtype == slow.dtype
+    assert unknown is None and abs(memorized.mean() - 0.4) < 0.03  # the training component's draws
     # 256 strings of this grammar: the two samples' string histograms agree (two-sample chi-square)
     keys = {r.tobytes(): i for i, r in enumerate(np.unique(np.concatenate([direct, slow]), axis=0))}
     counts = np.zeros((2, len(keys)))
@@ -117,10 +119,30 @@ def test_validity_targets_are_met_level_by_level(tmp_path):
         assert vl[0] == pytest.approx(np.interp(step, [0, 64], [0.2, 0.5]), abs=1.5 / 400)
         assert vl[2] == pytest.approx(0.9, abs=1.5 / 400)
         rec = r.eval(int(step))
-        assert rec.valid[rec.copy_of >= 0].all()  # copies are never broken
+        assert rec.valid[rec.copy_of >= 0].all()  # copies are training strings: they parse
     # a string broken at the bottom level only has an invalid pair of tokens
     rec = r.eval(int(r.steps[-1]))
     assert (~rec.valid_levels[:, 2]).sum() > 0
+
+
+def test_chance_copies_come_at_the_rate_of_valid_samples(tmp_path):
+    """A grammar sample that is a training string by chance is broken like any other, so
+    a memorizer of nothing copies ``f * S`` (validity f, grammar mass S on the training
+    set), and the sweeps' memorized-mass estimate reads zero at any validity."""
+    from rhmfast.analysis.calibrated import CopyCounts
+    from rhmfast.experiments.common import sampler_chance
+
+    cfg = _cfg(tmp_path, v=4, n=2, m=2, num_train=8, num_heldout=8, steps=16, eval_samples=4000,
+               sampling_reveal="one", elbo_draws=0)
+    r = load_run(simulate_run(cfg, Memorizer(lam=0.0, validity={0: 0.3})))
+    S = float(np.exp(r.train_logp).sum())
+    n = float(r.num_samples.sum())
+    copies = float(r.copy_counts.sum())
+    assert 0.02 < S < 0.5 and r.valid_fraction == pytest.approx(0.3, abs=1 / 4000)
+    sd = np.sqrt(n * 0.3 * S)
+    assert abs(copies - n * 0.3 * S) < 4 * sd  # not n * S: chance copies are broken too
+    mass = CopyCounts.of(r, sampler_chance(r)).memorized_mass()
+    assert np.abs(mass).max() < 4 * sd / n
 
 
 def test_rerun_is_reused_and_another_memorizer_rewrites(tmp_path):

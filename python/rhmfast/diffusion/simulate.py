@@ -18,10 +18,12 @@ every statistic of the experiments can be run on a known answer in seconds.
 
 A trained model also makes invalid strings (the levels it has not learned yet). A third
 component reproduces that: ``validity`` gives, per level, the fraction of samples whose
-level parses at each step, and non-copy samples are broken at the lowest failing level
-(one subtree replaced by a derivation of a symbol the parent has no rule for) until the
-simulated per-level validity meets the target. It changes the samples only, not the
-likelihoods.
+level parses at each step, and samples of the grammar component are broken at the lowest
+failing level (one subtree replaced by a derivation of a symbol the parent has no rule
+for) until the simulated per-level validity meets the target. A grammar sample that
+happens to be a training string (a chance copy) is broken like any other, so chance
+copies come at the rate of valid samples, as the experiments' chance count assumes;
+memorized samples stay intact. It changes the samples only, not the likelihoods.
 
 A trained model may also over-produce what is common ("slop"). ``sharpen`` reproduces
 that with a known amount: the grammar component at step ``t`` is the grammar with the
@@ -273,13 +275,13 @@ class _Breaker:
 
 
 def _impose_validity(
-    x: np.ndarray, copy_of: np.ndarray, breaker: _Breaker, targets: dict[int, float], rng: np.random.Generator
+    x: np.ndarray, memorized: np.ndarray, breaker: _Breaker, targets: dict[int, float], rng: np.random.Generator
 ) -> np.ndarray:
-    """Break non-copy samples, lowest level first, until each level's validity over all
-    samples is at most its target (copies stay intact: memorized strings parse)."""
+    """Break samples not ``memorized``, lowest level first, until each level's validity
+    over all samples is at most its target (memorized strings parse)."""
     g, L = breaker.g, breaker.L
     x = x.copy()
-    free = np.flatnonzero(copy_of < 0)
+    free = np.flatnonzero(~memorized)
     vl = np.asarray(g.check(x).valid_levels, bool)
     for level in range(L - 1, -1, -1):
         if level not in targets:
@@ -340,13 +342,15 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
 
 def _draw(model: MixtureDenoiser, process: Any, config: TrainConfig, data: RunData, lam: float,
           weights: np.ndarray, step: int, dev: torch.device, *, through_sampler: bool = False,
-          grammar: Any = None) -> np.ndarray:
-    """The evaluation samples of the memorizer at ``step``. One token revealed per step
+          grammar: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The evaluation samples of the memorizer at ``step`` and which of them the
+    training component drew (None where that is unknown). One token revealed per step
     by the masked sampler from an exact denoiser draws exactly from the denoiser's prior
     (a product of exact conditionals), so there the mixture is drawn directly: a
     training string by ``weights`` with probability ``lam``, else a string of ``grammar``
     (the model's grammar component; default ``data.grammar``; tested against the
-    sampler; ~10x faster). Otherwise through the real sampler."""
+    sampler; ~10x faster). Otherwise through the real sampler, which mixes the two
+    components within a string."""
     seed = config.seed * 1_000_003 + step
     if config.process == "masked" and config.sampling_reveal == "one" and not through_sampler:
         rng = np.random.default_rng([seed, 5])
@@ -354,9 +358,10 @@ def _draw(model: MixtureDenoiser, process: Any, config: TrainConfig, data: RunDa
         x = np.empty((config.eval_samples, data.d), data.train.dtype)
         x[copy] = data.train[rng.choice(len(weights), size=int(copy.sum()), p=weights / weights.sum())]
         x[~copy] = (data.grammar if grammar is None else grammar).sample(int((~copy).sum()), seed=seed)
-        return x
-    return sample(model, process, num=config.eval_samples, d=data.d, seed=seed, steps=config.sampling_steps,
-                  reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
+        return x, copy
+    x = sample(model, process, num=config.eval_samples, d=data.d, seed=seed, steps=config.sampling_steps,
+               reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
+    return x, None
 
 
 def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data: RunData, weights: np.ndarray,
@@ -383,10 +388,12 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
             component[beta] = sharpened_grammar(g, beta)
         path = run / "eval" / f"step_{step:08d}.npz"
         model = MixtureDenoiser(component[beta], data.train, lam, weights, process=process)
-        x = _draw(model, process, config, data, lam, weights, step, dev, grammar=component[beta])
+        x, memorized = _draw(model, process, config, data, lam, weights, step, dev, grammar=component[beta])
         if breaker is not None and len(x):
             targets = {lev: _at(s, step, f"validity[{lev}]") for lev, s in memorizer.validity.items()}
-            x = _impose_validity(x, copy_lookup(x), breaker, targets, np.random.default_rng([config.seed, step, 3]))
+            if memorized is None:  # through the sampler: every copy counts as memorized
+                memorized = copy_lookup(x) >= 0
+            x = _impose_validity(x, memorized, breaker, targets, np.random.default_rng([config.seed, step, 3]))
         record, arrays = evaluate(model, process, data, config, step, dev, copy_lookup, samples=x)
         record["lam"] = lam
         _save_eval(path, arrays, durable=False)  # recomputed if lost; a kill cannot tear it
