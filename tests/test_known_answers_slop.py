@@ -121,6 +121,9 @@ def test_slop_report_on_a_known_over_producer(tmp_path, capsys):
         recs = [r.eval(int(t)) for t in r.steps[a:b + 1]]
         x = np.concatenate([rec.samples[rec.copy_of < 0] for rec in recs])  # copies left out
         probs = grammar_block_probs(r)
+        # each checkpoint's own samples (the per-checkpoint figure slices by them)
+        sizes = slop._Counts(r, 2, SETTINGS, probs).sizes
+        assert sizes.tolist() == [int((rec.copy_of < 0).sum()) for rec in recs] and sizes.sum() == len(x)
         lv, rare_lv = [], []
         for level in (1, 2, 3):
             common, mass = common_blocks(r.train, 2, level, probs, common_fraction=SETTINGS["common_fraction"])

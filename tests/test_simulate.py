@@ -175,6 +175,21 @@ def test_null_runs_follow_the_observed_copy_and_validity_curves(tmp_path):
         assert np.isnan(n.train_nll).all()  # elbo=False: not needed by the copy statistics
 
 
+def test_null_runs_copy_as_often_at_low_validity_with_one_token_per_step(tmp_path):
+    """One token per step: ``lam`` is solved from ``lam + (valid - lam) q`` (chance copies
+    are broken with the other grammar samples), so a null run copies as often as the
+    observed one even where most samples are broken and ``q`` is large."""
+    small = dict(v=4, n=2, m=2, num_train=8, num_heldout=8, eval_samples=2000, sampling_reveal="one", elbo_draws=0)
+    obs = simulate_run(_cfg(tmp_path, "observed", **small),
+                       Memorizer(lam=[(0, 0.0), (64, 0.2)], validity={0: 0.3}))
+    r, frac = _copy_fraction(obs)
+    q = float(np.exp(r.train_logp).sum())
+    assert q > 0.05 and (r.valid_fraction < 0.31).all()
+    null_frac = np.mean([_copy_fraction(p)[1] for p in null_runs(obs, tmp_path / "nulls", num=4, seed=9)], axis=0)
+    sd = np.sqrt(frac * (1 - frac) / 2000 * (1 + 1 / 4))
+    assert (np.abs(null_frac - frac) < 4 * sd + 1e-9).all(), (null_frac, frac)
+
+
 def test_null_runs_of_another_seed_are_rewritten_and_a_trained_run_is_refused(tmp_path):
     from rhmfast.diffusion import TrainConfig
 

@@ -34,13 +34,17 @@ _PILOT_LAMS = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1.0])
 _PILOT_SAMPLES = 2048
 
 
-def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: np.ndarray,
+                          valid: np.ndarray | None = None) -> np.ndarray:
     """The mixture weight ``lam`` at which the run's sampler copies a fraction ``targets``
-    of its samples. With one token revealed per step the sampler draws exactly from the
-    mixture, so the copy fraction is ``lam + (1 - lam) q`` with ``q`` the grammar's mass
-    on the training strings; the ancestral sampler copies less (it mixes strings within
-    a step), so there it is measured at a grid of ``lam`` and inverted (monotone
-    interpolation). Targets above what ``lam = 1`` reaches get ``lam = 1``."""
+    of its samples, at whole-string validity ``valid`` (default 1). With one token
+    revealed per step the sampler draws exactly from the mixture, and the simulator
+    breaks grammar samples (chance copies among them) until a fraction ``valid`` of all
+    samples parses, so the copy fraction is ``lam + (valid - lam) q`` with ``q`` the
+    grammar's mass on the training strings. The ancestral sampler copies less (it mixes
+    strings within a step) and its copies are never broken, so there the copy fraction
+    is measured at a grid of ``lam`` and inverted (monotone interpolation). Targets
+    above what ``lam = 1`` reaches get ``lam = 1``."""
     import torch
 
     from rhmfast.diffusion.processes import make_process
@@ -51,17 +55,17 @@ def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: 
     targets = np.clip(np.asarray(targets, np.float64), 0.0, 1.0)
     if config.sampling_reveal == "one" and config.process == "masked":
         q = float(np.exp(data.train_logp).sum())
-        lams, copied = np.array([0.0, 1.0]), np.array([q, 1.0])
-    else:
-        process = make_process(config.process, config.v, config.d3pm_steps)
-        lookup = _copies(data)
-        lams, copied = _PILOT_LAMS, np.empty(len(_PILOT_LAMS))
-        for i, lam in enumerate(lams):
-            model = MixtureDenoiser(data.grammar, data.train, float(lam), weights, process=process)
-            x = sample(model, process, num=_PILOT_SAMPLES, d=data.d, seed=config.seed * 7919 + i,
-                       steps=config.sampling_steps, device=torch.device("cpu"))
-            copied[i] = float((lookup(x.astype(data.train.dtype)) >= 0).mean())
-        copied = np.maximum.accumulate(copied)  # monotone in lam up to sampling noise
+        f = np.ones_like(targets) if valid is None else np.clip(np.asarray(valid, np.float64), targets, 1.0)
+        return np.clip((targets - f * q) / (1.0 - q), 0.0, 1.0) if q < 1.0 else np.ones_like(targets)
+    process = make_process(config.process, config.v, config.d3pm_steps)
+    lookup = _copies(data)
+    lams, copied = _PILOT_LAMS, np.empty(len(_PILOT_LAMS))
+    for i, lam in enumerate(lams):
+        model = MixtureDenoiser(data.grammar, data.train, float(lam), weights, process=process)
+        x = sample(model, process, num=_PILOT_SAMPLES, d=data.d, seed=config.seed * 7919 + i,
+                   steps=config.sampling_steps, device=torch.device("cpu"))
+        copied[i] = float((lookup(x.astype(data.train.dtype)) >= 0).mean())
+    copied = np.maximum.accumulate(copied)  # monotone in lam up to sampling noise
     keep = np.concatenate([[True], np.diff(copied) > 0])
     return np.clip(np.interp(targets, copied[keep], lams[keep]), 0.0, 1.0)
 
@@ -101,7 +105,8 @@ def null_runs(
         raise ValueError(f"run {str(observed.path)!r}: its data.npz is not what its config.toml draws")
     steps = observed.steps.astype(np.float64)
     copied = observed.copy_counts.sum(1) / np.maximum(observed.num_samples, 1)
-    lam = lam_for_copy_fraction(config, data, string_weights(data, config.s, "none", 1.0), copied)
+    lam = lam_for_copy_fraction(config, data, string_weights(data, config.s, "none", 1.0), copied,
+                                observed.valid_fraction)
     validity = {
         level: list(zip(steps.tolist(), observed.valid_levels_fraction[:, level].tolist()))
         for level in range(observed.valid_levels_fraction.shape[1])

@@ -10,7 +10,8 @@ nothing at the run's validity (:class:`rhmfast.analysis.calibrated.CopyCounts`),
 averaged over seeds (rho < 0: heavier tails memorized later); under "the exponent does
 not move the clock" the runs of a seed are exchangeable, so it is read against the
 exponents permuted within seeds (every permutation, or 1999 drawn), with a bootstrap
-interval (each checkpoint's samples redrawn, then seeds). "Yes" only at p < ``alpha``.
+interval (each checkpoint's samples redrawn, then seeds). "Yes" only at p <= ``alpha``
+(the Monte Carlo test's exact level).
 The tail-level comparison (the same statistic over the level carrying the power law)
 is quoted beside it, with each grammar's entropy and spread of ``log p(x)`` (a Monte
 Carlo sample of 20,000 strings from the run's grammar). Known-answer calibration:
@@ -18,13 +19,11 @@ Carlo sample of 20,000 strings from the run's grammar). Known-answer calibration
 README).
 
 Presets: ``micro`` (tests: 4 exponents, 2 seeds); ``quick`` (2 CPU cores, 15 minutes:
-5 exponents in [-1, 1] and 2 tail levels, 2 seeds, 14 runs of 800 steps of the quick
-U-Net, ~0.1 core-second per step, 256 samples at 3 checkpoints per octave, ~100
-core-seconds per run; P = 64, where the prototypes preset memorized 5% of its mass by
-step ~500 and chance copies are small; a > 1 was left out: at a = 2 chance alone makes
-several percent of the samples copies); ``paper`` (7 exponents in [-1, 2], every level,
-3 seeds, for a GPU). The quick preset's real timing and memorization times are not yet
-measured.
+5 exponents in [-1, 1], 2 seeds, 10 runs of 400 steps, P = 32, 256 samples at 3
+checkpoints per octave; a > 1 left out: at a = 2 chance alone makes several percent of
+the samples copies; no tail levels: 2 levels x 2 seeds allow 4 permutations, which can
+never reach p <= 0.05); ``paper`` (7 exponents in [-1, 2], every level, 3 seeds, for a
+GPU). The quick preset's real runs and their timing are in the README.
 """
 
 from __future__ import annotations
@@ -214,8 +213,8 @@ def _report_body(report: Report, result: dict[str, Any], settings: dict[str, Any
         f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}; P={cfg['num_train']} unique "
         f"training strings; {cfg['steps']} steps, {cfg.get('eval_samples')} samples per checkpoint; seeds "
         f"{settings['seeds']}. Rule probabilities proportional to k^-(1+a) (a = -1: uniform rules). Clock: first "
-        f"step (interpolated in log step) at which the memorized mass, (copy fraction - q) / (1 - q) with q the "
-        f"chance copy fraction of a model that memorized nothing at the run's validity, reaches "
+        f"step (interpolated in log step) at which the memorized mass, copy fraction - q with q the chance "
+        f"copy fraction of a model that memorized nothing at the run's validity, reaches "
         f"{fmt_pct(float(settings['copy_threshold']))}. Statistic: Spearman rho(swept parameter, clock) within each "
         f"seed, mean over seeds (never = last, tied); null: the parameter permuted within seeds; interval: 95% "
         f"bootstrap (each checkpoint's samples redrawn, then seeds). Entropy and std of log p(x): "

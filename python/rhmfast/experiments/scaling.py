@@ -15,13 +15,11 @@ bootstrap interval, and whether it is consistent with 1. Known-answer calibratio
 README).
 
 Presets: ``micro`` (the pipeline tests: 2 sizes, 1 seed, too few permutations to decide); ``quick``
-(2 CPU cores, 15 minutes: 4 sizes x 2 seeds = 8 runs of 1200 steps of the quick U-Net,
-~0.1 core-second per step, 256 samples at 3 checkpoints per octave; Zipf a = 0.5, where
-chance copies are negligible, ``sum p(x)`` ~ 1e-3 at P = 64; the largest set, P = 128,
-is the prototypes preset's P = 64 doubled, which memorized 5% of its mass by step
-~500 there, so a time proportional to P stays within the budget); ``paper`` (the
-study's sizes, for a GPU). The quick preset's real timing and memorization times are
-not yet measured.
+(2 CPU cores, 15 minutes: 4 sizes P = 8-64 x 2 seeds = 8 runs of 500 steps, 256 samples
+at 3 checkpoints per octave; Zipf a = 0.5, where chance copies are negligible);
+``paper`` (the study's sizes, for a GPU). The quick preset's real runs and their
+timing are in the README. "Yes" only at p <= ``alpha`` (the Monte Carlo test's exact
+level).
 """
 
 from __future__ import annotations
@@ -150,7 +148,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: 
         f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, zipf_a={cfg['zipf_a']}; "
         f"training-set sizes {sorted(by_size)}, unique strings; {cfg['steps']} steps, {cfg.get('eval_samples')} "
         f"samples per checkpoint; seeds {settings['seeds']}. Clock: first step (interpolated in log step) at which "
-        f"the memorized mass, (copy fraction - q) / (1 - q) with q the chance copy fraction of a model that "
+        f"the memorized mass, copy fraction - q with q the chance copy fraction of a model that "
         f"memorized nothing at the run's validity, reaches {fmt_pct(ct)}. Statistic: Spearman rho(P, clock) "
         f"within each seed, mean over seeds (never = last, tied); null: the sizes permuted within seeds "
         f"({len(test.null)} permutations); interval: 95% bootstrap (each checkpoint's samples redrawn, then seeds). "

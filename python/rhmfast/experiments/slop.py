@@ -112,9 +112,12 @@ class _Counts:
         self.common = np.zeros((0, len(self.levels)), np.int64)
         self.rare = np.zeros((0, len(self.levels)), np.int64)
         self.known = np.zeros((0, len(self.levels)), np.int64)
+        self.sizes = np.zeros(0, np.int64)  # samples counted per checkpoint of the window
         if self.window is not None:
             recs = [run.eval(int(run.steps[i])) for i in range(self.window[0], self.window[1] + 1)]
-            x = np.concatenate([rec.samples[rec.copy_of < 0] for rec in recs])  # copies are memorization
+            kept = [rec.samples[rec.copy_of < 0] for rec in recs]  # copies are memorization
+            self.sizes = np.array([len(k) for k in kept], np.int64)
+            x = np.concatenate(kept)
             pairs = [common_block_counts(x, s, lv, c, probs) for lv, (c, _) in zip(self.levels, sets, strict=True)]
             self.common = np.stack([c for c, _ in pairs], axis=1)
             self.known = np.stack([k for _, k in pairs], axis=1)
@@ -323,15 +326,19 @@ def _figures(report: Report, settings: dict[str, Any], runs: list[Run], nulls: l
         # per checkpoint (not the verdict: a figure of where the window sits)
         all_c = {id(r): _Counts(r, s, {**settings, "valid_min": 0.0, "copy_max": 2.0}, probs)
                  for r in runs + [n for ns in nulls for n in ns]}
-        per = len(steps)
-
         def curve(rs: list[Run]) -> np.ndarray:
-            out = []
-            for r in rs:
+            out = np.full((len(rs), len(steps)), np.nan)
+            for j, r in enumerate(rs):
                 c = all_c[id(r)]
-                n = len(c.common) // per
-                out.append([float(np.nanmean(c.ratios(np.arange(i * n, (i + 1) * n)))) for i in range(per)])
-            return np.nanmean(np.asarray(out), axis=0)
+                ends = np.cumsum(c.sizes)  # each checkpoint's own samples (copies left out)
+                for t, (e, n) in enumerate(zip(ends, c.sizes, strict=True)):
+                    ratios = c.ratios(np.arange(e - n, e))
+                    if n and np.isfinite(ratios).any():
+                        out[j, t] = float(np.nanmean(ratios))
+            seen = np.isfinite(out).any(axis=0)  # a checkpoint of copies only in every run: NaN
+            mean = np.full(len(steps), np.nan)
+            mean[seen] = np.nanmean(out[:, seen], axis=0)
+            return mean
 
         band = np.quantile(np.stack([curve(ns) for ns in nulls]), [0.025, 0.975], axis=0)
         fig = figure_band(steps, curve(runs), (band[0], band[1]), ylabel="common-block ratio, levels pooled",
