@@ -86,8 +86,8 @@ TRAIN: dict[str, dict[str, Any]] = {
     # The CPU base of the quick presets (docs/SCIENCE.md, "The setups"; each experiment
     # overrides it into a decidable regime): the study's grammar (d = 16) with Zipf a = 1,
     # P = 128 unique strings, batch 128, 2600 steps. The tree U-Net (width 128, depth 2,
-    # lr 2e-3) replaced a small transformer: at the
-    # same cost per step it learns the grammar's lower levels within a few hundred steps
+    # lr 2e-3) replaced a small transformer: at the same cost per step it learns the
+    # grammar's lower levels within a few hundred steps
     # (valid samples 50% at step 1000 against 20%) and memorizes within the budget (26%
     # copies at 2600 steps against 7.6%), so the whole trajectory (generalization,
     # over-production, copies) fits in the run. Measured: ~0.2 s per step per run with two

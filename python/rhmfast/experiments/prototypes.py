@@ -247,7 +247,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         "fitted to each seed's copy-fraction and per-level validity curves that memorize every training string at the "
         "same rate (`rhmfast.analysis.null_runs`). Interval: 95% two-stage bootstrap (seeds, then strings). p: "
         "two-sided Monte Carlo p against the null run sets; false-positive rate: how often the same test rejects on "
-        "the null run sets themselves, each against the others."
+        "the null run sets themselves, each in the observed run's place against the others."
     )
     rows = []
     for t in tests:

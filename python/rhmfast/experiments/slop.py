@@ -273,6 +273,13 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         f"checkpoint, sampler '{cfg.get('sampling_reveal', 'ancestral')}'; seeds {seeds}; "
         f"{len(tests[0].null)} null run sets."
     )
+    mass = [float(np.exp(r.train_logp).sum()) for r in runs]
+    top = [len(r.train_logp) * float(np.exp(r.train_logp).max()) for r in runs]
+    report.text(
+        f"Regime: the grammar's mass on the training set, sum p(x), is {fmt_num(float(np.mean(mass)))} (the fraction "
+        f"of a non-memorizing model's samples that copy by chance, left out of every ratio); P max p(x) = "
+        f"{fmt_num(float(np.mean(top)))} (means over seeds)."
+    )
     report.text(
         f"Level-l blocks are the aligned s^(L-l)-token substrings (level {L} = single tokens), positions pooled. "
         f"Common blocks: the top {fmt_pct(cf)} of the distinct training blocks of a level by exact grammar "
@@ -287,7 +294,8 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         "seed's copy-fraction and per-level validity curves whose other samples are the exact grammar's through "
         "the same sampler (`rhmfast.analysis.null_runs`): over-production beyond memorization is what departs "
         "from them. Interval: 95% bootstrap over seeds, then samples. p: two-sided Monte Carlo p against the null "
-        "run sets; false positives: how often the same test rejects on the null run sets themselves."
+        "run sets; false positives: how often the same test rejects on the null run sets themselves, each in the "
+        "observed run's place."
     )
     rows = []
     for r, sd, c in zip(runs, seeds, counts, strict=True):
@@ -326,15 +334,17 @@ def _figures(report: Report, settings: dict[str, Any], runs: list[Run], nulls: l
         # per checkpoint (not the verdict: a figure of where the window sits)
         all_c = {id(r): _Counts(r, s, {**settings, "valid_min": 0.0, "copy_max": 2.0}, probs)
                  for r in runs + [n for ns in nulls for n in ns]}
+
         def curve(rs: list[Run]) -> np.ndarray:
             out = np.full((len(rs), len(steps)), np.nan)
             for j, r in enumerate(rs):
                 c = all_c[id(r)]
+                first = c.window[0] if c.window is not None else 0
                 ends = np.cumsum(c.sizes)  # each checkpoint's own samples (copies left out)
                 for t, (e, n) in enumerate(zip(ends, c.sizes, strict=True)):
                     ratios = c.ratios(np.arange(e - n, e))
                     if n and np.isfinite(ratios).any():
-                        out[j, t] = float(np.nanmean(ratios))
+                        out[j, first + t] = float(np.nanmean(ratios))
             seen = np.isfinite(out).any(axis=0)  # a checkpoint of copies only in every run: NaN
             mean = np.full(len(steps), np.nan)
             mean[seen] = np.nanmean(out[:, seen], axis=0)
