@@ -91,10 +91,12 @@ def test_memorization_curves_known(tmp_path):
     c = an.memorization_curves(run)
     np.testing.assert_allclose(c["copy_fraction"], [0.25, 0.75, 0.5])
     valid = np.array([0.25, 0.75, 0.5])
-    np.testing.assert_allclose(c["chance_copy_fraction"], 0.36 * valid)
-    np.testing.assert_allclose(c["excess_copy_fraction"], [0.25, 0.75, 0.5] - 0.36 * valid)
+    # every valid sample is a copy: a model that memorized nothing with no valid
+    # non-copies has no chance copies (copies are not grammar draws)
+    np.testing.assert_allclose(c["chance_copy_fraction"], 0.0)
+    np.testing.assert_allclose(c["excess_copy_fraction"], [0.25, 0.75, 0.5])
     np.testing.assert_allclose(c["heldout_copy_fraction"], 0)
-    np.testing.assert_allclose(c["heldout_chance_fraction"], 0.2 * valid)
+    np.testing.assert_allclose(c["heldout_chance_fraction"], 0.0)
     np.testing.assert_allclose(c["distinct_copies"], [1, 2, 2])
     np.testing.assert_allclose(c["reproduced_fraction"], [0.25, 0.5, 0.75])
     np.testing.assert_allclose(c["nll_crossed_fraction"], [0, 0.25, 0.5])
@@ -146,7 +148,12 @@ def test_heldout_control_known(tmp_path):
     assert an.first_excess_copy_step(run, alpha=0.01, heldout=True).tolist() == [math.inf, 10, math.inf]
     c = an.memorization_curves(run)
     np.testing.assert_allclose(c["heldout_copy_fraction"], [0.75, 0.75])
-    np.testing.assert_allclose(c["heldout_chance_fraction"], [0.61, 0.61 * 0.75])
+    # valid samples that copy no training string: 3 of 4, then 2 of 4; S = 0.31, so the
+    # valid grammar draws are those over 1 - S, each a held-out string with mass 0.61
+    other = np.array([0.75, 0.5])
+    np.testing.assert_allclose(c["heldout_chance_fraction"], other * 0.61 / 0.69)
+    np.testing.assert_allclose(c["chance_copy_fraction"], other * 0.31 / 0.69)
+    np.testing.assert_allclose(c["excess_copy_fraction"], 0.25 - other * 0.31 / 0.69)
     qt = an.quintile_table(run, logp, heldout_score=hlogp, num_bins=2)
     # bin 0 = log(0.01): training string 1 (1 copy, never significant: P(Pois(0.07) >= 1) = 0.068),
     # held-out 1; bin 1 = log(0.3): training string 0, held-out 0 and 2

@@ -29,6 +29,7 @@ from rhmfast.analysis.blocks import (
 from rhmfast.analysis.memorization import (
     QuintileTable,
     baseline_reproduced,
+    chance_among_valid,
     chance_copy_fraction,
     chance_draws,
     first_copy_step,
@@ -65,6 +66,7 @@ __all__ = [
     "baseline_reproduced",
     "block_log_frequency",
     "blocks_at",
+    "chance_among_valid",
     "chance_copy_fraction",
     "chance_draws",
     "depth_of",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from rhmfast.analysis.memorization import heldout_bins
+from rhmfast.analysis.memorization import chance_among_valid, heldout_bins
 from rhmfast.analysis.rundir import Run
 from rhmfast.analysis.stats import quantile_bins, spearman
 
@@ -247,11 +247,11 @@ def two_stage_bootstrap(
 
 
 def _memorized(copy_frac: np.ndarray, other_frac: np.ndarray, chance_mass: float) -> np.ndarray:
-    # copies c = lam + (1 - lam) S and valid non-copies o = (1 - lam) f (1 - S) for a model
-    # that memorized lam and generalizes the rest with validity f; chance q = o S / (1 - S)
-    # = (1 - lam) f S, so c - q = lam exactly at f = 1 and within (1 - f) S otherwise
+    # copies c = lam + (1 - lam) f S and valid non-copies o = (1 - lam) f (1 - S) for a
+    # model that memorized lam and generalizes the rest with validity f (chance copies
+    # among its valid samples); chance q = o S / (1 - S) = (1 - lam) f S, so c - q = lam
     # (dividing by 1 - q would bias lam up by a factor ~ 1 + S, which grows with S)
-    return copy_frac - other_frac * chance_mass / (1.0 - chance_mass)
+    return copy_frac - chance_among_valid(other_frac, chance_mass)
 
 
 @dataclasses.dataclass(frozen=True)

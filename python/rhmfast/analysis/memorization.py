@@ -44,6 +44,7 @@ __all__ = [
     "poisson_sf",
     "chance_draws",
     "chance_copy_fraction",
+    "chance_among_valid",
     "baseline_reproduced",
     "memorization_curves",
     "memorization_time",
@@ -189,6 +190,22 @@ def chance_copy_fraction(train_logp: np.ndarray) -> float:
     return float(np.exp(np.asarray(train_logp, np.float64)).sum())
 
 
+def chance_among_valid(other: np.ndarray, mass: float, train_mass: float | None = None) -> np.ndarray:
+    """Chance copies (as a fraction of the samples) of a model whose valid samples that
+    copy no training string are a fraction ``other``: its valid grammar samples are
+    ``other / (1 - S)`` (``S = train_mass``, the grammar's mass on the training set; a
+    fraction ``S`` of them copy a training string by chance), so it copies strings of
+    grammar mass ``mass`` at ``other * mass / (1 - S)`` (``train_mass`` defaults to
+    ``mass``: chance copies of the training set itself). Copies do not count as valid
+    grammar draws, which would credit memorization to chance.
+
+    >>> round(float(chance_among_valid(0.45, 0.1)), 6)  # 0.5 valid grammar samples
+    0.05
+    """
+    s = mass if train_mass is None else train_mass
+    return np.asarray(other, np.float64) * mass / (1.0 - s)
+
+
 def baseline_reproduced(train_logp: np.ndarray, num_samples: np.ndarray) -> np.ndarray:
     """``(T, P)`` probability that a grammar model has reproduced each training string at
     least once by checkpoint ``t``, drawing ``num_samples[t]`` grammar samples at each
@@ -210,8 +227,10 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
 
     Keys (arrays of length T = number of checkpoints):
     ``step``; ``copy_fraction`` (generated samples that copy a training string) and
-    ``chance_copy_fraction`` (the same for the no-memorization model with the model's
-    valid fraction, ``f_t * sum p(x)``), ``excess_copy_fraction`` (their difference);
+    ``chance_copy_fraction`` (the same for a model that memorized nothing and has the
+    run's valid samples that copy nothing, :func:`chance_among_valid` with
+    ``S = sum p(x)``: exact for a sampler that reveals one token per step),
+    ``excess_copy_fraction`` (their difference: the memorized mass);
     ``heldout_copy_fraction`` and ``heldout_chance_fraction`` (the same for held-out
     strings, the control); ``distinct_copies``;
     ``reproduced_fraction`` (training strings copied at least once so far) and
@@ -229,7 +248,9 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
     copy_fraction = counts.sum(axis=1) / np.maximum(b, 1)
     draws = chance_draws(run)
     valid = draws / np.maximum(b, 1)  # the valid fraction, 0 where nothing was drawn
-    chance = valid * (chance_copy_fraction(run.train_logp) if have_logp else np.nan)
+    other = np.maximum(valid - copy_fraction, 0.0)  # valid samples that copy no training string
+    train_mass = chance_copy_fraction(run.train_logp) if have_logp else np.nan
+    chance = chance_among_valid(other, train_mass)
     reproduced = np.logical_or.accumulate(counts > 0, axis=0) if t else counts > 0
     held_ok = run.num_heldout and not np.isnan(run.heldout_logp).any()
     out = {
@@ -239,7 +260,8 @@ def memorization_curves(run: Run) -> dict[str, np.ndarray]:
         "excess_copy_fraction": copy_fraction - chance,
         "heldout_copy_fraction": run.heldout_copy_counts.sum(axis=1) / np.maximum(b, 1),
         "heldout_chance_fraction": (
-            valid * chance_copy_fraction(run.heldout_logp) if held_ok else np.full(t, np.nan)
+            chance_among_valid(other, chance_copy_fraction(run.heldout_logp), train_mass) if held_ok
+            else np.full(t, np.nan)
         ),
         "distinct_copies": (counts > 0).sum(axis=1).astype(np.float64),
         "reproduced_fraction": reproduced.mean(axis=1) if t else np.zeros(0),
