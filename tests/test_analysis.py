@@ -90,7 +90,7 @@ def test_memorization_curves_known(tmp_path):
     run, logp = _designed_run(tmp_path)
     c = an.memorization_curves(run)
     np.testing.assert_allclose(c["copy_fraction"], [0.25, 0.75, 0.5])
-    valid = np.array([0.25, 0.75, 0.5])
+    np.testing.assert_allclose(c["valid_fraction"], [0.25, 0.75, 0.5])
     # every valid sample is a copy: a model that memorized nothing with no valid
     # non-copies has no chance copies (copies are not grammar draws)
     np.testing.assert_allclose(c["chance_copy_fraction"], 0.0)
