@@ -49,6 +49,10 @@ def test_prototypicality_matches_python(seed, P, a):
         assert proto["block_log_freq_mean"][i] == pytest.approx(
             (proto["block_log_freq_1"][i] + proto["block_log_freq_2"][i]) / 2
         )
+    # the experiments' score is the same one, as a log count
+    from rhmfast.analysis import prototypicality_score
+
+    np.testing.assert_allclose(proto["block_log_freq_mean"], prototypicality_score(train, 2) - math.log(P))
 
 
 @settings(deadline=None, max_examples=15)

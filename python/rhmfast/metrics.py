@@ -79,9 +79,12 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     ``log(count / P)`` where ``count`` is the number of training strings holding the same
     block at the same position (``P`` strings); level 0 is the whole string's
     multiplicity, level ``L`` single tokens. ``block_log_freq_mean`` averages levels
-    ``1..L``. Higher = built from more common substrings (more prototypical).
+    ``1..L``: it is :func:`rhmfast.analysis.prototypicality_score` (the experiments' score,
+    a log count) minus ``log P``. Higher = built from more common substrings (more
+    prototypical).
     """
-    from rhmfast.analysis.blocks import positional_block_counts  # keeps `import rhmfast` light
+    # one score, one implementation (analysis.blocks); imported here to keep `import rhmfast` light
+    from rhmfast.analysis.blocks import block_log_frequency, positional_block_counts
 
     _check_grammar(grammar, ("log_prob",), parses=False)
     x = training_tokens(train, "train").astype(np.int64)
@@ -91,9 +94,11 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     names = ["log_prob"] + [f"block_log_freq_{lv}" for lv in range(L + 1)] + ["block_log_freq_mean"]
     out = np.zeros(P, dtype=[(n, np.float64) for n in names])
     out["log_prob"] = np.asarray(grammar.log_prob(x), dtype=np.float64)
-    for level in range(L + 1):
-        out[f"block_log_freq_{level}"] = np.log(positional_block_counts(x, s, level) / P).mean(axis=1)
-    out["block_log_freq_mean"] = np.mean([out[f"block_log_freq_{lv}"] for lv in range(1, L + 1)], axis=0)
+    out["block_log_freq_0"] = np.log(positional_block_counts(x, s, 0) / P).mean(axis=1)
+    per_level = block_log_frequency(x, s) - np.log(P)  # (P, L): levels 1..L
+    for level in range(1, L + 1):
+        out[f"block_log_freq_{level}"] = per_level[:, level - 1]
+    out["block_log_freq_mean"] = per_level.mean(axis=1)
     return out
 
 
