@@ -4,7 +4,9 @@ same rate (false positives; the verdict's level is 5%), and on run sets with a
 moderate real effect (power), each set read against null runs fitted to it exactly as
 ``rhmfast experiment`` fits them (``rhmfast.experiments.calibration``).
 
-``python benches/calibrate.py``            20 null and 10 effect seeds (the README table)
+``python benches/calibrate.py``            20 null and 10 effect seeds (the README's tables:
+                                           ``--null-seeds 60 --effect-seeds 20``, and 200 / 40
+                                           for the sweeps)
 ``python benches/calibrate.py --smoke``    2 + 1 seeds at the micro preset (CI)
 ``python benches/calibrate.py --experiment slop``   the same for slop's verdict
 ``python benches/calibrate.py --experiment fat-tail`` (or ``scaling``)   the sweeps' verdicts

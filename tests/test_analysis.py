@@ -669,3 +669,11 @@ def test_new_helpers_reject_bad_input(tmp_path):
         an.heldout_bins(np.zeros(3), np.zeros(3, int), np.array([np.nan]), 2)
     with pytest.raises(ValueError, match="equal length"):
         an.spearman_permutation_p(np.arange(3.0), np.arange(4.0))
+
+
+def test_chance_among_valid():
+    # 0.45 valid non-copies with S = 0.1: 0.5 valid grammar draws, 0.05 chance copies
+    assert an.chance_among_valid(np.array([0.45]), 0.1).tolist() == pytest.approx([0.05])
+    # held-out mass 0.2 beside a training mass 0.1: 0.5 * 0.2
+    assert an.chance_among_valid(np.array([0.45]), 0.2, 0.1).tolist() == pytest.approx([0.1])
+    assert np.isnan(an.chance_among_valid(np.array([0.0, 0.3]), 1.0)).all()  # S = 1: undefined

@@ -38,7 +38,6 @@ def test_prototypes_micro_with_the_trainer(tmp_path):
     # model's few percent valid samples neither its runs nor their nulls may reach it, and
     # the null values quoted are the measurable ones; the excess copies always are)
     assert all(len(list((exp_dir / "nulls" / f"seed{sd}").glob("null_*"))) == 19 for sd in (0, 1))
-    assert len(res["primary"]["null"]) <= 19 and np.isfinite(res["primary"]["null"]).all()
     excess = res["tests"]["excess copies Q5 - Q1 (block frequency)"]
     assert len(excess["null"]) == 19 and 0 < excess["p"] <= 1
     if res["answer"] == "not measurable":

@@ -344,3 +344,18 @@ def test_sharpen_one_reproduces_the_grammar_bit_for_bit(tmp_path):
         b = simulate_run(_cfg(tmp_path, f"b{reveal}", **kw), Memorizer(**mem, sharpen=[(0, 1.0), (32, 1.0)]))
         assert digest(a) == digest(b)
         assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+
+
+def test_lam_for_copy_fraction_one_token_per_step_formula_and_edges():
+    from types import SimpleNamespace
+
+    from rhmfast.analysis import lam_for_copy_fraction
+
+    cfg = SimpleNamespace(sampling_reveal="one", process="masked")
+    data = SimpleNamespace(train_logp=np.log([0.05, 0.05]))  # q = 0.1
+    c = np.array([0.03, 0.2, 0.5])
+    lam = lam_for_copy_fraction(cfg, data, np.ones(2), c, np.array([0.3, np.nan, 0.6]))
+    # c = lam + (valid - lam) q; a NaN validity (no samples) counts as 1; lam >= 0
+    np.testing.assert_allclose(lam, [0.0, (0.2 - 0.1) / 0.9, (0.5 - 0.06) / 0.9])
+    full = SimpleNamespace(train_logp=np.log([0.5, 0.5]))  # every grammar sample is a copy
+    assert (lam_for_copy_fraction(cfg, full, np.ones(2), c) == 0).all()

@@ -143,7 +143,10 @@ def chance_draws(run: Run) -> np.ndarray:
     """``(T,)`` grammar draws the no-memorization baseline is granted per checkpoint:
     ``B_t * f_t``, the model's valid samples (``f_t`` its valid fraction). The baseline
     model generates invalid strings as often as the model does and, when valid, follows
-    the grammar and memorized nothing."""
+    the grammar and memorized nothing. Copies count as valid draws here, which grants
+    chance more than its share once the model copies: the descriptive clocks and tables
+    that read it are conservative; the calibrated statistics and
+    :func:`memorization_curves` use :func:`chance_among_valid` instead."""
     f = np.nan_to_num(run.valid_fraction.astype(np.float64), nan=0.0)
     return run.num_samples.astype(np.float64) * f
 
@@ -203,7 +206,10 @@ def chance_among_valid(other: np.ndarray, mass: float, train_mass: float | None 
     0.05
     """
     s = mass if train_mass is None else train_mass
-    return np.asarray(other, np.float64) * mass / (1.0 - s)
+    other = np.asarray(other, np.float64)
+    if not s < 1.0:  # every grammar sample a training string (or unknown): undefined
+        return np.full(other.shape, np.nan)
+    return other * mass / (1.0 - s)
 
 
 def baseline_reproduced(train_logp: np.ndarray, num_samples: np.ndarray) -> np.ndarray:

@@ -55,8 +55,10 @@ def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: 
     targets = np.clip(np.asarray(targets, np.float64), 0.0, 1.0)
     if config.sampling_reveal == "one" and config.process == "masked":
         q = float(np.exp(data.train_logp).sum())
-        f = np.ones_like(targets) if valid is None else np.clip(np.asarray(valid, np.float64), targets, 1.0)
-        return np.clip((targets - f * q) / (1.0 - q), 0.0, 1.0) if q < 1.0 else np.ones_like(targets)
+        if q >= 1.0:  # every grammar sample is a training string: no memorization needed
+            return np.zeros_like(targets)
+        f = 1.0 if valid is None else np.nan_to_num(np.asarray(valid, np.float64), nan=1.0)
+        return np.clip((targets - np.clip(f, targets, 1.0) * q) / (1.0 - q), 0.0, 1.0)
     process = make_process(config.process, config.v, config.d3pm_steps)
     lookup = _copies(data)
     lams, copied = _PILOT_LAMS, np.empty(len(_PILOT_LAMS))

@@ -23,7 +23,8 @@ failing level (one subtree replaced by a derivation of a symbol the parent has n
 for) until the simulated per-level validity meets the target. A grammar sample that
 happens to be a training string (a chance copy) is broken like any other, so chance
 copies come at the rate of valid samples, as the experiments' chance count assumes;
-memorized samples stay intact. It changes the samples only, not the likelihoods.
+memorized samples stay intact. Through the real sampler (more than one token revealed
+per step) the two components mix within a string, so there every copy is kept intact. It changes the samples only, not the likelihoods.
 
 A trained model may also over-produce what is common ("slop"). ``sharpen`` reproduces
 that with a known amount: the grammar component at step ``t`` is the grammar with the
