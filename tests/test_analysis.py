@@ -677,3 +677,10 @@ def test_chance_among_valid():
     # held-out mass 0.2 beside a training mass 0.1: 0.5 * 0.2
     assert an.chance_among_valid(np.array([0.45]), 0.2, 0.1).tolist() == pytest.approx([0.1])
     assert np.isnan(an.chance_among_valid(np.array([0.0, 0.3]), 1.0)).all()  # S = 1: undefined
+
+
+def test_chance_among_valid_names_bad_masses():
+    with pytest.raises(ValueError, match="mass = 1.5"):
+        an.chance_among_valid(np.array([0.1]), 1.5)
+    with pytest.raises(TypeError, match="train_mass must be a number"):
+        an.chance_among_valid(np.array([0.1]), 0.1, "0.2")

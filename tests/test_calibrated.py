@@ -115,3 +115,15 @@ def test_contrast_clock_and_copy_point_against_loops(tmp_path):
     assert copy_point(run, float(frac[1])) == int(np.flatnonzero(frac >= frac[1])[0])
     assert copy_point(run, 2.0) == 2  # never reached: the last checkpoint
     assert np.isnan(clock_rho(np.full(P, np.inf), score))
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.integers(-3, 3), min_size=3, max_size=40), st.sampled_from([0.05, 0.1, 0.2]))
+def test_false_positive_rate_matches_a_slow_reference(values, alpha):
+    null = np.asarray(values, np.float64) / 2  # small integers: many ties
+    t = NullTest.of("s", 0.0, (0, 0), null, alpha=alpha)
+    dev = np.abs(null - np.median(null))
+    k = len(null)
+    hits = sum((1 + sum(dev[j] >= dev[i] - 1e-12 for j in range(k) if j != i)) / (k + 1) <= alpha
+               for i in range(k))
+    assert t.false_positive_rate == pytest.approx(hits / k)

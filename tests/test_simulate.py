@@ -359,3 +359,5 @@ def test_lam_for_copy_fraction_one_token_per_step_formula_and_edges():
     np.testing.assert_allclose(lam, [0.0, (0.2 - 0.1) / 0.9, (0.5 - 0.06) / 0.9])
     full = SimpleNamespace(train_logp=np.log([0.5, 0.5]))  # every grammar sample is a copy
     assert (lam_for_copy_fraction(cfg, full, np.ones(2), c) == 0).all()
+    with pytest.raises(ValueError, match="valid: shape"):
+        lam_for_copy_fraction(cfg, data, np.ones(2), c, np.ones(2))

@@ -205,6 +205,11 @@ def chance_among_valid(other: np.ndarray, mass: float, train_mass: float | None 
     >>> round(float(chance_among_valid(0.45, 0.1)), 6)  # 0.5 valid grammar samples
     0.05
     """
+    for name, value in (("mass", mass), ("train_mass", train_mass)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))):
+            raise TypeError(f"{name} must be a number (a grammar mass in [0, 1]), not {type(value).__name__}")
+        if value is not None and not (np.isnan(value) or 0.0 <= value <= 1.0):
+            raise ValueError(f"{name} = {value}: must be a grammar mass in [0, 1] (or NaN: unknown)")
     s = mass if train_mass is None else train_mass
     other = np.asarray(other, np.float64)
     if not s < 1.0:  # every grammar sample a training string (or unknown): undefined

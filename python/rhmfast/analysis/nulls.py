@@ -58,6 +58,8 @@ def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: 
         if q >= 1.0:  # every grammar sample is a training string: no memorization needed
             return np.zeros_like(targets)
         f = 1.0 if valid is None else np.nan_to_num(np.asarray(valid, np.float64), nan=1.0)
+        if np.ndim(f) and np.shape(f) != targets.shape:
+            raise ValueError(f"valid: shape {np.shape(f)} must match targets' {targets.shape}")
         return np.clip((targets - np.clip(f, targets, 1.0) * q) / (1.0 - q), 0.0, 1.0)
     process = make_process(config.process, config.v, config.d3pm_steps)
     lookup = _copies(data)

@@ -96,6 +96,16 @@ def grammar_block_probs(run: Run) -> Callable[[np.ndarray, int], np.ndarray] | N
     return probs
 
 
+def regime_text(runs: Sequence[Run]) -> str:
+    """The report's regime sentence: the grammar's mass on the training set (the fraction
+    of a non-memorizing model's samples that copy by chance) and ``P max p(x)``, means
+    over the seeds' runs."""
+    mass = np.mean([np.exp(r.train_logp).sum() for r in runs])
+    top = np.mean([r.num_train * np.exp(r.train_logp).max() for r in runs])
+    return (f"Regime: the grammar's mass on the training set, sum p(x), is {fmt_num(float(mass))} (the fraction "
+            f"of a non-memorizing model's samples that copy by chance); P max p(x) = {fmt_num(float(top))}.")
+
+
 def fmt_step(x: float, last: float | None = None) -> str:
     if math.isinf(x):
         return "never" if last is None else f"never (> {int(last)})"

@@ -48,6 +48,7 @@ from rhmfast.experiments.common import (
     load_runs,
     not_measurable,
     null_sets_or_why,
+    regime_text,
     sampler_chance,
     training_curves_figure,
     write_csv,
@@ -220,8 +221,6 @@ def _per_sample(runs: list[Run], seeds: list[int], scores: _Scores, fraction: fl
 def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seeds: list[int], scores: _Scores,
                  tests: list[NullTest], at_points: dict[float, NullTest], fraction: float) -> None:
     cfg = settings["train"]
-    mass = [float(np.exp(r.train_logp).sum()) for r in runs]
-    top = [float(r.num_train * np.exp(r.train_logp).max()) for r in runs]
     report.heading("Setup")
     report.text(
         f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, rule exponent zipf_a={cfg['zipf_a']} "
@@ -231,9 +230,8 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         f"'{cfg.get('sampling_reveal', 'ancestral')}'; seeds {seeds}; {len(tests[0].null)} null run sets."
     )
     report.text(
-        f"Regime: the grammar's mass on the training set, sum p(x), is {fmt_num(float(np.mean(mass)))} (the fraction "
-        f"of a non-memorizing model's samples that copy by chance); P max p(x) = {fmt_num(float(np.mean(top)))}. "
-        "Chance copies per string over the whole run, by block-frequency quintile (Q1 least prototypical): "
+        regime_text(runs) + " Chance copies per string over the whole run, by block-frequency quintile "
+        "(Q1 least prototypical): "
         + ", ".join(f"Q{q + 1} {fmt_num(v)}" for q, v in enumerate(_by_quintile(runs, scores, "chance"))) + "."
     )
     report.heading("Statistics against their null runs")

@@ -48,6 +48,7 @@ from rhmfast.experiments.common import (
     load_runs,
     not_measurable,
     null_sets_or_why,
+    regime_text,
     training_curves_figure,
 )
 from rhmfast.experiments.report import Report
@@ -273,13 +274,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         f"checkpoint, sampler '{cfg.get('sampling_reveal', 'ancestral')}'; seeds {seeds}; "
         f"{len(tests[0].null)} null run sets."
     )
-    mass = [float(np.exp(r.train_logp).sum()) for r in runs]
-    top = [len(r.train_logp) * float(np.exp(r.train_logp).max()) for r in runs]
-    report.text(
-        f"Regime: the grammar's mass on the training set, sum p(x), is {fmt_num(float(np.mean(mass)))} (the fraction "
-        f"of a non-memorizing model's samples that copy by chance, left out of every ratio); P max p(x) = "
-        f"{fmt_num(float(np.mean(top)))} (means over seeds)."
-    )
+    report.text(regime_text(runs) + " Copies are left out of every ratio.")
     report.text(
         f"Level-l blocks are the aligned s^(L-l)-token substrings (level {L} = single tokens), positions pooled. "
         f"Common blocks: the top {fmt_pct(cf)} of the distinct training blocks of a level by exact grammar "
