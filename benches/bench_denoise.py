@@ -151,11 +151,11 @@ def unet_forward(x: np.ndarray, v: int, batch: int) -> tuple[float, float, int]:
 
     from rhmfast.diffusion.models import count_params
     from rhmfast.diffusion.processes import MaskedProcess
-    from rhmfast.diffusion.trainer import _model_for
+    from rhmfast.diffusion.trainer import model_for
 
     cfg = quick_config()
     torch.manual_seed(0)
-    model = _model_for(cfg, MaskedProcess(v), x.shape[1]).eval()
+    model = model_for(cfg, MaskedProcess(v), x.shape[1]).eval()
     xt = torch.from_numpy(x)
 
     def run() -> None:

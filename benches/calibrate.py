@@ -2,9 +2,9 @@
 which each statistic rejects on simulated run sets that memorize every string at the
 same rate (false positives; the verdict's level is 5%), and on run sets with a
 moderate real effect (power), each set read against null runs fitted to it exactly as
-``rhmfast experiment`` fits them (``rhmfast.experiments.calibration``).
+``rhmfast experiment`` fits them (``rhmfast.knownanswers.calibration``).
 
-``python benches/calibrate.py``            20 null and 10 effect seeds (the README's tables:
+``python benches/calibrate.py``            20 null and 10 effect seeds (docs/RESULTS.md's tables:
                                            ``--null-seeds 60 --effect-seeds 20``, and 200 / 40
                                            for the sweeps)
 ``python benches/calibrate.py --smoke``    2 + 1 seeds at the micro preset (CI)
@@ -30,6 +30,11 @@ import tempfile
 import time
 from typing import Any
 
+from rhmfast.experiments import EXPERIMENTS, prototypes, slop
+from rhmfast.experiments.presets import resolve_settings
+from rhmfast.knownanswers.calibration import decisions
+from rhmfast.knownanswers.memorizer import Memorizer
+
 
 def _trained_shape(train: dict) -> tuple[list[tuple[int, float]], dict[int, list[tuple[int, float]]]]:
     """A trained quick run's shape: no copies for the first quarter (at most 300 steps),
@@ -44,17 +49,15 @@ def _trained_shape(train: dict) -> tuple[list[tuple[int, float]], dict[int, list
 def _decide(name: str, null: Any, effect: Any, settings: dict, null_seeds: int, effect_seeds: int) -> tuple[Any, Any]:
     """Decisions of ``name``'s statistics on ``null_seeds`` null and ``effect_seeds``
     effect run sets (each against null runs fitted to it)."""
-    from rhmfast.experiments.calibration import decisions
-
     with tempfile.TemporaryDirectory() as root:
-        d0 = decisions(name, null, settings, seeds=range(null_seeds), root=f"{root}/null")
-        d1 = decisions(name, effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
+        d0 = decisions(EXPERIMENTS[name], null, settings, seeds=range(null_seeds), root=f"{root}/null")
+        d1 = decisions(EXPERIMENTS[name], effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
     return d0, d1
 
 
 def _table(d0: Any, d1: Any, rows: list[tuple[str, int]], right: str = "right direction",
            wrong: str = "wrong direction") -> None:
-    """The README's calibration table: per statistic (name, the decision that is the
+    """docs/RESULTS.md's calibration table: per statistic (name, the decision that is the
     effect's direction), its false-positive rate on the null sets and its rates of
     the right and the wrong direction on the effect sets."""
     print(f"| statistic | false positives (null, {len(d0)} seeds) | {right} (effect, {len(d1)} seeds) | {wrong} |")
@@ -65,9 +68,6 @@ def _table(d0: Any, d1: Any, rows: list[tuple[str, int]], right: str = "right di
 
 
 def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy_threshold: float | None = None) -> None:
-    from rhmfast.diffusion.simulate import Memorizer
-    from rhmfast.experiments import prototypes
-    from rhmfast.experiments.presets import resolve_settings
 
     preset = "micro" if smoke else "quick"
     if smoke:
@@ -91,9 +91,6 @@ def main(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10, copy
 
 def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10) -> None:
     """slop's verdict (levels-pooled common-block ratio in the window) on known answers."""
-    from rhmfast.diffusion.simulate import Memorizer
-    from rhmfast.experiments import slop
-    from rhmfast.experiments.presets import resolve_settings
 
     preset = "micro" if smoke else "quick"
     if smoke:
@@ -116,7 +113,6 @@ def main_slop(smoke: bool = False, null_seeds: int = 20, effect_seeds: int = 10)
 
 def stretched_memorizer(last: int, L: int, factor: float = 1.0) -> Any:
     """:func:`_trained_shape` with its memorized mass on a time axis stretched by ``factor``."""
-    from rhmfast.diffusion.simulate import Memorizer
 
     lam, validity = _trained_shape({"steps": last, "L": L})
     return Memorizer(lam=[(step * factor, value) for step, value in lam], validity=validity)
@@ -127,8 +123,6 @@ def main_sweep(name: str, smoke: bool = False, null_seeds: int = 20, effect_seed
     seeds against the labels permuted within seeds) on known answers. Null: the same
     schedule for every run of the sweep. Effect: its time axis stretched, fat-tail by
     1 + (a_max - a) / (a_max - a_min) (the heaviest tail 2x later), scaling by P / P_min."""
-    from rhmfast.experiments import EXPERIMENTS
-    from rhmfast.experiments.presets import resolve_settings
 
     module = EXPERIMENTS[name]
     preset = "micro" if smoke else "quick"

@@ -3,7 +3,6 @@ pure-Python references (hypothesis)."""
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
@@ -13,6 +12,12 @@ from hypothesis import strategies as st
 from rundirs import write_run
 
 from rhmfast import analysis as an
+from rhmfast import counting
+from rhmfast import stats as rs
+from rhmfast.analysis import blocks
+from rhmfast.analysis import descriptive as desc
+from rhmfast.analysis import memorization as mem
+from rhmfast.stats import chance
 
 # ---------------------------------------------------------------- a designed run
 
@@ -55,25 +60,20 @@ def test_load_run_reads_contract(tmp_path):
 
 def test_first_steps_known(tmp_path):
     run, _ = _designed_run(tmp_path)
-    assert an.first_copy_step(run).tolist() == [16, 64, 256, math.inf]
-    assert an.first_nll_step(run).tolist() == [64, math.inf, 256, math.inf]
-    assert an.first_nll_step(run, margin=0.6).tolist() == [256, math.inf, math.inf, math.inf]
+    assert desc.first_copy_step(run).tolist() == [16, 64, 256, math.inf]
+    assert desc.first_nll_step(run).tolist() == [64, math.inf, 256, math.inf]
+    assert desc.first_nll_step(run, margin=0.6).tolist() == [256, math.inf, math.inf, math.inf]
 
 
 def test_first_excess_copy_step_known(tmp_path):
     run, logp = _designed_run(tmp_path)
-    # valid fractions 1/4, 3/4, 2/4: the baseline gets 1, 3, 2 grammar draws (cumulative 1, 4, 6)
-    np.testing.assert_allclose(an.chance_draws(run), [1, 3, 2])
-    # s0 (p = 0.2): cumulative copies 1, 3, 4 against means 0.2, 0.8, 1.2:
-    # P(Poisson(0.2) >= 1) = 0.181, P(Poisson(0.8) >= 3) = 0.0474, P(Poisson(1.2) >= 4) = 0.0338;
-    # s1 (p = 0.1): 1 copy at 64, mean 0.4: P = 0.330; s2 (p = 0.05): 1 copy at 256, mean 0.3: 0.259
-    assert an.first_excess_copy_step(run, alpha=0.05).tolist() == [64, math.inf, math.inf, math.inf]
-    assert an.first_excess_copy_step(run, alpha=0.04).tolist() == [256, math.inf, math.inf, math.inf]
-    assert an.first_excess_copy_step(run, alpha=0.03).tolist() == [math.inf] * 4
-    assert an.first_excess_copy_step(run, alpha=0.3).tolist() == [16, math.inf, 256, math.inf]
-    assert an.first_excess_copy_step(run, alpha=0.5).tolist() == [16, 64, 256, math.inf]
+    # every valid sample is a copy: no valid sample copies nothing, so a model that memorized
+    # nothing gets no grammar draws (copies are not grammar draws) and any copy beats chance
+    np.testing.assert_allclose(mem.grammar_draws(run), [0, 0, 0])
+    for alpha in (0.5, 0.05, 1e-6):
+        assert desc.first_excess_copy_step(run, alpha=alpha).tolist() == desc.first_copy_step(run).tolist()
     with pytest.raises(ValueError, match="alpha"):
-        an.first_excess_copy_step(run, alpha=0)
+        desc.first_excess_copy_step(run, alpha=0)
 
 
 @settings(deadline=None, max_examples=80)
@@ -81,7 +81,7 @@ def test_first_excess_copy_step_known(tmp_path):
 def test_poisson_sf_matches_scipy(count, mean):
     from scipy import stats
 
-    got = float(an.poisson_sf(np.array([count]), np.array([mean]))[0])
+    got = float(chance.poisson_sf(np.array([count]), np.array([mean]))[0])
     expect = 1.0 if count == 0 else float(stats.poisson.sf(count - 1, mean))
     assert got == pytest.approx(expect, abs=1e-9)
 
@@ -101,25 +101,24 @@ def test_memorization_curves_known(tmp_path):
     np.testing.assert_allclose(c["reproduced_fraction"], [0.25, 0.5, 0.75])
     np.testing.assert_allclose(c["nll_crossed_fraction"], [0, 0.25, 0.5])
     np.testing.assert_allclose(c["heldout_crossed_fraction"], [0, 0.5, 0])
-    p = np.exp(logp)
-    for t, draws in enumerate([1, 4, 6]):
-        expect = np.mean([1 - (1 - pi) ** draws for pi in p])
-        assert c["baseline_reproduced_fraction"][t] == pytest.approx(expect)
+    np.testing.assert_allclose(c["baseline_reproduced_fraction"], 0.0)  # no grammar draws
 
 
 def test_quintile_table_known(tmp_path):
     run, logp = _designed_run(tmp_path)
     # 4 bins of one string each, bin order = logp order (string 3 lowest)
-    qt = an.quintile_table(run, logp, heldout_score=run.heldout_logp, num_bins=4)
+    qt = desc.quintile_table(run, logp, heldout_score=run.heldout_logp, num_bins=4)
     assert qt.count.tolist() == [1, 1, 1, 1]
     assert qt.reproduced.tolist() == [0, 1, 1, 1]  # strings 3, 2, 1, 0
     assert qt.copies_per_sample.tolist() == [0, 1, 1, 4]
-    np.testing.assert_allclose(qt.expected_copies_per_sample, 6 * np.exp(logp[::-1]))
-    np.testing.assert_allclose(qt.excess_copies_per_sample, [0, 1, 1, 4] - 6 * np.exp(logp[::-1]))
+    # no valid sample copies nothing: no grammar draws, no chance copies (see the held-out test)
+    np.testing.assert_allclose(qt.expected_copies_per_sample, 0.0)
+    np.testing.assert_allclose(qt.excess_copies_per_sample, [0, 1, 1, 4])
     assert qt.nll_crossed.tolist() == [0, 1, 0, 1]
     assert qt.median_first_copy.tolist() == [math.inf, 256, 64, 16]
-    assert qt.beyond_chance.tolist() == [0, 0, 0, 0]  # at alpha = 0.01 nothing beats chance
-    np.testing.assert_allclose(qt.baseline_reproduced, 1 - (1 - np.exp(logp[::-1])) ** 6)
+    assert qt.beyond_chance.tolist() == [0, 1, 1, 1]  # against no chance, every copied string
+    np.testing.assert_allclose(qt.baseline_reproduced, 0.0)
+    np.testing.assert_allclose(qt.baseline_reproduced_full, 1 - (1 - np.exp(logp[::-1])) ** 12)
     # held-out strings have logp log(0.1): they fall in the bin holding string 1 only
     assert np.isnan(qt.heldout_nll_crossed[[0, 1, 3]]).all()
     assert qt.heldout_nll_crossed[2] == 0.5
@@ -142,10 +141,11 @@ def test_heldout_control_known(tmp_path):
     write_run(tmp_path / "h", train=train, heldout=heldout, train_logp=logp, heldout_logp=hlogp, evals=evals)
     run = an.load_run(tmp_path / "h")
     assert run.heldout_copy_counts.tolist() == [[1, 2, 0], [2, 1, 0]]
-    np.testing.assert_allclose(an.chance_draws(run), [4, 3])
-    # held-out 1 (p = 0.01): 2 copies in 4 draws, P(Poisson(0.04) >= 2) = 7.8e-4: beyond chance at 10;
-    # held-out 0 (p = 0.3): 1 then 3 copies against 1.2 then 2.1: P = 0.70, 0.35: never
-    assert an.first_excess_copy_step(run, alpha=0.01, heldout=True).tolist() == [math.inf, 10, math.inf]
+    # valid samples that copy nothing: 3, then 2; over 1 - S (S = 0.31) they are the grammar draws
+    np.testing.assert_allclose(mem.grammar_draws(run), [3 / 0.69, 2 / 0.69])
+    # held-out 1 (p = 0.01): 2 copies in 4.35 draws, P(Poisson(0.0435) >= 2) = 9e-4: beyond chance at 10;
+    # held-out 0 (p = 0.3): 1 then 3 copies against 1.30 then 2.17: P = 0.73, 0.36: never
+    assert desc.first_excess_copy_step(run, alpha=0.01, heldout=True).tolist() == [math.inf, 10, math.inf]
     c = an.memorization_curves(run)
     np.testing.assert_allclose(c["heldout_copy_fraction"], [0.75, 0.75])
     # valid samples that copy no training string: 3 of 4, then 2 of 4; S = 0.31, so the
@@ -154,25 +154,25 @@ def test_heldout_control_known(tmp_path):
     np.testing.assert_allclose(c["heldout_chance_fraction"], other * 0.61 / 0.69)
     np.testing.assert_allclose(c["chance_copy_fraction"], other * 0.31 / 0.69)
     np.testing.assert_allclose(c["excess_copy_fraction"], 0.25 - other * 0.31 / 0.69)
-    qt = an.quintile_table(run, logp, heldout_score=hlogp, num_bins=2)
+    qt = desc.quintile_table(run, logp, heldout_score=hlogp, num_bins=2)
     # bin 0 = log(0.01): training string 1 (1 copy, never significant: P(Pois(0.07) >= 1) = 0.068),
     # held-out 1; bin 1 = log(0.3): training string 0, held-out 0 and 2
     assert qt.heldout_reproduced.tolist() == [1.0, 0.5]
     assert qt.heldout_beyond_chance.tolist() == [1.0, 0.0]
     assert qt.beyond_chance.tolist() == [0.0, 0.0]
-    qc = an.quintile_curves(run, logp, heldout_score=hlogp, num_bins=2)
+    qc = desc.quintile_curves(run, logp, heldout_score=hlogp, num_bins=2)
     assert qc["heldout_beyond_chance"].tolist() == [[1, 1], [0, 0]]
     with pytest.raises(ValueError, match="heldout_score"):
-        an.quintile_curves(run, logp, heldout_score=hlogp[:2], num_bins=2)
+        desc.quintile_curves(run, logp, heldout_score=hlogp[:2], num_bins=2)
 
 
 def test_quintile_curves_known(tmp_path):
     run, logp = _designed_run(tmp_path)
-    qc = an.quintile_curves(run, logp, num_bins=4)
+    qc = desc.quintile_curves(run, logp, num_bins=4)
     assert qc["reproduced"].tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 1], [1, 1, 1]]
     assert qc["nll_crossed"].tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 0], [0, 1, 1]]
     assert qc["baseline"].shape == (4, 3)
-    assert np.all(np.diff(qc["baseline"], axis=1) > 0)
+    np.testing.assert_allclose(qc["baseline"], 0.0)  # every valid sample a copy: no grammar draws
 
 
 # ---------------------------------------------------------------- random runs vs reference
@@ -209,15 +209,17 @@ def test_first_steps_and_curves_match_reference(tmp_path_factory, spec):
     for i in range(p):
         ref_copy.append(next((e["step"] for e in evals if i in set(e["copy_of"].tolist())), math.inf))
         ref_nll.append(next((e["step"] for e in evals if e["train_nll"][i] < -logp[i]), math.inf))
-    assert an.first_copy_step(run).tolist() == ref_copy
-    assert an.first_nll_step(run).tolist() == ref_nll
+    assert desc.first_copy_step(run).tolist() == ref_copy
+    assert desc.first_nll_step(run).tolist() == ref_nll
     c = an.memorization_curves(run)
     seen: set[int] = set()
-    draws = 0
+    draws = 0.0
+    mass = sum(math.exp(lp) for lp in logp)
     for t, e in enumerate(evals):
         hits = [int(j) for j in e["copy_of"] if j >= 0]
         seen |= set(hits)
-        draws += int(e["valid"].sum())  # the baseline's grammar draws: the valid samples
+        # the baseline's grammar draws: the valid samples that copy nothing, over 1 - S
+        draws += (int(e["valid"].sum()) - len(hits)) / (1 - mass)
         assert c["copy_fraction"][t] == pytest.approx(len(hits) / len(e["copy_of"]))
         assert c["reproduced_fraction"][t] == pytest.approx(len(seen) / p)
         base = sum(1 - (1 - math.exp(lp)) ** draws for lp in logp) / p
@@ -234,8 +236,8 @@ def test_spearman_matches_scipy(pairs):
 
     x = np.array([a for a, _ in pairs], float)
     y = np.array([b for _, b in pairs], float)
-    np.testing.assert_allclose(an.rankdata(x), stats.rankdata(x))
-    ours = an.spearman(x, y)
+    np.testing.assert_allclose(rs.rankdata(x), rs.rankdata(x))
+    ours = rs.spearman(x, y)
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         assert math.isnan(ours)
     else:
@@ -243,35 +245,35 @@ def test_spearman_matches_scipy(pairs):
 
 
 def test_rankdata_inf_ranks_last_and_nan_refused():
-    assert an.rankdata(np.array([np.inf, 1.0, np.inf])).tolist() == [2.5, 1.0, 2.5]
+    assert rs.rankdata(np.array([np.inf, 1.0, np.inf])).tolist() == [2.5, 1.0, 2.5]
     with pytest.raises(ValueError, match="NaN"):
-        an.rankdata(np.array([1.0, np.nan]))
+        rs.rankdata(np.array([1.0, np.nan]))
 
 
 def test_spearman_ci_groups_and_determinism():
     rng = np.random.default_rng(3)
     xs = [rng.normal(size=100) for _ in range(3)]
     ys = [-x + 0.5 * rng.normal(size=100) for x in xs]
-    a = an.spearman_ci(xs, ys, seed=7, num_boot=300)
-    b = an.spearman_ci(xs, ys, seed=7, num_boot=300)
+    a = rs.spearman_ci(xs, ys, seed=7, num_boot=300)
+    b = rs.spearman_ci(xs, ys, seed=7, num_boot=300)
     assert a == b
-    assert a.rho == pytest.approx(np.mean([an.spearman(x, y) for x, y in zip(xs, ys, strict=True)]))
+    assert a.rho == pytest.approx(np.mean([rs.spearman(x, y) for x, y in zip(xs, ys, strict=True)]))
     assert a.low < a.rho < a.high < 0
     assert a.n == 300 and len(a.per_group) == 3
     # independent noise: the interval covers 0
-    z = an.spearman_ci([rng.normal(size=200)], [rng.normal(size=200)], seed=1)
+    z = rs.spearman_ci([rng.normal(size=200)], [rng.normal(size=200)], seed=1)
     assert z.low < 0 < z.high
     # a constant group is left out, not averaged in as NaN
-    c = an.spearman_ci([xs[0], np.ones(5)], [ys[0], np.arange(5.0)], seed=1, num_boot=50)
-    assert c.per_group == (an.spearman(xs[0], ys[0]),)
+    c = rs.spearman_ci([xs[0], np.ones(5)], [ys[0], np.arange(5.0)], seed=1, num_boot=50)
+    assert c.per_group == (rs.spearman(xs[0], ys[0]),)
     with pytest.raises(ValueError, match="level"):
-        an.spearman_ci(xs, ys, level=1.5)
+        rs.spearman_ci(xs, ys, level=1.5)
 
 
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=50), st.integers(1, 7))
 def test_quantile_bins_equal_counts_and_monotone(values, q):
     x = np.array(values)
-    bins = an.quantile_bins(x, q)
+    bins = rs.quantile_bins(x, q)
     counts = np.bincount(bins, minlength=q)
     assert counts.max() - counts.min() <= 1 or x.size < q
     order = np.argsort(x, kind="stable")
@@ -313,16 +315,18 @@ def test_block_log_frequency_matches_counter(spec):
     from collections import Counter
 
     s, L, x = spec
-    got = an.block_log_frequency(x, s)
+    got = rs.block_log_frequency(x, s)
     for level in range(1, L + 1):
         per_pos = [Counter(_ref_blocks(r.tolist(), s, level)[j] for r in x) for j in range(s**level)]
         for i, r in enumerate(x):
             blocks = _ref_blocks(r.tolist(), s, level)
-            expect = np.mean([math.log(per_pos[j][b]) for j, b in enumerate(blocks)])
+            expect = np.mean([math.log(per_pos[j][b] / len(x)) for j, b in enumerate(blocks)])
             assert got[i, level - 1] == pytest.approx(expect)
-    # scored against a reference set, a string counts itself once more
-    ref = an.block_log_frequency(x[:1], s, reference=x)
-    assert np.all(ref >= got[:1] - 1e-12)
+    # a held-out string is scored as if added to the reference set
+    ref = rs.block_log_frequency(x[:1], s, reference=x[1:])
+    np.testing.assert_allclose(ref, got[:1])
+    # the prototypicality score averages the levels
+    np.testing.assert_allclose(rs.prototypicality_score(x, s), got.mean(axis=1))
 
 
 @settings(deadline=None, max_examples=60)
@@ -391,24 +395,24 @@ def test_overproduction_against_grammar_probs():
 
 def test_partial_memorization_window_checks_shapes():
     steps, ratio, excess = np.array([1, 2, 4, 8]), np.array([1.0, 1.5, 1.4, 1.6]), np.array([0.0, 0.0, 0.01, 0.5])
-    assert an.partial_memorization_window(steps, ratio, excess) == (2.0, 4.0)
+    assert blocks.partial_memorization_window(steps, ratio, excess) == (2.0, 4.0)
     with pytest.raises(ValueError, match="excess_copy_fraction must have the shape"):
-        an.partial_memorization_window(steps, ratio, excess[:3])
+        blocks.partial_memorization_window(steps, ratio, excess[:3])
 
 
 def test_partial_memorization_window_longest_run():
     steps = np.array([1, 2, 4, 8, 16, 32])
     ratio = np.array([1.2, 0.9, 1.3, 1.4, 1.5, 2.0])
     copies = np.array([0.0, 0.0, 0.0, 0.01, 0.02, 0.5])
-    assert an.partial_memorization_window(steps, ratio, copies) == (4.0, 16.0)
-    assert an.partial_memorization_window(steps, ratio * 0, copies) is None
+    assert blocks.partial_memorization_window(steps, ratio, copies) == (4.0, 16.0)
+    assert blocks.partial_memorization_window(steps, ratio * 0, copies) is None
 
 
 def test_block_errors_name_parameters():
     with pytest.raises(ValueError, match="not a power of s=2"):
-        an.blocks_at(np.zeros((2, 6), int), 2, 1)
+        counting.blocks_at(np.zeros((2, 6), int), 2, 1)
     with pytest.raises(ValueError, match="level must lie in"):
-        an.blocks_at(np.zeros((2, 4), int), 2, 3)
+        counting.blocks_at(np.zeros((2, 4), int), 2, 3)
     with pytest.raises(ValueError, match="common_fraction"):
         an.overproduction(np.zeros((1, 2)), np.zeros((1, 2)), 2, 0, common_fraction=0)
 
@@ -470,19 +474,6 @@ def test_find_runs(tmp_path):
 # ---------------------------------------------------------------- docs and plots
 
 
-def test_docstring_examples_run():
-    import rhmfast.analysis.blocks
-    import rhmfast.analysis.memorization
-    import rhmfast.analysis.plots
-    import rhmfast.analysis.rundir
-    import rhmfast.analysis.stats
-
-    for mod in (an, rhmfast.analysis.blocks, rhmfast.analysis.memorization,
-                rhmfast.analysis.rundir, rhmfast.analysis.stats, rhmfast.analysis.plots):
-        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-        assert res.failed == 0 and res.attempted > 0, mod.__name__
-
-
 def test_plots_have_log_step_axis(tmp_path):
     from rhmfast.analysis import plots
 
@@ -535,16 +526,17 @@ def test_block_frequencies_agree_with_the_native_block_counts():
     positions, blocks, counts = rhmfast.block_counts(train, 2, 2, positional=True)
     lookup = {(int(p), tuple(b)): int(c) for p, b, c in zip(positions, blocks.tolist(), counts, strict=True)}
     k = 2  # level-2 blocks of d = 8 tokens have 2 tokens
-    expect = [np.mean([math.log(lookup[(j, tuple(r[j * k:(j + 1) * k]))]) for j in range(4)]) for r in train.tolist()]
-    np.testing.assert_allclose(an.block_log_frequency(train, 2)[:, 1], expect)
+    expect = [np.mean([math.log(lookup[(j, tuple(r[j * k:(j + 1) * k]))] / len(train)) for j in range(4)])
+              for r in train.tolist()]
+    np.testing.assert_allclose(rs.block_log_frequency(train, 2)[:, 1], expect)
 
 
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=40), st.lists(st.floats(-6, 6), max_size=40),
        st.integers(1, 6))
 def test_heldout_bins_put_each_string_in_exactly_one_bin(train, held, q):
     score, other = np.array(train), np.array(held)
-    bins = an.quantile_bins(score, q)
-    hb = an.heldout_bins(score, bins, other, q)
+    bins = rs.quantile_bins(score, q)
+    hb = mem.heldout_bins(score, bins, other, q)
     assert hb.shape == other.shape and ((0 <= hb) & (hb < q)).all()
     assert np.all(np.diff(hb[np.argsort(other, kind="stable")]) >= 0)  # monotone in the score
     # a held-out string strictly inside one bin's training range lands in that bin
@@ -555,7 +547,7 @@ def test_heldout_bins_put_each_string_in_exactly_one_bin(train, held, q):
             assert (hb[inside] == b).all()
     # the training strings themselves land in their own bins when no tie straddles two bins
     if len(np.unique(score)) == score.size:
-        assert (an.heldout_bins(score, bins, score, q) == bins).all()
+        assert (mem.heldout_bins(score, bins, score, q) == bins).all()
 
 
 def test_spearman_ci_interval_holds_the_spread_between_seeds():
@@ -565,22 +557,22 @@ def test_spearman_ci_interval_holds_the_spread_between_seeds():
     # resampling the seeds (not only the strings within them) spreads the interval
     ys = [-xs[0], -xs[1], xs[2]]
     ys = [y + 0.2 * rng.normal(size=200) for y in ys]
-    r = an.spearman_ci(xs, ys, seed=0, num_boot=400)
+    r = rs.spearman_ci(xs, ys, seed=0, num_boot=400)
     assert r.rho == pytest.approx(np.mean(r.per_group)) and -0.4 < r.rho < -0.2
     assert r.low < -0.8 and r.high > 0.2
     # one seed: the within-seed bootstrap alone, a tight interval
-    one = an.spearman_ci(xs[:1], ys[:1], seed=0, num_boot=400)
+    one = rs.spearman_ci(xs[:1], ys[:1], seed=0, num_boot=400)
     assert one.high - one.low < 0.1
 
 
 def test_per_sample_table_known(tmp_path):
     run, logp = _designed_run(tmp_path)
-    t = an.per_sample_table(run)
+    t = desc.per_sample_table(run)
     assert t["index"].tolist() == [0, 1, 2, 3]
     np.testing.assert_array_equal(t["copies"], run.copy_counts.sum(axis=0))
-    np.testing.assert_array_equal(t["first_copy_step"], an.first_copy_step(run))
-    np.testing.assert_array_equal(t["first_nll_step"], an.first_nll_step(run))
-    np.testing.assert_allclose(t["expected_copies"], an.chance_draws(run).sum() * np.exp(logp))
+    np.testing.assert_array_equal(t["first_copy_step"], desc.first_copy_step(run))
+    np.testing.assert_array_equal(t["first_nll_step"], desc.first_nll_step(run))
+    np.testing.assert_allclose(t["expected_copies"], mem.grammar_draws(run).sum() * np.exp(logp))
     np.testing.assert_allclose(t["expected_copies_full"], run.num_samples.sum() * np.exp(logp))
     assert (t["expected_copies"] <= t["expected_copies_full"]).all()
 
@@ -590,8 +582,8 @@ def test_clocks_of_a_run_without_checkpoints_say_never(tmp_path):
     np.savez(tmp_path / "data.npz", train=train, heldout=train[:1],
              train_logp=np.log([0.25, 0.25]), heldout_logp=np.log([0.25]))
     run = an.load_run(tmp_path)
-    assert an.first_step(run.steps, np.zeros((0, 2), bool)).tolist() == [math.inf, math.inf]
-    t = an.per_sample_table(run)
+    assert desc.first_step(run.steps, np.zeros((0, 2), bool)).tolist() == [math.inf, math.inf]
+    t = desc.per_sample_table(run)
     for key in ("first_copy_step", "first_excess_copy_step", "first_nll_step"):
         assert t[key].tolist() == [math.inf, math.inf], key
     assert t["copies"].tolist() == [0, 0] and t["expected_copies"].tolist() == [0.0, 0.0]
@@ -621,22 +613,22 @@ def test_spearman_permutation_p_matches_enumeration(pairs):
 
     x = np.array([float(a) for a, _ in pairs])
     y = np.array([float(b) for _, b in pairs])
-    rho = an.spearman(x, y)
-    p = an.spearman_permutation_p(x, y)
+    rho = rs.spearman(x, y)
+    p = rs.spearman_permutation_p(x, y)
     if np.isnan(rho):
         assert np.isnan(p)
         return
     # reference: every ordering of y through the plain spearman function
-    rhos = [an.spearman(x, y[list(perm)]) for perm in itertools.permutations(range(len(y)))]
+    rhos = [rs.spearman(x, y[list(perm)]) for perm in itertools.permutations(range(len(y)))]
     expect = np.mean([r <= rho + 1e-12 if rho < 0 else r >= rho - 1e-12 for r in rhos])
     assert p == pytest.approx(expect)
     assert 0 < p <= 1
 
 
 def test_spearman_permutation_p_known_and_limits():
-    assert an.spearman_permutation_p(np.arange(4.0), -np.arange(4.0)) == pytest.approx(1 / 24)
-    assert an.spearman_permutation_p(np.arange(4.0), np.arange(4.0)) == pytest.approx(1 / 24)
-    assert np.isnan(an.spearman_permutation_p(np.arange(9.0), np.arange(9.0)))  # too many to enumerate
+    assert rs.spearman_permutation_p(np.arange(4.0), -np.arange(4.0)) == pytest.approx(1 / 24)
+    assert rs.spearman_permutation_p(np.arange(4.0), np.arange(4.0)) == pytest.approx(1 / 24)
+    assert np.isnan(rs.spearman_permutation_p(np.arange(9.0), np.arange(9.0)))  # too many to enumerate
 
 
 def test_overproduction_figure_has_log_step_axes_and_the_window(tmp_path):
@@ -660,27 +652,35 @@ def test_overproduction_figure_has_log_step_axes_and_the_window(tmp_path):
 def test_new_helpers_reject_bad_input(tmp_path):
     run, _ = _designed_run(tmp_path)
     with pytest.raises(ValueError, match="alpha must lie in"):
-        an.per_sample_table(run, alpha=1.5)
+        desc.per_sample_table(run, alpha=1.5)
     with pytest.raises(ValueError, match="num_bins must be an integer >= 1"):
-        an.heldout_bins(np.zeros(3), np.zeros(3, int), np.zeros(2), 0)
+        mem.heldout_bins(np.zeros(3), np.zeros(3, int), np.zeros(2), 0)
     with pytest.raises(ValueError, match="equal length"):
-        an.heldout_bins(np.zeros(3), np.zeros(2, int), np.zeros(2), 2)
+        mem.heldout_bins(np.zeros(3), np.zeros(2, int), np.zeros(2), 2)
     with pytest.raises(ValueError, match="NaN"):
-        an.heldout_bins(np.zeros(3), np.zeros(3, int), np.array([np.nan]), 2)
+        mem.heldout_bins(np.zeros(3), np.zeros(3, int), np.array([np.nan]), 2)
     with pytest.raises(ValueError, match="equal length"):
-        an.spearman_permutation_p(np.arange(3.0), np.arange(4.0))
+        rs.spearman_permutation_p(np.arange(3.0), np.arange(4.0))
 
 
-def test_chance_among_valid():
+def test_chance_count():
     # 0.45 valid non-copies with S = 0.1: 0.5 valid grammar draws, 0.05 chance copies
-    assert an.chance_among_valid(np.array([0.45]), 0.1).tolist() == pytest.approx([0.05])
+    np.testing.assert_allclose(chance.chance_copies(np.array([0.45]), 0.1, 0.1), [0.05])
     # held-out mass 0.2 beside a training mass 0.1: 0.5 * 0.2
-    assert an.chance_among_valid(np.array([0.45]), 0.2, 0.1).tolist() == pytest.approx([0.1])
-    assert np.isnan(an.chance_among_valid(np.array([0.0, 0.3]), 1.0)).all()  # S = 1: undefined
+    np.testing.assert_allclose(chance.chance_copies(np.array([0.45]), 0.2, 0.1), [0.1])
+    assert np.isnan(chance.grammar_draws(np.array([0.0, 0.3]), 1.0)).all()  # S = 1: undefined
+    # a mixture that memorizes lam at validity f: its copies beyond chance are lam
+    lam, f, S = 0.2, 0.6, 0.3
+    c, o = lam + (f - lam) * S, (f - lam) * (1 - S)
+    assert float(chance.memorized_fraction(c, o, S)) == pytest.approx(lam)
 
 
-def test_chance_among_valid_names_bad_masses():
+def test_chance_count_names_bad_masses():
     with pytest.raises(ValueError, match="mass = 1.5"):
-        an.chance_among_valid(np.array([0.1]), 1.5)
+        chance.grammar_draws(np.array([0.1]), 1.5)
     with pytest.raises(TypeError, match="train_mass must be a number"):
-        an.chance_among_valid(np.array([0.1]), 0.1, "0.2")
+        chance.chance_copies(np.array([0.1]), 0.1, "0.2")
+    with pytest.raises(ValueError, match="cannot be negative"):
+        chance.grammar_draws(np.array([-1.0]), 0.1)
+    with pytest.raises(ValueError, match="p: probabilities"):
+        chance.chance_copies(np.array([1.0]), np.array([-0.1]))

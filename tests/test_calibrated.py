@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rundirs import write_run
 
-from rhmfast.analysis.calibrated import (
-    NullTest,
+from rhmfast.analysis.excess import (
     clock_rho,
     copy_point,
     equal_power_clock,
@@ -19,6 +18,7 @@ from rhmfast.analysis.calibrated import (
     quintile_contrast,
 )
 from rhmfast.analysis.rundir import load_run
+from rhmfast.stats import NullTest
 
 floats = st.floats(-100, 100, allow_nan=False)
 

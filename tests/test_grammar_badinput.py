@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rhmfast import RHM, zipf
-from rhmfast.grammar import _json_digest
+from rhmfast.grammar_io import json_digest
 
 G = RHM(6, 6, 4, 2, 3, seed=0)
 X = G.sample(4, seed=0)
@@ -188,7 +188,7 @@ def test_edited_json_files_are_rejected(tmp_path, edit, match):
     # Edited and re-signed (a valid checksum), so the content checks are what refuse it.
     path, doc = _valid_json(tmp_path)
     edit(doc)
-    doc["sha256"] = _json_digest(doc)
+    doc["sha256"] = json_digest(doc)
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=match):
         RHM.load(path)
@@ -201,7 +201,7 @@ def test_edited_json_without_new_checksum_is_rejected(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="checksum mismatch"):
         RHM.load(path)
-    doc["sha256"] = _json_digest(doc)
+    doc["sha256"] = json_digest(doc)
     path.write_text(json.dumps(doc))
     assert RHM.load(path) != G
 

@@ -1,20 +1,4 @@
-"""The docstring examples of the grammar modules run and give what they show."""
-
-import doctest
-
-import pytest
-
-import rhmfast
-import rhmfast.demo
-import rhmfast.grammar
-import rhmfast.strategies
-
-
-@pytest.mark.parametrize("module", [rhmfast, rhmfast.grammar, rhmfast.strategies, rhmfast.demo])
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
+"""The demo command (the docstring examples run in tests/test_docstrings.py)."""
 
 
 def test_demo_command_prints_the_summary(capsys):

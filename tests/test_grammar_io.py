@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-import rhmfast.grammar as grammar_mod
+import rhmfast.grammar_io as grammar_mod
 from rhmfast import RHM, zipf
 
 G = RHM(6, 6, 4, 2, 3, seed=0, rule_probs=zipf(4, 1.0))

@@ -14,8 +14,12 @@ from scipy import stats
 
 torch = pytest.importorskip("torch")
 
-from rhmfast.diffusion.simulate import Memorizer  # noqa: E402
-from rhmfast.experiments.calibration import decisions  # noqa: E402
+pytestmark = pytest.mark.knownanswers
+
+from rhmfast.experiments import EXPERIMENTS  # noqa: E402
+from rhmfast.knownanswers.calibration import decisions  # noqa: E402
+from rhmfast.knownanswers.memorizer import Memorizer  # noqa: E402
+from rhmfast.stats import prototypicality_score  # noqa: E402
 
 # 6 * 4**7 strings, Zipf a = 0.5: the grammar's mass on 32 training strings is ~1e-3
 TRAIN = dict(v=6, n=6, m=4, s=2, L=3, grammar_seed=0, zipf_a=0.5, zipf_levels=[], num_train=32, num_heldout=64,
@@ -32,10 +36,10 @@ EFFECT_LAM = [(0, 0.0), (64, 0.3)]
 @pytest.fixture(scope="module")
 def prototype_decisions(tmp_path_factory):
     root = tmp_path_factory.mktemp("known")
-    null = decisions("prototypes", Memorizer(lam=LAM), SETTINGS, seeds=range(NUM_NULL), root=root / "null")
+    null = decisions(EXPERIMENTS["prototypes"], Memorizer(lam=LAM), SETTINGS, seeds=range(NUM_NULL), root=root / "null")
     # the most prototypical string (block frequency) memorized at twice the rate of the least
     effect = Memorizer(lam=EFFECT_LAM, tilt="blocks", strength=2.0)
-    return null, decisions("prototypes", effect, EFFECT_SETTINGS, seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
+    return null, decisions(EXPERIMENTS["prototypes"], effect, EFFECT_SETTINGS, seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
                            root=root / "effect")
 
 
@@ -60,7 +64,7 @@ def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
     import numpy as np
 
     from rhmfast import analysis as an
-    from rhmfast.analysis import calibrated as cal
+    from rhmfast.analysis import excess as cal
     from rhmfast.experiments import simulate
 
     memorizer = Memorizer(lam=LAM, tilt="blocks", strength=4.0)
@@ -70,14 +74,14 @@ def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
     verdict = res["verdicts"][0]
     assert verdict.startswith("prototypical samples memorized first: yes: equal-power clock rho (block frequency) = ")
     runs = [an.load_run(exp / "runs" / f"seed{sd}") for sd in (0, 1)]
-    from rhmfast.experiments.common import sampler_chance
+    from rhmfast.experiments.common import sampler_probability
 
-    value = np.mean([cal.clock_rho(cal.equal_power_clock(r, sampler_chance(r)),
-                                   an.prototypicality_score(r.train, 2, reference=r.train)) for r in runs])
+    value = np.mean([cal.clock_rho(cal.equal_power_clock(r, an.chance_counts(r, sampler_probability(r))),
+                                   prototypicality_score(r.train, 2)) for r in runs])
     assert res["primary"]["value"] == pytest.approx(value) and value < 0
     assert res["primary"]["p"] <= 0.05 and len(res["primary"]["null"]) == 19
     contrast = np.mean([cal.quintile_contrast(cal.excess_copies(r, cal.copy_point(r, 1.0)),
-                                              an.prototypicality_score(r.train, 2, reference=r.train)) for r in runs])
+                                              prototypicality_score(r.train, 2)) for r in runs])
     assert res["tests"]["excess copies Q5 - Q1 (block frequency)"]["value"] == pytest.approx(contrast)
     assert f"= {value:+.2f} [" in verdict and "false-positive rate on null runs" in verdict
     md = (exp / "report.md").read_text()

@@ -22,10 +22,14 @@ from scipy import stats
 
 torch = pytest.importorskip("torch")
 
-from rhmfast.analysis import load_run, null_runs  # noqa: E402
+pytestmark = pytest.mark.knownanswers
+
+from rhmfast.analysis import load_run  # noqa: E402
 from rhmfast.diffusion import TrainConfig  # noqa: E402
-from rhmfast.diffusion.simulate import Memorizer, simulate_run  # noqa: E402
 from rhmfast.experiments import slop  # noqa: E402
+from rhmfast.knownanswers.memorizer import Memorizer  # noqa: E402
+from rhmfast.knownanswers.nulls import null_runs  # noqa: E402
+from rhmfast.knownanswers.simulate import simulate_run  # noqa: E402
 
 # 6 * 4**7 strings, Zipf a = 0.5: the grammar's mass on 32 training strings is ~1e-3
 TRAIN = dict(v=6, n=6, m=4, s=2, L=3, grammar_seed=0, zipf_a=0.5, zipf_levels=[], num_train=32, num_heldout=32,

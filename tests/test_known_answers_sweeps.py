@@ -17,8 +17,11 @@ from scipy import stats
 
 torch = pytest.importorskip("torch")
 
-from rhmfast.diffusion.simulate import Memorizer  # noqa: E402
-from rhmfast.experiments.calibration import decisions  # noqa: E402
+pytestmark = pytest.mark.knownanswers
+
+from rhmfast.experiments import EXPERIMENTS  # noqa: E402
+from rhmfast.knownanswers.calibration import decisions  # noqa: E402
+from rhmfast.knownanswers.memorizer import Memorizer  # noqa: E402
 
 TRAIN = dict(v=6, n=6, m=4, s=2, L=3, grammar_seed=0, zipf_a=0.5, zipf_levels=[], num_train=16, num_heldout=16,
              steps=64, first_checkpoint=8, checkpoints_per_octave=2, eval_samples=512, elbo_draws=0,
@@ -54,8 +57,8 @@ CASES = {"fat-tail": (fat_tail_effect, -1), "scaling": (scaling_effect, 1)}
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_sweep_verdict_is_calibrated_and_has_power(name, tmp_path):
     effect, right = CASES[name]
-    d0 = decisions(name, stretched(1.0), SETTINGS[name], seeds=range(NUM_NULL), root=tmp_path / "null")
-    d1 = decisions(name, effect, SETTINGS[name], seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
+    d0 = decisions(EXPERIMENTS[name], stretched(1.0), SETTINGS[name], seeds=range(NUM_NULL), root=tmp_path / "null")
+    d1 = decisions(EXPERIMENTS[name], effect, SETTINGS[name], seeds=range(NUM_NULL, NUM_NULL + NUM_EFFECT),
                    root=tmp_path / "effect")
     # false rejections on the null: at most the binomial 99.9% bound of 40 draws at 5% (7)
     limit = stats.binom.ppf(0.999, NUM_NULL, 0.05)
@@ -65,4 +68,6 @@ def test_sweep_verdict_is_calibrated_and_has_power(name, tmp_path):
 
 def test_a_run_dependent_memorizer_must_be_a_memorizer_or_a_function(tmp_path):
     with pytest.raises(TypeError, match="memorizer must be a Memorizer or a function"):
-        decisions("scaling", 0.3, SETTINGS["scaling"], seeds=[0], root=tmp_path)
+        decisions(EXPERIMENTS["scaling"], 0.3, SETTINGS["scaling"], seeds=[0], root=tmp_path)
+    with pytest.raises(TypeError, match="experiment must have plan"):
+        decisions("scaling", Memorizer(), SETTINGS["scaling"], seeds=[0], root=tmp_path)

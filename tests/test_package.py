@@ -20,7 +20,7 @@ def test_import_does_not_pull_torch_or_matplotlib():
 def test_atomic_writes_leave_no_temporary_file(tmp_path):
     import doctest
 
-    from rhmfast import _fileio
+    from rhmfast._io import atomic as _fileio
 
     assert doctest.testmod(_fileio).failed == 0
     target = tmp_path / "a" / "b.toml"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import rhmfast
 from rhmfast import RHM, TrainingIndex, memorization_report, prototypicality
+from rhmfast.stats import prototypicality_score
 
 
 def blocks_of(row, s, L, level):
@@ -49,10 +50,8 @@ def test_prototypicality_matches_python(seed, P, a):
         assert proto["block_log_freq_mean"][i] == pytest.approx(
             (proto["block_log_freq_1"][i] + proto["block_log_freq_2"][i]) / 2
         )
-    # the experiments' score is the same one, as a log count
-    from rhmfast.analysis import prototypicality_score
-
-    np.testing.assert_allclose(proto["block_log_freq_mean"], prototypicality_score(train, 2) - math.log(P))
+    # the experiments' and the audit's score is the same one
+    np.testing.assert_array_equal(proto["block_log_freq_mean"], prototypicality_score(train, 2))
 
 
 @settings(deadline=None, max_examples=15)
@@ -80,8 +79,11 @@ def test_memorization_report_matches_python(seed, P, B):
     assert summary["distinct_copies"] == len({w for w in which if w >= 0})
     distinct_train = [np.array(r) for r in first]
     p = [math.exp(g.log_prob(r[None])[0]) for r in distinct_train]
-    assert summary["copy_fraction_chance"] == pytest.approx(sum(p))
-    assert summary["distinct_copies_chance"] == pytest.approx(sum(1 - (1 - q) ** B for q in p))
+    # the chance count: the valid samples that copy nothing, over 1 - S, are the grammar draws
+    other = sum(bool(v) and w < 0 for v, w in zip(g.parse(gen).valid, which, strict=True))
+    draws = other / (1 - sum(p))
+    assert summary["copy_fraction_chance"] == pytest.approx(draws * sum(p) / B)
+    assert summary["distinct_copies_chance"] == pytest.approx(sum(1 - (1 - q) ** draws for q in p))
 
     parse = g.parse(gen)
     assert (rep["valid"] == parse.valid).all()

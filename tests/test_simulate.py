@@ -11,11 +11,18 @@ import pytest
 torch = pytest.importorskip("torch")
 scipy_stats = pytest.importorskip("scipy.stats")
 
-from rhmfast.analysis import load_run, null_runs  # noqa: E402
+from rhmfast.analysis import load_run  # noqa: E402
 from rhmfast.cli import main  # noqa: E402
 from rhmfast.diffusion import TrainConfig  # noqa: E402
 from rhmfast.diffusion.data import build_data  # noqa: E402
-from rhmfast.diffusion.simulate import Memorizer, parse_schedule, simulate_run, string_weights  # noqa: E402
+from rhmfast.knownanswers.memorizer import (  # noqa: E402
+    Memorizer,
+    parse_schedule,
+    sharpened_grammar,
+    string_weights,
+)
+from rhmfast.knownanswers.nulls import lam_for_copy_fraction, null_runs  # noqa: E402
+from rhmfast.knownanswers.simulate import simulate_run  # noqa: E402
 
 # 6 * 4**7 = 98,304 strings of 8 tokens: chance copies are rare but not impossible
 BASE = dict(v=6, n=6, m=4, s=2, L=3, zipf_a=1.0, num_train=32, num_heldout=32, steps=64, first_checkpoint=16,
@@ -68,12 +75,12 @@ def test_direct_draw_matches_the_one_per_step_sampler():
     sampler through the exact mixture denoiser gives the same distribution."""
     from rhmfast.diffusion.processes import make_process
     from rhmfast.diffusion.reference import MixtureDenoiser
-    from rhmfast.diffusion.simulate import _draw
+    from rhmfast.knownanswers.simulate import _draw
 
     cfg = TrainConfig(**{**BASE, "v": 4, "n": 2, "m": 2, "zipf_a": 1.0, "num_train": 8, "num_heldout": 8,
                          "eval_samples": 4000}, sampling_reveal="one", run_dir="unused")
     data = build_data(cfg)
-    w = string_weights(data, cfg.s, "logp", 4.0)
+    w = string_weights(data.train, data.train_logp, cfg.s, "logp", 4.0)
     process = make_process("masked", cfg.v, 0)
     model = MixtureDenoiser(data.grammar, data.train, 0.4, w, process=process)
     dev = torch.device("cpu")
@@ -98,15 +105,15 @@ def test_direct_draw_matches_the_one_per_step_sampler():
 def test_string_weights_by_blocks_and_ties():
     cfg = TrainConfig(**BASE, run_dir="unused")
     data = build_data(cfg)
-    w = string_weights(data, cfg.s, "blocks", 2.0)
+    w = string_weights(data.train, data.train_logp, cfg.s, "blocks", 2.0)
     assert w.mean() == pytest.approx(1.0) and w.max() / w.min() == pytest.approx(2.0)
-    from rhmfast.analysis import prototypicality_score
+    from rhmfast.stats import prototypicality_score
 
-    score = prototypicality_score(data.train, cfg.s, reference=data.train)
+    score = prototypicality_score(data.train, cfg.s)
     assert scipy_stats.spearmanr(score, w).statistic > 0.99
-    assert (string_weights(data, cfg.s, "none", 5.0) == 1.0).all()
+    assert (string_weights(data.train, data.train_logp, cfg.s, "none", 5.0) == 1.0).all()
     flat = data.__class__(data.train, data.heldout, np.zeros(len(data.train)), data.heldout_logp)
-    assert (string_weights(flat, cfg.s, "logp", 3.0) == 1.0).all()  # all tied: one rank
+    assert (string_weights(flat.train, flat.train_logp, cfg.s, "logp", 3.0) == 1.0).all()  # all tied: one rank
 
 
 def test_validity_targets_are_met_level_by_level(tmp_path):
@@ -129,8 +136,8 @@ def test_chance_copies_come_at_the_rate_of_valid_samples(tmp_path):
     """A grammar sample that is a training string by chance is broken like any other, so
     a memorizer of nothing copies ``f * S`` (validity f, grammar mass S on the training
     set), and the sweeps' memorized-mass estimate reads zero at any validity."""
-    from rhmfast.analysis.calibrated import CopyCounts
-    from rhmfast.experiments.common import sampler_chance
+    from rhmfast.analysis.sweeps import CopyCounts
+    from rhmfast.experiments.common import sampler_probability
 
     cfg = _cfg(tmp_path, v=4, n=2, m=2, num_train=8, num_heldout=8, steps=16, eval_samples=4000,
                sampling_reveal="one", elbo_draws=0)
@@ -141,7 +148,7 @@ def test_chance_copies_come_at_the_rate_of_valid_samples(tmp_path):
     assert 0.02 < S < 0.5 and r.valid_fraction == pytest.approx(0.3, abs=1 / 4000)
     sd = np.sqrt(n * 0.3 * S)
     assert abs(copies - n * 0.3 * S) < 4 * sd  # not n * S: chance copies are broken too
-    mass = CopyCounts.of(r, sampler_chance(r)).memorized_mass()
+    mass = CopyCounts.of(r, sampler_probability(r)).memorized_mass()
     assert np.abs(mass).max() < 4 * sd / n
 
 
@@ -279,7 +286,6 @@ def test_experiment_on_simulated_runs(tmp_path):
 def test_sharpened_grammar_samples_its_exact_rule_probabilities():
     """Rule frequencies of the sharpened component's samples (every level, every parent)
     against its exact probabilities ``p ** beta / sum``: a chi-square over all rules."""
-    from rhmfast.diffusion.simulate import sharpened_grammar
 
     g = build_data(_cfg_plain()).grammar
     beta = 3.0
@@ -307,7 +313,6 @@ def _cfg_plain(**kw):
 
 
 def test_sharpened_memorizer_samples_and_likelihoods_come_from_the_sharpened_mixture(tmp_path):
-    from rhmfast.diffusion.simulate import sharpened_grammar
 
     beta = 3.0
     cfg = _cfg(tmp_path, sampling_reveal="one", eval_samples=2048, steps=16, elbo_draws=8)
@@ -349,7 +354,6 @@ def test_sharpen_one_reproduces_the_grammar_bit_for_bit(tmp_path):
 def test_lam_for_copy_fraction_one_token_per_step_formula_and_edges():
     from types import SimpleNamespace
 
-    from rhmfast.analysis import lam_for_copy_fraction
 
     cfg = SimpleNamespace(sampling_reveal="one", process="masked")
     data = SimpleNamespace(train_logp=np.log([0.05, 0.05]))  # q = 0.1

@@ -13,10 +13,12 @@ True
 
 from __future__ import annotations
 
+import importlib
+
 from rhmfast._rhmfast import __version__
 
 # --- exact substring frequencies ---
-from rhmfast.frequencies import block_counts, kgram_counts, kgram_counts_all
+from rhmfast.counting import block_counts, kgram_counts, kgram_counts_all
 
 # --- grammar ---
 from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
@@ -41,7 +43,5 @@ __all__ += ["data", "audit"]
 def __getattr__(name: str) -> object:
     # submodules imported on first use, so `import rhmfast` stays numpy-only and fast
     if name in ("data", "audit"):
-        import importlib
-
         return importlib.import_module(f"rhmfast.{name}")
     raise AttributeError(f"module 'rhmfast' has no attribute {name!r}")

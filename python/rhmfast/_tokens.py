@@ -1,4 +1,8 @@
-"""Token-array validation shared by the grammar, index and frequency facades (numpy only)."""
+"""Token-array validation shared by the grammar, index and counting facades (numpy only).
+
+>>> training_tokens([[0, 1], [2, 3]], "x").dtype
+dtype('uint8')
+"""
 
 from __future__ import annotations
 

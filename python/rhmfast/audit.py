@@ -7,10 +7,10 @@ per-level validity and block novelty, over-production of blocks against training
 grammar frequencies (all from :func:`rhmfast.memorization_report`, each beside the same
 quantity on a fresh draw from the grammar of the same size); with several training
 steps (``step=1000:samples.npy``) the same as curves. Two calibrated statistics
-(:mod:`rhmfast.analysis.calibrated`), each against a null computed without a model:
+(:mod:`rhmfast.analysis.excess`), each against a null computed without a model:
 
 - **memorization**: mean excess copies per training string, training strings minus
-  held-out strings of matched log p (:func:`~rhmfast.analysis.calibrated.excess_copies`).
+  held-out strings of matched log p (:func:`~rhmfast.analysis.excess.excess_copies`).
   Null: run sets of a model that learned the grammar and memorized nothing (as many
   valid samples per step, drawn from the grammar, counted on the same strings). It
   assumes the non-memorized samples follow the grammar's distribution; the held-out
@@ -19,11 +19,11 @@ steps (``step=1000:samples.npy``) the same as curves. Two calibrated statistics
   was tried and rejected: the data set's two sets are not exchangeable within log p
   bins, which made it reject 12% of null seeds.)
 - **prototypes first**: the most minus the least prototypical quintile's excess copies
-  (:func:`~rhmfast.analysis.calibrated.quintile_contrast`; by training-set block
+  (:func:`~rhmfast.analysis.excess.quintile_contrast`; by training-set block
   frequency, and by log p). Null: null run sets fitted to the observed samples, a
   memorizer that copies as often at every step but every training string at the same
-  rate, its other draws from the grammar (the mixture of ``rhmfast.analysis.null_runs``
-  with one token revealed per step, drawn directly as counts).
+  rate, its other draws from the grammar (the known-answer mixture in count space,
+  :mod:`rhmfast.knownanswers.counts`).
 
 numpy only; figures when matplotlib is installed.
 
@@ -55,10 +55,31 @@ from typing import Any
 
 import numpy as np
 
+from rhmfast._io.jsonfile import write_json
+from rhmfast.analysis.excess import excess_copies, quintile_contrast, string_sizes
+from rhmfast.analysis.rundir import Run
+from rhmfast.data import read_strings
+from rhmfast.knownanswers.counts import fitted_lam, mixture_counts
+from rhmfast.stats import (
+    NullTest,
+    answer,
+    grammar_draws,
+    prototypicality_score,
+    quantile_bins,
+    two_stage_interval,
+    verdict,
+)
+from rhmfast.stats.chance import poisson_sf
+
 __all__ = ["SampleSet", "parse_sample_spec", "read_sample_sets", "audit", "count_copies", "memorization_test",
-           "prototype_test", "chance_by_quintile"]
+           "prototype_test"]
 
 QUINTILES = 5
+#: the most null run sets (``num_null``) and bootstrap draws (``num_boot``) an audit takes:
+#: each is a float64 per draw and a pass over the data, so 10**9 would ask for gigabytes
+MAX_NUM_NULL = 100_000
+MAX_NUM_BOOT = 100_000
+_MAX_STEP = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +106,9 @@ def parse_sample_spec(spec: str | os.PathLike[str]) -> tuple[int | None, pathlib
     text = os.fspath(spec)
     m = _SPEC.fullmatch(text)
     if m:
+        digits = m.group(1).lstrip("0")
+        if len(digits) > 19 or int(digits or "0") > _MAX_STEP:
+            raise ValueError(f"samples {text[:60]!r}: step N of step=N:PATH must be in [0, 2**63 - 1]")
         return int(m.group(1)), pathlib.Path(m.group(2))
     if text.startswith("step="):
         raise ValueError(f"samples {text!r}: expected step=N:PATH with N a non-negative integer")
@@ -94,8 +118,6 @@ def parse_sample_spec(spec: str | os.PathLike[str]) -> tuple[int | None, pathlib
 def read_sample_sets(specs: Sequence[str | os.PathLike[str]], dataset: Any) -> list[SampleSet]:
     """Read and check every sample file (against the data set's ``v`` and ``d``) before
     anything is computed; sets sorted by step. Either every file names its step or none."""
-    from rhmfast.data import read_strings
-
     if not specs:
         raise ValueError("samples: at least one sample file is needed")
     parsed = [parse_sample_spec(s) for s in specs]
@@ -132,18 +154,9 @@ def count_copies(samples: np.ndarray, index: Any, num: int) -> tuple[np.ndarray,
     return which, np.bincount(which[which >= 0], minlength=num)
 
 
-def chance_by_quintile(quintile: np.ndarray, p: np.ndarray, num_valid: float) -> np.ndarray:
-    """``(5,)`` expected copies per quintile of a model whose valid samples are draws from
-    the grammar (it learned the grammar and memorized nothing): ``num_valid`` times the
-    summed ``p(x)`` of the quintile's distinct training strings (``p`` zero on repeats)."""
-    return float(num_valid) * np.bincount(quintile, p, minlength=QUINTILES)
-
-
 def _run(dataset: Any, train_counts: np.ndarray, heldout_counts: np.ndarray, steps: np.ndarray) -> Any:
     """An in-memory :class:`~rhmfast.analysis.Run` with these copy counts, so the
     calibrated statistics of the experiments apply to it unchanged."""
-    from rhmfast.analysis.rundir import Run
-
     run = Run(path=pathlib.Path(dataset.path), config={}, train=dataset.train, heldout=dataset.heldout,
               train_logp=dataset.train_logp, heldout_logp=dataset.heldout_logp, steps=np.asarray(steps, np.int64))
     run.copy_counts = np.asarray(train_counts, np.int64)  # cached_property: the instance value wins
@@ -164,7 +177,7 @@ def memorization_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np
                       num_null: int = 199, num_boot: int = 1000, seed: int = 0,
                       tick: Callable[[], object] | None = None) -> Any:
     """Mean excess copies per training string over all steps (training minus held-out
-    strings of matched log p), as a :class:`~rhmfast.analysis.calibrated.NullTest`
+    strings of matched log p), as a :class:`~rhmfast.stats.NullTest`
     against ``num_null`` null run sets of a model that learned the grammar and memorized
     nothing: at every step ``num_valid`` draws from the grammar, counted on the same
     strings (so the statistic's own bias on this data set, from log p bins that match
@@ -172,8 +185,6 @@ def memorization_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np
 
     ``train_counts (T, P)``, ``heldout_counts (T, H)``: copies of each string per step;
     ``num_valid (T,)``: valid samples per step."""
-    from rhmfast.analysis.calibrated import NullTest, excess_copies, two_stage_bootstrap
-
     name = "excess copies per training string"
     T, H = len(train_counts), len(dataset.heldout)
     if not H:
@@ -181,41 +192,19 @@ def memorization_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np
     run = _run(dataset, train_counts, heldout_counts, np.arange(T))
     upto = T - 1
     value = float(excess_copies(run, upto).mean())
-    interval = two_stage_bootstrap([run], lambda r, tr, ho: float(excess_copies(r, upto, strings=tr, heldout=ho).mean()),
-                                   num_boot=num_boot, seed=seed)
+    interval = two_stage_interval([run], string_sizes,
+                                  lambda r, tr, ho: float(excess_copies(r, upto, strings=tr, heldout=ho).mean()),
+                                  num_boot=num_boot, seed=seed)
     p_train, p_heldout, first_train_of = _null_inputs(dataset)
     rng = np.random.default_rng(seed + 1)
     null = np.empty(num_null)
-    nothing = np.zeros(T)  # no copies to fit: lam = 0 at every step
+    nothing = np.zeros(T)  # a model that memorized nothing: lam = 0 at every step
     for k in range(num_null):
-        tr, ho = _fitted_null_counts(rng, p_train, p_heldout, first_train_of, nothing, num_valid)
+        tr, ho = mixture_counts(rng, p_train, p_heldout, first_train_of, nothing, num_valid)
         null[k] = float(excess_copies(_run(dataset, tr, ho, np.arange(T)), upto).mean())
         if tick is not None:
             tick()
     return NullTest.of(name, value, interval, null)
-
-
-def _fitted_null_counts(rng: np.random.Generator, p_train: np.ndarray, p_heldout: np.ndarray,
-                        first_train_of: np.ndarray, train_copies: np.ndarray, num_valid: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """One null run set: per step, ``lam`` fitted so the expected training copies equal the
-    observed (``lam + (1 - lam) q`` of the valid samples, ``q = sum p_train``), memorized
-    draws uniform over training rows, the others from the grammar."""
-    T, P, H = len(num_valid), len(p_train), len(p_heldout)
-    q = float(p_train.sum())
-    probs = np.concatenate([p_train, p_heldout, [max(0.0, 1.0 - q - float(p_heldout.sum()))]])
-    probs /= probs.sum()
-    tr, ho = np.zeros((T, P), np.int64), np.zeros((T, H), np.int64)
-    for t in range(T):
-        n = int(num_valid[t])
-        if not n:
-            continue
-        lam = min(1.0, max(0.0, (train_copies[t] / n - q) / max(1.0 - q, 1e-300)))
-        mem = int(rng.binomial(n, lam))
-        drawn = rng.multinomial(n - mem, probs)
-        tr[t] = drawn[:P] + np.bincount(first_train_of[rng.integers(P, size=mem)], minlength=P)
-        ho[t] = drawn[P:P + H]
-    return tr, ho
 
 
 def prototype_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np.ndarray, num_valid: np.ndarray,
@@ -223,17 +212,10 @@ def prototype_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np.nd
                    upto: Sequence[int] | None = None, tick: Callable[[], object] | None = None
                    ) -> tuple[Any, np.ndarray]:
     """Most minus least prototypical quintile (by ``score``) of excess copies per string
-    over all steps, as a :class:`~rhmfast.analysis.calibrated.NullTest` against
+    over all steps, as a :class:`~rhmfast.stats.NullTest` against
     ``num_null`` null run sets fitted to the observed copy counts (every training string
     memorized at the same rate). Also returns ``(K, len(upto))``: the null statistic over
     steps ``0..u`` for each ``u`` of ``upto`` (the band of the curve)."""
-    from rhmfast.analysis.calibrated import (
-        NullTest,
-        excess_copies,
-        quintile_contrast,
-        two_stage_bootstrap,
-    )
-
     T = len(train_counts)
     ups = list(range(T)) if upto is None else list(upto)
     run = _run(dataset, train_counts, heldout_counts, np.arange(T))
@@ -244,14 +226,15 @@ def prototype_test(dataset: Any, train_counts: np.ndarray, heldout_counts: np.nd
         return quintile_contrast(excess_copies(r, u, strings=tr, heldout=ho), sc)
 
     value = stat(run, last)
-    interval = two_stage_bootstrap([run], lambda r, tr, ho: stat(r, last, tr, ho), num_boot=num_boot, seed=seed)
+    interval = two_stage_interval([run], string_sizes, lambda r, tr, ho: stat(r, last, tr, ho), num_boot=num_boot,
+                                  seed=seed)
     p_train, p_heldout, first_train_of = _null_inputs(dataset)
     rng = np.random.default_rng(seed + 2)
     curves = np.empty((num_null, len(ups)))
     null = np.empty(num_null)
-    copies = train_counts.sum(1)
+    lam = fitted_lam(train_counts.sum(1), num_valid, float(p_train.sum()))
     for k in range(num_null):
-        tr, ho = _fitted_null_counts(rng, p_train, p_heldout, first_train_of, copies, num_valid)
+        tr, ho = mixture_counts(rng, p_train, p_heldout, first_train_of, lam, num_valid)
         nr = _run(dataset, tr, ho, np.arange(T))
         curves[k] = [stat(nr, u) for u in ups]
         null[k] = curves[k, ups.index(last)] if last in ups else stat(nr, last)
@@ -316,8 +299,8 @@ def audit(dataset: Any, samples: Sequence[SampleSet | str | os.PathLike[str]], *
     from rhmfast._args import integer
     from rhmfast.data import Dataset, load
 
-    num_null = integer("num_null", num_null, lo=19)
-    num_boot = integer("num_boot", num_boot, lo=10)
+    num_null = integer("num_null", num_null, lo=19, hi=MAX_NUM_NULL)
+    num_boot = integer("num_boot", num_boot, lo=10, hi=MAX_NUM_BOOT)
     seed = integer("seed", seed, lo=0)
     ds = dataset if isinstance(dataset, Dataset) else load(dataset)
     specs = [s for s in samples if not isinstance(s, SampleSet)]
@@ -342,20 +325,17 @@ def audit(dataset: Any, samples: Sequence[SampleSet | str | os.PathLike[str]], *
 
 def _audit(ds: Any, sets: list[SampleSet], rhmfast: Any, num_null: int, num_boot: int, seed: int,
            progress: bool | None, root: pathlib.Path | None, figures: bool) -> dict[str, Any]:
-    from rhmfast.analysis.memorization import poisson_sf
-    from rhmfast.analysis.stats import quantile_bins
-
     g = ds.grammar
     T, P, H, L = len(sets), len(ds.train), len(ds.heldout), int(g.L)
     bar = _progress(2 * T + 1 + 3 * num_null, progress, "audit")
     tick = (lambda: bar.update(1)) if bar is not None else (lambda: None)
     index = rhmfast.TrainingIndex(ds.train)
     held_index = rhmfast.TrainingIndex(ds.heldout) if H else None
-    proto = rhmfast.prototypicality(ds.train, g)
-    score = proto["block_log_freq_mean"]
+    score = prototypicality_score(ds.train, int(g.s))
     quint = quantile_bins(score, QUINTILES)
     p_train = np.exp(ds.train_logp) * _first_occurrence(ds.train)
     p_held = np.exp(ds.heldout_logp) * _first_occurrence(ds.heldout) if H else np.zeros(0)
+    train_mass = float(p_train.sum())
     tick()
 
     per_set, reports, baselines = [], [], []
@@ -377,15 +357,17 @@ def _audit(ds: Any, sets: list[SampleSet], rhmfast: Any, num_null: int, num_boot
         num_valid[t] = int(rep["valid"].sum())
         sm, bs = rep["summary"], base["summary"]
         obs_q = np.bincount(quint[copy_of[copy_of >= 0]], minlength=QUINTILES)
-        chance_q = chance_by_quintile(quint, p_train, num_valid[t])
+        # the chance count (rhmfast.stats.chance): the valid samples that copy nothing, over 1 - S
+        draws = float(grammar_draws(num_valid[t] - int((copy_of >= 0).sum()), train_mass))
+        chance_q = draws * np.bincount(quint, p_train, minlength=QUINTILES)
         hits = np.flatnonzero(copy_of >= 0)
         per_set.append({
             "label": s.label, "step": s.step, "file": str(s.path) if s.path is not None else None,
             "num_samples": int(len(s.samples)), "num_valid": int(num_valid[t]),
             "copies": {"sample": hits.tolist(), "train_index": copy_of[hits].tolist(),
-                       "count": int(len(hits)), "chance": float(num_valid[t] * p_train.sum()),
+                       "count": int(len(hits)), "chance": draws * train_mass,
                        "distinct": int(sm["distinct_copies"])},
-            "heldout_copies": {"count": int((held_of >= 0).sum()), "chance": float(num_valid[t] * p_held.sum())},
+            "heldout_copies": {"count": int((held_of >= 0).sum()), "chance": draws * float(p_held.sum())},
             "quintiles": {"observed": obs_q.tolist(), "chance": chance_q.tolist(),
                           "p_upper": poisson_sf(obs_q, chance_q).tolist()},
             "summary": sm, "grammar_draw": {k: bs[k] for k in ("copy_fraction", "longest_match_mean", "valid_levels",
@@ -403,8 +385,6 @@ def _audit(ds: Any, sets: list[SampleSet], rhmfast: Any, num_null: int, num_boot
     tests += [proto_bf, proto_lp]
     if bar is not None:
         bar.close()
-    from rhmfast.analysis.calibrated import excess_copies, quintile_contrast
-
     run = _run(ds, train_counts, held_counts, np.arange(T))
     curve = np.array([quintile_contrast(excess_copies(run, u), score) for u in range(T)])
     band = np.quantile(band_bf, [0.025, 0.975], axis=0)
@@ -427,32 +407,26 @@ def _audit(ds: Any, sets: list[SampleSet], rhmfast: Any, num_null: int, num_boot
 
 
 def _verdicts(tests: Sequence[Any]) -> list[str]:
-    words = {1: "yes", -1: "no, the opposite", 0: "no effect detected"}
     what = ["Memorized (training strings copied beyond held-out strings of the same log p)?",
             "Prototypical strings memorized first (by training-set block frequency)?",
             "Prototypical strings memorized first (by log p)?"]
+    # fewer training than held-out copies is no kind of memorization: it says the model's
+    # string probabilities depart from the grammar's (the null assumes them)
+    below = ["no (training strings copied less than held-out strings of the same log p: the model's string "
+             "probabilities depart from the grammar's, which this null assumes)", "no, the opposite", "no, the opposite"]
     out = []
-    for i, (question, t) in enumerate(zip(what, tests)):
-        if not np.isfinite(t.p):
-            out.append(f"{question} not measurable ({t.name} undefined: no copies or no held-out strings)")
-            continue
-        answer = words[t.decision]
-        if i == 0 and t.decision == -1:
-            # fewer training than held-out copies is no kind of memorization: it says the
-            # model's string probabilities depart from the grammar's (the null assumes them)
-            answer = ("no (training strings copied less than held-out strings of the same log p: the model's "
-                      "string probabilities depart from the grammar's, which this null assumes)")
-        extra = "" if t.decision else f"; smallest detectable distance from the null {t.detectable:.3g}"
-        out.append(f"{question} {answer}: {t.summary(3)}; false-positive rate on the null runs "
-                   f"{t.false_positive_rate:.0%}{extra}")
+    for question, t, no in zip(what, tests, below):
+        said = answer(t, above="yes", below=no, why=f"{t.name} undefined: no copies or no held-out strings")
+        line = verdict(question, t, said, digits=3)
+        if np.isfinite(t.p):
+            line += f"; false-positive rate on the null runs {t.false_positive_rate:.0%}"
+        out.append(line)
     return out
 
 
 def _write(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: dict[str, Any], tests: Sequence[Any],
            reports: list[dict[str, Any]], baselines: list[dict[str, Any]], figures: bool, L: int) -> None:
-    from rhmfast._fileio import atomic_write_text
-    from rhmfast.experiments import _jsonable  # results.json as the experiments write it
-    from rhmfast.experiments.report import Report
+    from rhmfast.report import Report
 
     report = Report(root, "rhmfast audit")
     for line in results["verdicts"]:
@@ -472,7 +446,7 @@ def _write(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: dict[str
                 "same quantity on a fresh draw from the grammar of the same size.")
     report.heading("Calibrated statistics")
     report.text("Excess copies = copies of each training string minus the mean copies of held-out strings in the "
-                "same log p decile (`rhmfast.analysis.calibrated.excess_copies`), summed over all sample sets. "
+                "same log p decile (`rhmfast.analysis.excess.excess_copies`), summed over all sample sets. "
                 f"Memorization is read against {len(tests[0].null)} null run sets of a model that learned the "
                 "grammar and memorized nothing (as many valid samples per step, drawn from the grammar); the "
                 f"quintile contrasts against {len(tests[1].null)} null run sets fitted to the observed copy counts "
@@ -541,7 +515,7 @@ def _write(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: dict[str
             (f"step={s.step}:" if s.step is not None else "") + str(s.path) for s in sets)])
             + " --num-null {num_null} --seed {seed}".format(**results["settings"]))
     report.write()
-    atomic_write_text(root / "results.json", json.dumps(_jsonable(results), indent=1) + "\n")
+    write_json(root / "results.json", results, indent=1)
 
 
 def _figures(report: Any, results: dict[str, Any], tests: Sequence[Any]) -> None:

@@ -1,7 +1,10 @@
 """The ``rhmfast`` command line: ``demo``, ``train``, ``generate``, ``experiment``, ``simulate``,
 ``data``, ``audit``.
 
-Heavy modules (torch, matplotlib) are imported only by the subcommand that needs them.
+The subcommands that train or simulate import :mod:`rhmfast.diffusion`,
+:mod:`rhmfast.experiments` and :mod:`rhmfast.knownanswers` (torch) when they run, so
+that ``rhmfast --help``, ``demo``, ``data`` and ``audit`` start in milliseconds and need
+numpy only; everything else is imported here.
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import rhmfast.audit
+import rhmfast.data
+from rhmfast.demo import run_demo
+from rhmfast.diffusion.config import TrainConfig
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rhmfast.demo import run_demo
-
     run_demo(seed=args.seed)
     return 0
 
@@ -48,9 +55,8 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rhmfast.diffusion.simulate import Memorizer, parse_schedule, simulate_run
+    from rhmfast.knownanswers.memorizer import Memorizer, parse_schedule
+    from rhmfast.knownanswers.simulate import simulate_run
 
     validity = {}
     for item in args.validity:
@@ -79,8 +85,6 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    import rhmfast.data
-
     params = {k: getattr(args, k) for k in rhmfast.data.DATA_KEYS if getattr(args, k) is not None}
     if "zipf_levels" in params:
         params["zipf_levels"] = _int_list(params["zipf_levels"], "--zipf-levels")
@@ -97,11 +101,6 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import rhmfast.audit
-    import rhmfast.data
-
     dataset = rhmfast.data.load(args.dataset)
     sets = rhmfast.audit.read_sample_sets(args.samples, dataset)  # every file checked before anything is written
     out = Path(args.out) if args.out is not None else Path(f"audit_{Path(args.dataset).resolve().name}")
@@ -172,12 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("v", int, "vocabulary size"), ("n", int, "root symbols"), ("m", int, "rules per symbol"),
         ("s", int, "children per rule"), ("L", int, "levels (d = s**L tokens)"),
         ("grammar_seed", int, "seed of the rules"), ("zipf_a", float, "rule probabilities k**-(1+a); -1: uniform"),
-        ("zipf_levels", str, "levels with Zipf rules, e.g. 0,2 (default: all)"),
+        ("zipf_levels", str, "levels with Zipf rules, e.g. 0,2"),
         ("num_train", int, "training strings"),
         ("num_heldout", int, "held-out strings (-1: as many as num_train)"), ("data_seed", int, "seed of the strings"),
     ):
+        default = getattr(TrainConfig(), key)
+        shown = ("all" if not default else ",".join(map(str, default))) if key == "zipf_levels" else default
         p.add_argument("--" + key.replace("_", "-"), dest=key, type=kind, default=None,
-                       help=f"{text} (default: TrainConfig's)")
+                       help=f"{text} (default: {shown})")
     p.add_argument("--unique", action=argparse.BooleanOptionalAction, default=None,
                    help="distinct training strings (default) or drawn with replacement (--no-unique)")
     p.set_defaults(func=_data)
@@ -187,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("samples", nargs="+", metavar="SAMPLES",
                    help="sample files (.npy, .txt, .jsonl), optionally by training step: step=1000:samples.npy")
     p.add_argument("--out", default=None, help="report directory (default: audit_<dataset name>)")
-    p.add_argument("--num-null", type=int, default=199, help="permutations / null run sets per statistic")
+    p.add_argument("--num-null", type=int, default=199, help="null run sets per statistic (a model that learned the grammar and memorized "
+                   "nothing, or one fitted to copy as often with no preference; default 199)")
     p.add_argument("--seed", type=int, default=0, help="seed of the nulls, bootstrap and grammar draws")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=_audit)

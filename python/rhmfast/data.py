@@ -35,25 +35,36 @@ import io
 import json
 import os
 import pathlib
-import re
 import shutil
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from rhmfast._fileio import atomic_write_bytes, atomic_write_text
+from rhmfast._io.atomic import atomic_write_bytes, atomic_write_text
+from rhmfast._io.untrusted import InvalidFileError, iter_jsonl, read_int_rows, read_json, read_npy
+from rhmfast.grammar import RHM
 
-__all__ = ["DATA_KEYS", "Dataset", "write", "load", "read_strings", "regenerate_command", "FORMATS"]
+__all__ = ["DATA_KEYS", "Dataset", "write", "load", "read_strings", "regenerate_command", "FORMATS",
+           "MAX_TOKENS", "MAX_TEXT_BYTES"]
 
 #: the TrainConfig keys that decide a data set (everything else is training)
 DATA_KEYS = ("v", "n", "m", "s", "L", "grammar_seed", "zipf_a", "zipf_levels", "num_train", "unique",
              "num_heldout", "data_seed")
 #: file suffixes :func:`read_strings` reads
 FORMATS = (".npy", ".txt", ".jsonl")
+#: the most tokens one strings file (or log p file) may hold: 2**31
+MAX_TOKENS = 1 << 31
+#: the largest text (``.txt``) or JSON lines (``.jsonl``) strings file read: 2**31 bytes
+MAX_TEXT_BYTES = 1 << 31
 _FORMAT = "rhmfast.dataset"
 _VERSION = 1
 _SETS = ("train", "heldout")
+_MAX_MANIFEST_BYTES = 1 << 20  # dataset.json: the parameters and ten checksums
+_MAX_MANIFEST_DEPTH = 4  # object > params > zipf_levels
+_MAX_JSONL_DEPTH = 8  # a line {"tokens": [...]} is 2 deep; deeper lines are refused unparsed
+_TOKENS_LIMIT = f"the limit of {MAX_TOKENS} tokens per file (rhmfast.data.MAX_TOKENS)"
+_TEXT_LIMIT = f"the limit of {MAX_TEXT_BYTES} bytes per file (rhmfast.data.MAX_TEXT_BYTES)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,21 +172,30 @@ Judge a model's samples against this data set with `rhmfast audit {out_dir} SAMP
 
 
 def _sha256(path: pathlib.Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _read_manifest(path: pathlib.Path) -> dict[str, Any]:
     where = f"data set {str(path)!r}"
     try:
-        doc = json.loads((path / "dataset.json").read_text())
+        doc = read_json(path / "dataset.json", max_bytes=_MAX_MANIFEST_BYTES, max_depth=_MAX_MANIFEST_DEPTH)
     except FileNotFoundError:
         raise ValueError(f"{where}: no dataset.json (not a directory written by `rhmfast data`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except OSError as err:
         raise ValueError(f"{where}: dataset.json is unreadable ({err})") from None
+    except InvalidFileError as err:
+        raise ValueError(f"{where}: dataset.json is unreadable ({err.reason})") from None
     ok = (isinstance(doc, dict) and doc.get("format") == _FORMAT and doc.get("version") == _VERSION
           and isinstance(doc.get("params"), dict) and isinstance(doc.get("files"), dict))
     if not ok:
         raise ValueError(f"{where}: dataset.json is not a {_FORMAT} version {_VERSION} manifest")
+    for name, digest in doc["files"].items():  # plain file names of this directory, never a path
+        if name in ("", ".", "..") or "/" in name or "\\" in name or not isinstance(digest, str):
+            raise ValueError(f"{where}: dataset.json lists {name!r}, which is not a file of the data set")
     return doc
 
 
@@ -254,8 +274,6 @@ def write(out_dir: str | os.PathLike[str], config: Any = None, **params: Any) ->
 def load(path: str | os.PathLike[str]) -> Dataset:
     """Open a data set directory written by :func:`write`: every file's checksum is
     verified and the strings re-checked against the grammar (tokens, length, log p)."""
-    import rhmfast
-
     root = pathlib.Path(path)
     where = f"data set {str(root)!r}"
     if not root.is_dir():
@@ -270,14 +288,16 @@ def load(path: str | os.PathLike[str]) -> Dataset:
     for name in ("grammar.json", *(f"{s}{e}" for s in _SETS for e in (".npy", "_logp.npy"))):
         if name not in doc["files"]:
             raise ValueError(f"{where}: dataset.json lists no {name}")
-    grammar = rhmfast.RHM.load(root / "grammar.json")
+    grammar = RHM.load(root / "grammar.json")
     arrays = {}
     for s in _SETS:
         arrays[s] = read_strings(root / f"{s}.npy", v=grammar.v, d=grammar.d, allow_empty=s == "heldout")
         try:
-            logp = np.load(root / f"{s}_logp.npy", allow_pickle=False)
-        except (OSError, ValueError) as err:
+            logp = read_npy(root / f"{s}_logp.npy", max_elements=MAX_TOKENS, kinds="f", limit_text=_TOKENS_LIMIT)
+        except OSError as err:
             raise ValueError(f"{where}: {s}_logp.npy is unreadable ({err})") from None
+        except InvalidFileError as err:
+            raise ValueError(f"{where}: {s}_logp.npy is unreadable ({err.reason})") from None
         if logp.shape != (len(arrays[s]),) or logp.dtype != np.float64:
             raise ValueError(f"{where}: {s}_logp.npy has shape {logp.shape}, expected ({len(arrays[s])},) float64")
         arrays[f"{s}_logp"] = logp
@@ -286,8 +306,6 @@ def load(path: str | os.PathLike[str]) -> Dataset:
 
 
 # -- reading strings -----------------------------------------------------------------------
-
-_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def _fail(path: pathlib.Path, where: str, what: str) -> ValueError:
@@ -306,69 +324,38 @@ def _check_rows(path: pathlib.Path, x: np.ndarray, v: int | None, d: int | None,
                         f"token {int(x[r, c])} (position {int(c)}) is outside the alphabet [0, v={v})")
 
 
-def _parse_token(path: pathlib.Path, lineno: int, tok: Any, pos: int) -> int:
-    if isinstance(tok, bool) or not isinstance(tok, int):
-        raise _fail(path, f"line {lineno}", f"token {json.dumps(tok)} (position {pos}) is not an integer")
-    return tok
-
-
-def _read_text(path: pathlib.Path, text: str) -> np.ndarray:
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline
-    rows = [ln.split() for ln in lines]
-    width = len(rows[0]) if rows else 0
-    for i, row in enumerate(rows, 1):
-        if not row:
-            raise _fail(path, f"line {i}", "is empty (one string per line, tokens separated by spaces)")
-        if len(row) != width:
-            raise _fail(path, f"line {i}", f"{len(row)} tokens, but line 1 has {width} (ragged lines)")
-        for j, tok in enumerate(row):
-            if not _INT.fullmatch(tok):
-                raise _fail(path, f"line {i}", f"token {tok!r} (position {j}) is not an integer")
-    return np.array(rows, dtype=np.int64).reshape(len(rows), width) if rows else np.zeros((0, 0), np.int64)
-
-
-def _read_jsonl(path: pathlib.Path, text: str) -> np.ndarray:
-    rows: list[list[int]] = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for i, line in enumerate(lines, 1):
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise _fail(path, f"line {i}", f"is not JSON ({err.msg} at column {err.colno})") from None
+def _read_jsonl(path: pathlib.Path) -> np.ndarray:
+    """Lines ``{"tokens": [...]}`` (:func:`~rhmfast._io.untrusted.iter_jsonl`: bounded
+    size and nesting, integers within 64 bits), one int64 row each."""
+    rows: list[np.ndarray] = []
+    total = 0
+    for i, doc in iter_jsonl(path, max_bytes=MAX_TEXT_BYTES, max_depth=_MAX_JSONL_DEPTH, limit_text=_TEXT_LIMIT):
         if not isinstance(doc, dict) or not isinstance(doc.get("tokens"), list):
             raise _fail(path, f"line {i}", 'expected a JSON object {"tokens": [...]}')
-        toks = [_parse_token(path, i, t, j) for j, t in enumerate(doc["tokens"])]
+        toks = doc["tokens"]
+        if not all(type(t) is int for t in toks):
+            j, tok = next((j, t) for j, t in enumerate(toks) if type(t) is not int)
+            raise _fail(path, f"line {i}", f"token {json.dumps(tok)} (position {j}) is not an integer")
         if not toks:
             raise _fail(path, f"line {i}", "holds no tokens")
         if rows and len(toks) != len(rows[0]):
             raise _fail(path, f"line {i}", f"{len(toks)} tokens, but line 1 has {len(rows[0])} (ragged lines)")
-        rows.append(toks)
-    try:
-        return np.array(rows, dtype=np.int64).reshape(len(rows), len(rows[0]) if rows else 0)
-    except OverflowError:
-        raise _fail(path, "", "a token does not fit in 64 bits") from None
+        total += len(toks)
+        if total > MAX_TOKENS:
+            raise _fail(path, f"line {i}", f"more than {_TOKENS_LIMIT}")
+        rows.append(np.array(toks, dtype=np.int64))  # each within 64 bits: the reader checked
+    return np.stack(rows) if rows else np.zeros((0, 0), np.int64)
 
 
 def _read_npy(path: pathlib.Path) -> np.ndarray:
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(6) != b"\x93NUMPY":
-                raise _fail(path, "", "is not a .npy array (no NumPy header)")
-        x = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if str(err).startswith(repr(str(path))):
-            raise
-        raise _fail(path, "", f"is not a readable .npy token array ({err})") from None
-    except EOFError:
-        raise _fail(path, "", "is truncated") from None
-    if x.dtype.kind not in "iu":
-        raise _fail(path, "", f"dtype {x.dtype}: tokens must be integers")
+    """An ``(N, d)`` integer array (:func:`~rhmfast._io.untrusted.read_npy`: the header,
+    dtype and sizes checked before anything is allocated)."""
+    x = read_npy(path, max_elements=MAX_TOKENS, kinds="iu", limit_text=_TOKENS_LIMIT)
     if x.ndim != 2:
         raise _fail(path, "", f"shape {x.shape}: expected (N, d), one string per row")
+    if x.dtype.kind == "u" and x.dtype.itemsize == 8 and x.size and int(x.max()) >= 2**63:
+        r, c = np.argwhere(x >= np.uint64(2**63))[0]
+        raise _fail(path, f"row {int(r)}", f"token {int(x[r, c])} (position {int(c)}) does not fit in 64-bit signed integers")
     return x
 
 
@@ -378,7 +365,10 @@ def read_strings(path: str | os.PathLike[str], *, v: int | None = None, d: int |
     file of strings. ``v`` / ``d`` (when given): tokens must lie in ``[0, v)`` and every
     string have ``d`` tokens. Anything else is one ``ValueError`` naming the file and the
     line (row, for ``.npy``): ragged lines, tokens out of range or not integers, the
-    wrong length, an unreadable JSON line, an empty file (unless ``allow_empty``).
+    wrong length, an unreadable JSON line, an empty file (unless ``allow_empty``). Files
+    are untrusted (:mod:`rhmfast._io.untrusted`): a ``.npy`` header is checked against the
+    file's size before anything is allocated, and no file may hold more than
+    :data:`MAX_TOKENS` tokens (text files: :data:`MAX_TEXT_BYTES` bytes).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.txt"
@@ -397,19 +387,16 @@ def read_strings(path: str | os.PathLike[str], *, v: int | None = None, d: int |
         raise _fail(path, "", f"unknown format {suffix or '(no suffix)'!r}: expected one of {', '.join(FORMATS)}")
     if not path.exists():
         raise _fail(path, "", "no such file")
-    if suffix == ".npy":
-        x = _read_npy(path)
-        unit, first = "row", 0
-    else:
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = path.read_bytes()[: err.start].count(b"\n") + 1
-            raise _fail(path, f"line {line}", "is not UTF-8 text") from None
-        except OSError as err:
-            raise _fail(path, "", f"cannot be read ({err.strerror or err})") from None
-        x = _read_text(path, text) if suffix == ".txt" else _read_jsonl(path, text)
-        unit, first = "line", 1
+    try:
+        if suffix == ".npy":
+            x = _read_npy(path)
+        elif suffix == ".txt":
+            x = read_int_rows(path, max_bytes=MAX_TEXT_BYTES, max_elements=MAX_TOKENS, limit_text=_TEXT_LIMIT)
+        else:
+            x = _read_jsonl(path)
+    except OSError as err:
+        raise _fail(path, "", f"cannot be read ({err.strerror or err})") from None
+    unit, first = ("row", 0) if suffix == ".npy" else ("line", 1)
     if not len(x):
         if allow_empty:
             return np.zeros((0, d or x.shape[1]), np.int64)

@@ -24,27 +24,21 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
 import os
-import stat
-import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from rhmfast import _rhmfast
+from rhmfast import _rhmfast, grammar_io
 from rhmfast._args import MAX_SIZE, integer, show_int
-from rhmfast._fileio import atomic_write_bytes, atomic_write_text
 from rhmfast._tokens import query_tokens
+from rhmfast.grammar_io import FILE_FORMAT as FILE_FORMAT
+from rhmfast.grammar_io import FILE_VERSION as FILE_VERSION
 
 __all__ = ["RHM", "ParseResult", "Validity", "Derivation", "zipf", "sample"]
 
-FILE_FORMAT = "rhmfast.RHM"
-FILE_VERSION = 2  # 2: with a SHA-256 of the contents; 1 (no checksum) is still read
 _MAX_INT = 1 << 62
 
 
@@ -500,7 +494,8 @@ class RHM:
         """Save to ``.json`` or ``.npz`` (chosen by suffix); :meth:`load` reads it back.
         Both formats (version 2) carry a SHA-256 of their contents, so a damaged file
         never loads as a different grammar. The file is written atomically (temporary
-        file, fsync, rename): a reader sees the old file or the whole new one.
+        file, fsync, rename): a reader sees the old file or the whole new one. The
+        formats are described in :mod:`rhmfast.grammar_io`.
 
         >>> import tempfile, pathlib
         >>> g = RHM(3, 2, 2, 2, 2, seed=0, rule_probs=zipf(2, 1.0))
@@ -508,35 +503,7 @@ class RHM:
         >>> g.save(p); RHM.load(p) == g
         True
         """
-        path = os.fspath(path)
-        params = {"v": self.v, "n": self.n, "m": self.m, "s": self.s, "L": self.L}
-        if path.endswith(".json"):
-            doc: dict[str, Any] = {
-                "format": FILE_FORMAT,
-                "version": FILE_VERSION,
-                **params,
-                "rules": [r.tolist() for r in self.rules],
-                "rule_probs": [p.tolist() for p in self.rule_probs],
-                "root_prior": self.root_prior.tolist(),
-            }
-            doc["sha256"] = _json_digest(doc)
-            atomic_write_text(path, json.dumps(doc))
-        elif path.endswith(".npz"):
-            arrays: dict[str, np.ndarray] = {
-                "format": np.array(FILE_FORMAT, dtype=f"<U{len(FILE_FORMAT)}"),
-                "version": np.array(FILE_VERSION, dtype="<i8"),
-                "params": np.array([params[k] for k in _PARAMS], dtype="<i8"),
-                "root_prior": np.ascontiguousarray(self.root_prior, dtype="<f8"),
-            }
-            for level, (r, p) in enumerate(zip(self.rules, self.rule_probs, strict=True)):
-                arrays[f"rules_{level}"] = np.ascontiguousarray(r, dtype="<i8")
-                arrays[f"rule_probs_{level}"] = np.ascontiguousarray(p, dtype="<f8")
-            arrays["sha256"] = np.frombuffer(_npz_digest(arrays), dtype=np.uint8)
-            buf = io.BytesIO()
-            np.savez(buf, allow_pickle=False, **arrays)  # type: ignore[arg-type]
-            atomic_write_bytes(path, buf.getvalue())
-        else:
-            raise ValueError(f"path: {path!r} must end in .json or .npz")
+        grammar_io.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RHM:
@@ -549,26 +516,7 @@ class RHM:
         Version-1 files (no checksum; what earlier builds saved) still
         load, fully validated but unchecked: a damaged v1 file that is still a valid
         grammar loads as that grammar."""
-        path = os.fspath(path)
-        if not path.endswith((".json", ".npz")):
-            raise ValueError(f"path: {path!r} must end in .json or .npz")
-        with open(path, "rb") as f:  # OSError (a missing file...) passes through
-            try:
-                if path.endswith(".json"):
-                    params, rules, probs, prior = _read_json(f)
-                else:
-                    params, rules, probs, prior = _read_npz(f)
-                g = cls.from_rules(rules, v=params["v"], rule_probs=probs, root_prior=prior)
-            except Exception as e:  # any damage is one ValueError, whatever layer noticed it
-                what = (
-                    str(e) if isinstance(e, (ValueError, TypeError)) else f"{type(e).__name__}: {e}"
-                )
-                raise ValueError(f"invalid grammar file {path!r}: {what}") from None
-        got = {"v": g.v, "n": g.n, "m": g.m, "s": g.s, "L": g.L}
-        if got != params:
-            raise ValueError(
-                f"invalid grammar file {path!r}: header says {params}, tables give {got}"
-            )
+        g: RHM = grammar_io.load(path, cls.from_rules)
         return g
 
 
@@ -576,269 +524,6 @@ def _rebuild(
     v: int, rules: list[np.ndarray], rule_probs: list[np.ndarray], root_prior: np.ndarray
 ) -> RHM:
     return RHM.from_rules(rules, v=v, rule_probs=rule_probs, root_prior=root_prior)
-
-
-def _check_header(fmt: Any, version: Any) -> int:
-    """The file's version (1 or 2) once its format tag is ours, else ValueError."""
-    if fmt != FILE_FORMAT:
-        raise ValueError(f"format tag is {fmt!r}, expected {FILE_FORMAT!r}")
-    if (
-        isinstance(version, (bool, np.bool_))
-        or not isinstance(version, (int, np.integer))
-        or version not in _READ_VERSIONS
-    ):
-        raise ValueError(f"version is {version!r}, this rhmfast reads {list(_READ_VERSIONS)}")
-    return int(version)
-
-
-# --- saved-file limits and checks (mirror rust/grammar/rules.rs) ------------------------
-
-_PARAMS = ("v", "n", "m", "s", "L")
-_READ_VERSIONS = (1, 2)
-_MAX_V = 1 << 31  # MAX_V: symbols per level
-_MAX_D = 1 << 24  # MAX_D: tokens per string
-_MAX_L = 64
-_MAX_RULE_ENTRIES = 1 << 28  # MAX_RULE_ENTRIES: sum_l symbols_l * m * s
-# The largest JSON a grammar within those limits gives: at most 2**28 rule entries of
-# <= 10 digits and ", ", 2**27 tuples' brackets, 2**27 rule and 2**27 root
-# probabilities of <= 24 characters and ", ", and the keys.
-_MAX_JSON_BYTES = (1 << 28) * 12 + (1 << 27) * 4 + 2 * (1 << 27) * 26 + (1 << 16)
-_MAX_JSON_DEPTH = 6  # object > rules > level > symbol > rule > tuple
-_JSON_KEYS = {"format", "version", *_PARAMS, "rules", "rule_probs", "root_prior"}
-_NPY_HEADER_MAX = 4096  # numpy writes ~128 bytes
-_NPZ_FORMAT_CHARS = 64  # the longest format tag read (ours has 11 characters)
-
-
-def _check_params(raw: Mapping[str, Any]) -> dict[str, int]:
-    """The five dimensions, each an int within the core's limits, or ValueError."""
-    p: dict[str, int] = {}
-    for k in _PARAMS:
-        x = raw[k]
-        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-            raise ValueError(f"{k} is {x!r}, not an integer")
-        p[k] = int(x)
-    v, n, m, s, L = (p[k] for k in _PARAMS)
-    for k, lo, hi in (
-        ("v", 1, _MAX_V),
-        ("n", 1, _MAX_V),
-        ("m", 1, _MAX_V),
-        ("s", 2, _MAX_D),
-        ("L", 1, _MAX_L),
-    ):
-        if not lo <= p[k] <= hi:
-            raise ValueError(f"{k} = {p[k]} is not in [{lo}, {hi}]")
-    if s**L > _MAX_D:
-        raise ValueError(f"d = s**L = {s}**{L} exceeds {_MAX_D}")
-    entries = (n + (L - 1) * v) * m * s
-    if entries > _MAX_RULE_ENTRIES:
-        raise ValueError(
-            f"the rule tables would hold {entries} entries (more than {_MAX_RULE_ENTRIES})"
-        )
-    return p
-
-
-def _shapes(p: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
-    """The shape of every content array of a grammar with dimensions ``p``."""
-    out: dict[str, tuple[int, ...]] = {"root_prior": (p["n"],)}
-    for level in range(p["L"]):
-        syms = _symbols(level, p["n"], p["v"])
-        out[f"rules_{level}"] = (syms, p["m"], p["s"])
-        out[f"rule_probs_{level}"] = (syms, p["m"])
-    return out
-
-
-def _json_digest(doc: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of every field but ``sha256``: keys
-    sorted, no spaces (``json.dumps(..., sort_keys=True, separators=(",", ":"))``),
-    UTF-8. Floats print as ``repr``, which reads back to the same float, so the
-    digest of a loaded document equals the digest it was saved with."""
-    content = {k: v for k, v in doc.items() if k != "sha256"}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _npz_digest(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """SHA-256 over every member but ``sha256``, in name order: the line
-    ``name dtype shape`` (e.g. ``rules_0 <i8 (6, 4, 2)``) then the C-order bytes."""
-    h = hashlib.sha256()
-    for name in sorted(k for k in arrays if k != "sha256"):
-        a = arrays[name]
-        h.update(f"{name} {a.dtype.str} {tuple(a.shape)}\n".encode())
-        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
-    return h.digest()
-
-
-def _json_depth(raw: bytes) -> int:
-    """An upper bound on the nesting depth (brackets inside strings count too)."""
-    a = np.frombuffer(raw, dtype=np.uint8)
-    depth, worst, step = 0, 0, 1 << 22
-    for off in range(0, a.size, step):
-        c = a[off : off + step]
-        delta = (c == ord("[")).astype(np.int8) + (c == ord("{"))
-        delta -= (c == ord("]")).astype(np.int8) + (c == ord("}"))
-        run = np.cumsum(delta, dtype=np.int64) + depth
-        worst, depth = max(worst, int(run.max())), int(run[-1])
-    return worst
-
-
-def _read_limited(f: Any, limit: int) -> bytes:
-    """The whole file, or ValueError once it proves longer than ``limit`` bytes."""
-    st = os.fstat(f.fileno())
-    if stat.S_ISREG(st.st_mode) and st.st_size > limit:
-        raise ValueError(f"{st.st_size} bytes, more than any grammar within the limits ({limit})")
-    parts, total = [], 0
-    while chunk := f.read(1 << 20):
-        parts.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            raise ValueError(f"more than {limit} bytes, more than any grammar within the limits")
-    return b"".join(parts)
-
-
-def _read_json(f: Any) -> tuple[dict[str, int], list[np.ndarray], list[np.ndarray], np.ndarray]:
-    raw = _read_limited(f, _MAX_JSON_BYTES)
-    if _json_depth(raw) > _MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than a grammar file ({_MAX_JSON_DEPTH} levels)")
-    # Python's JSON reads true as 1 inside an integer list; a grammar file has none.
-    for word in (b"true", b"false", b"null"):
-        if word in raw:
-            raise ValueError(f"contains {word.decode()}, which no grammar file holds")
-    doc = json.loads(raw.decode("utf-8"))
-    if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
-    version = _check_header(doc.get("format"), doc.get("version"))
-    keys = _JSON_KEYS | ({"sha256"} if version >= 2 else set())
-    if set(doc) != keys:
-        missing, extra = sorted(keys - set(doc)), sorted(set(doc) - keys)
-        raise ValueError(f"version-{version} keys: missing {missing}, unexpected {extra}")
-    if version >= 2 and doc["sha256"] != _json_digest(doc):
-        raise ValueError("checksum mismatch: the file changed after it was saved")
-    params = _check_params(doc)
-    shapes = _shapes(params)
-    L = params["L"]
-    tables: dict[str, np.ndarray] = {}
-    for key, kinds in (("rules", "iu"), ("rule_probs", "iuf")):
-        levels = doc[key]
-        if not isinstance(levels, list) or len(levels) != L:
-            got = len(levels) if isinstance(levels, list) else type(levels).__name__
-            raise ValueError(f"{key}: {got} levels, expected L = {L}")
-        for level, entry in enumerate(levels):
-            tables[f"{key}_{level}"] = _json_array(
-                f"{key}[{level}]", entry, kinds, shapes[f"{key}_{level}"]
-            )
-    prior = _json_array("root_prior", doc["root_prior"], "iuf", shapes["root_prior"])
-    rules = [tables[f"rules_{level}"] for level in range(L)]
-    probs = [tables[f"rule_probs_{level}"] for level in range(L)]
-    return params, rules, probs, prior
-
-
-def _json_array(name: str, value: Any, kinds: str, shape: tuple[int, ...]) -> np.ndarray:
-    a = np.asarray(value)
-    if a.shape != shape:
-        raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
-    if a.dtype.kind not in kinds:
-        raise ValueError(
-            f"{name}: expected {'integers' if kinds == 'iu' else 'numbers'}, got dtype {a.dtype}"
-        )
-    return a
-
-
-def _read_npz(f: Any) -> tuple[dict[str, int], list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Reads an ``.npz`` member by member: each ``.npy`` header is parsed and its
-    dtype, shape and sizes checked before any data is read (a member inflates to at
-    most the size its header and the grammar's dimensions allow)."""
-    with zipfile.ZipFile(f) as z:
-        infos = z.infolist()
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            raise ValueError("a member name appears twice")
-        members = {}
-        for info in infos:
-            if not info.filename.endswith(".npy"):
-                raise ValueError(f"unexpected member {info.filename!r}")
-            members[info.filename[: -len(".npy")]] = info
-        raw: dict[str, bytes] = {}
-        arrays: dict[str, np.ndarray] = {}
-
-        def read(name: str, dtype: str | None, shape: tuple[int, ...]) -> np.ndarray:
-            if name not in members:
-                raise ValueError(f"member {name!r} is missing")
-            a, data = _read_member(z, members[name], name, dtype, shape)
-            arrays[name], raw[name] = a, data
-            return a
-
-        fmt = read("format", None, ()).item() if "format" in members else None
-        version = _check_header(
-            fmt, int(read("version", "<i8", ())) if "version" in members else None
-        )
-        params = _check_params(
-            dict(zip(_PARAMS, (int(x) for x in read("params", "<i8", (5,))), strict=True))
-        )
-        shapes = _shapes(params)
-        expected = {"format", "version", "params", *shapes} | (
-            {"sha256"} if version >= 2 else set()
-        )
-        if set(members) != expected:
-            missing, extra = sorted(expected - set(members)), sorted(set(members) - expected)
-            raise ValueError(f"version-{version} members: missing {missing}, unexpected {extra}")
-        for name, shape in shapes.items():
-            read(name, "<i8" if name.startswith("rules_") else "<f8", shape)
-        if version >= 2:
-            digest = read("sha256", "|u1", (32,)).tobytes()
-            if digest != _npz_digest({k: a for k, a in arrays.items() if k != "sha256"}):
-                raise ValueError("checksum mismatch: the file changed after it was saved")
-    L = params["L"]
-    rules = [arrays[f"rules_{level}"] for level in range(L)]
-    probs = [arrays[f"rule_probs_{level}"] for level in range(L)]
-    return params, rules, probs, arrays["root_prior"]
-
-
-def _read_member(
-    z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, dtype: str | None, shape: tuple[int, ...]
-) -> tuple[np.ndarray, bytes]:
-    """One ``.npy`` member of dtype ``dtype`` (None: a short ``<U`` string) and
-    ``shape``, its ZIP size matching its header exactly."""
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise ValueError(f"member {name!r}: unsupported compression {info.compress_type}")
-    if info.flag_bits & 0x1:
-        raise ValueError(f"member {name!r} is encrypted")
-    itemsize = 4 * _NPZ_FORMAT_CHARS if dtype is None else np.dtype(dtype).itemsize
-    nbytes = math.prod(shape) * itemsize
-    if info.file_size > _NPY_HEADER_MAX + nbytes:
-        raise ValueError(
-            f"member {name!r}: {info.file_size} bytes, more than its shape {shape} allows"
-        )
-    with z.open(info) as m:
-        version = np.lib.format.read_magic(m)
-        if version == (1, 0):
-            got_shape, fortran, dt = np.lib.format.read_array_header_1_0(
-                m, max_header_size=_NPY_HEADER_MAX
-            )
-        elif version == (2, 0):
-            got_shape, fortran, dt = np.lib.format.read_array_header_2_0(
-                m, max_header_size=_NPY_HEADER_MAX
-            )
-        else:
-            raise ValueError(f"member {name!r}: .npy version {version} is not read")
-        if dtype is None:
-            ok = dt.kind == "U" and dt.str.startswith("<") and dt.itemsize <= 4 * _NPZ_FORMAT_CHARS
-        else:
-            ok = dt.str == dtype and not dt.hasobject and dt.fields is None
-        if not ok:
-            raise ValueError(
-                f"member {name!r} has dtype {dt.str}, expected {dtype or '<U (short)'}"
-            )
-        if fortran or tuple(got_shape) != shape:
-            raise ValueError(f"member {name!r} has shape {tuple(got_shape)}, expected {shape}")
-        nbytes = math.prod(shape) * dt.itemsize
-        if info.file_size != m.tell() + nbytes:
-            raise ValueError(
-                f"member {name!r}: {info.file_size} bytes, its header says {m.tell() + nbytes}"
-            )
-        data = m.read(nbytes + 1)  # the ZIP layer stops at file_size and checks the CRC
-    if len(data) != nbytes:
-        raise ValueError(f"member {name!r} is truncated")
-    return np.frombuffer(data, dtype=dt).reshape(shape), data
 
 
 def _int_any(name: str, value: Any) -> int:

@@ -27,7 +27,10 @@ from typing import Any
 import numpy as np
 
 from rhmfast._tokens import query_tokens, training_tokens
+from rhmfast.counting import joint_block_counts, positional_block_counts
 from rhmfast.index import TrainingIndex
+from rhmfast.stats.chance import grammar_draws
+from rhmfast.stats.prototypicality import block_log_frequency
 
 
 def _check_grammar(grammar: Any, needs: tuple[str, ...], parses: bool) -> None:
@@ -79,13 +82,10 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     ``log(count / P)`` where ``count`` is the number of training strings holding the same
     block at the same position (``P`` strings); level 0 is the whole string's
     multiplicity, level ``L`` single tokens. ``block_log_freq_mean`` averages levels
-    ``1..L``: it is :func:`rhmfast.analysis.prototypicality_score` (the experiments' score,
-    a log count) minus ``log P``. Higher = built from more common substrings (more
+    ``1..L``: it is :func:`rhmfast.stats.prototypicality_score`, the one score the
+    experiments and the audit read. Higher = built from more common substrings (more
     prototypical).
     """
-    # one score, one implementation (analysis.blocks); imported here to keep `import rhmfast` light
-    from rhmfast.analysis.blocks import block_log_frequency, positional_block_counts
-
     _check_grammar(grammar, ("log_prob",), parses=False)
     x = training_tokens(train, "train").astype(np.int64)
     P, d = x.shape
@@ -95,7 +95,7 @@ def prototypicality(train: Any, grammar: Any) -> np.ndarray:
     out = np.zeros(P, dtype=[(n, np.float64) for n in names])
     out["log_prob"] = np.asarray(grammar.log_prob(x), dtype=np.float64)
     out["block_log_freq_0"] = np.log(positional_block_counts(x, s, 0) / P).mean(axis=1)
-    per_level = block_log_frequency(x, s) - np.log(P)  # (P, L): levels 1..L
+    per_level = block_log_frequency(x, s)  # (P, L): levels 1..L
     for level in range(1, L + 1):
         out[f"block_log_freq_{level}"] = per_level[:, level - 1]
     out["block_log_freq_mean"] = per_level.mean(axis=1)
@@ -110,10 +110,11 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
 
     - ``copy_of (B,)`` int64: training string each sample copies exactly, -1 for none;
       summary ``copy_fraction``, ``distinct_copies`` (training strings reproduced),
-      ``train_fraction_reproduced``, and the generalization baseline: ``copy_fraction_chance``
-      (a model that learned the grammar perfectly and memorized nothing generates a
-      training string with probability ``sum p(x)`` per draw) and
-      ``distinct_copies_chance`` (``sum 1 - (1 - p(x))**B``).
+      ``train_fraction_reproduced``, and the chance count of :mod:`rhmfast.stats.chance`
+      (a model that learned the grammar and memorized nothing, with these samples' valid
+      samples that copy nothing as its ``D = other / (1 - S)`` grammar draws,
+      ``S = sum p(x)``): ``copy_fraction_chance`` (``D S / B``) and
+      ``distinct_copies_chance`` (``sum 1 - (1 - p(x))**D``).
     - ``longest_match (B,)``, ``longest_match_string``, ``longest_match_offset``: longest
       substring shared with a training string; summary histogram over lengths ``0..d``.
     - ``valid (B,)``, ``valid_levels (B, L)``; summary ``valid_fraction``,
@@ -128,8 +129,6 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
       ``top`` most over-produced blocks per level (largest ``generated_freq -
       grammar_prob``).
     """
-    from rhmfast.analysis.blocks import joint_block_counts  # keeps `import rhmfast` light
-
     top = _check_top(top)
     _check_grammar(grammar, ("log_prob", "block_probs"), parses=True)
     if not isinstance(index, TrainingIndex):
@@ -158,8 +157,11 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
     # chance baseline: exact probabilities of the distinct training strings
     uniq_train = np.unique(train, axis=0)
     p_train = np.exp(np.asarray(grammar.log_prob(uniq_train), dtype=np.float64))
-    copy_chance = float(p_train.sum())
-    distinct_chance = float((-np.expm1(B * np.log1p(-np.minimum(p_train, 1.0)))).sum())
+    other = float(np.count_nonzero(valid & ~copies))  # valid samples that copy nothing
+    mass = float(p_train.sum())
+    draws = float(grammar_draws(other, mass))
+    copy_chance = draws * mass / B
+    distinct_chance = float((-np.expm1(draws * np.log1p(-np.minimum(p_train, 1.0)))).sum())
 
     presence = np.zeros((B, L + 1))
     overproduction: dict[int, dict[str, np.ndarray]] = {}

@@ -13,14 +13,9 @@ from typing import Any
 import numpy as np
 
 from rhmfast.analysis.rundir import Run
+from rhmfast.counting import blocks_at, joint_block_counts, row_ids, row_keys
 
 __all__ = [
-    "depth_of",
-    "blocks_at",
-    "positional_block_counts",
-    "joint_block_counts",
-    "block_log_frequency",
-    "prototypicality_score",
     "BlockTable",
     "overproduction",
     "overproduction_curve",
@@ -32,144 +27,6 @@ __all__ = [
 # (blocks (K, k) int array, level) -> (K,) probability of each block at a uniformly
 # chosen level-`level` position under the grammar (positions pooled).
 GrammarProbs = Callable[[np.ndarray, int], np.ndarray]
-
-
-def depth_of(d: int, s: int) -> int:
-    """``L`` with ``s**L == d``; ValueError when ``d`` is not a power of ``s``.
-
-    >>> depth_of(16, 2)
-    4
-    """
-    if s < 2:
-        raise ValueError(f"s must be >= 2, got {s}")
-    L, n = 0, 1
-    while n < d:
-        n *= s
-        L += 1
-    if n != d:
-        raise ValueError(f"string length d={d} is not a power of s={s}")
-    return L
-
-
-def blocks_at(x: np.ndarray, s: int, level: int) -> np.ndarray:
-    """``(N, s**level, s**(L-level))`` view of the aligned blocks of ``level``.
-
-    >>> blocks_at(np.arange(8).reshape(1, 8), 2, 1)[0].tolist()
-    [[0, 1, 2, 3], [4, 5, 6, 7]]
-    """
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"x must be 2-D (strings, d), got shape {x.shape}")
-    L = depth_of(x.shape[1], s)
-    if not 0 <= level <= L:
-        raise ValueError(f"level must lie in [0, {L}], got {level}")
-    return x.reshape(x.shape[0], s**level, s ** (L - level))
-
-
-def _row_ids(*arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Distinct rows over all ``arrays`` (each ``(n_i, k)``) and each row's id."""
-    stacked = np.concatenate([np.asarray(a, np.int64) for a in arrays], axis=0)
-    uniq, inv = np.unique(stacked, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    out, start = [], 0
-    for a in arrays:
-        out.append(inv[start : start + len(a)])
-        start += len(a)
-    return uniq, out
-
-
-def _row_keys(rows: np.ndarray) -> np.ndarray:
-    """``(n, k)`` rows as ``(n,)`` fixed-size byte keys (equal rows, equal keys)."""
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return rows.view(np.dtype((np.void, 8 * rows.shape[1]))).ravel()
-
-
-def joint_block_counts(generated: np.ndarray, train: np.ndarray, s: int, level: int, *,
-                       positional: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct level-``level`` blocks of ``generated`` and ``train`` together, as
-    ``(K, k)`` rows (``positional``: ``(K, 1 + k)``, the position first, so that one
-    block at two positions is two rows), each row's count among the generated and among
-    the training blocks, and the ``(N, s**level)`` row of each generated block: the one
-    block table that over-production in both ``overproduction`` and
-    ``rhmfast.memorization_report`` reads.
-
-    >>> rows, gen, train, ids = joint_block_counts(np.array([[0, 1]]), np.array([[1, 1]]), 2, 1)
-    >>> rows.tolist(), gen.tolist(), train.tolist(), ids.tolist()
-    ([[0], [1]], [1, 1], [0, 2], [[0, 1]])
-    """
-    bg, bt = blocks_at(generated, s, level), blocks_at(train, s, level)
-    if bg.shape[1:] != bt.shape[1:]:
-        raise ValueError(f"generated and train must be 2-D with equal d, got {np.shape(generated)}, "
-                         f"{np.shape(train)}")
-    n, npos, k = bg.shape
-
-    def rows(b: np.ndarray) -> np.ndarray:
-        flat = b.reshape(-1, k)
-        return np.column_stack([np.tile(np.arange(npos), len(b)), flat]) if positional else flat
-
-    uniq, (ig, it) = _row_ids(rows(bg), rows(bt))
-    return (uniq, np.bincount(ig, minlength=len(uniq)), np.bincount(it, minlength=len(uniq)),
-            ig.reshape(n, npos))
-
-
-def positional_block_counts(x: np.ndarray, s: int, level: int, *,
-                            reference: np.ndarray | None = None) -> np.ndarray:
-    """``(N, s**level)``: how many ``reference`` strings (default: ``x``) hold each
-    string's level-``level`` block at the same position, from the native
-    :func:`rhmfast.block_counts` (0 for a block the reference never has there).
-
-    >>> x = np.array([[0, 0], [0, 1], [0, 1]])
-    >>> positional_block_counts(x, 2, 1).tolist()   # level 1 = tokens: 3 zeros, then 1 / 2 / 2
-    [[3, 1], [3, 2], [3, 2]]
-    """
-    from rhmfast.frequencies import block_counts
-
-    x = np.asarray(x)
-    L = depth_of(x.shape[1], s)
-    ref = x if reference is None else np.asarray(reference)
-    if ref.ndim != 2 or ref.shape[1] != x.shape[1]:
-        raise ValueError(f"reference must have shape (M, {x.shape[1]}), got {ref.shape}")
-    if not 0 <= level <= L:
-        raise ValueError(f"level must lie in [0, {L}], got {level}")
-    npos = s**level
-    if not len(x) or not len(ref):
-        return np.zeros((len(x), npos), np.int64)
-    positions, blocks, counts = block_counts(ref, s, level, positional=True)
-    keys = _row_keys(np.column_stack([positions, blocks]))
-    order = np.argsort(keys)
-    keys, counts = keys[order], np.asarray(counts, np.int64)[order]
-    bx = blocks_at(x, s, level)
-    q = _row_keys(np.column_stack([np.tile(np.arange(npos), len(x)), bx.reshape(len(x) * npos, -1)]))
-    at = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
-    return np.where(keys[at] == q, counts[at], 0).reshape(len(x), npos)
-
-
-def block_log_frequency(x: np.ndarray, s: int, *, reference: np.ndarray | None = None) -> np.ndarray:
-    """``(N, L)``: for levels ``1..L`` (columns), the mean over positions of the log count
-    of each string's block at that position in the ``reference`` set (default: ``x``),
-    counted by :func:`positional_block_counts`.
-
-    When ``reference`` is given, the string itself is counted too (``count + 1``), so a
-    held-out string is scored as if it were added to the training set.
-
-    >>> x = np.array([[0, 0], [0, 1], [0, 1]])
-    >>> np.exp(block_log_frequency(x, 2)).round(3).tolist()  # level 1: tokens
-    [[1.732], [2.449], [2.449]]
-    """
-    x = np.asarray(x)
-    L = depth_of(x.shape[1], s)
-    extra = 0 if reference is None else 1
-    out = np.zeros((x.shape[0], L))
-    for level in range(1, L + 1):
-        c = positional_block_counts(x, s, level, reference=reference) + extra
-        out[:, level - 1] = np.log(c).mean(axis=1)
-    return out
-
-
-def prototypicality_score(x: np.ndarray, s: int, *, reference: np.ndarray | None = None) -> np.ndarray:
-    """Empirical prototypicality: :func:`block_log_frequency` averaged over levels
-    (higher = built from more common blocks)."""
-    return block_log_frequency(x, s, reference=reference).mean(axis=1)
 
 
 @dataclass(frozen=True)
@@ -371,7 +228,7 @@ def common_blocks(train: np.ndarray, s: int, level: int, grammar_probs: GrammarP
     if train.ndim != 2 or not len(train):
         raise ValueError(f"train must be a non-empty 2-D array of strings, got shape {train.shape}")
     bt = blocks_at(train, s, level)
-    uniq, _ = _row_ids(bt.reshape(-1, bt.shape[2]))
+    uniq, _ = row_ids(bt.reshape(-1, bt.shape[2]))
     ref = np.asarray(grammar_probs(uniq, level), np.float64)
     if ref.shape != (len(uniq),):
         raise ValueError(f"grammar_probs returned shape {ref.shape}, expected ({len(uniq)},)")
@@ -399,8 +256,8 @@ def common_block_counts(x: np.ndarray, s: int, level: int, common: np.ndarray,
         raise ValueError(f"common must have shape (K, {k}) (blocks of level {level}), got {common.shape}")
     if not N:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    uniq, (ids,) = _row_ids(bx.reshape(-1, k))
+    uniq, (ids,) = row_ids(bx.reshape(-1, k))
     known = np.asarray(grammar_probs(uniq, level), np.float64) > 0
-    is_common = np.isin(_row_keys(uniq), _row_keys(common)) if len(common) else np.zeros(len(uniq), bool)
+    is_common = np.isin(row_keys(uniq), row_keys(common)) if len(common) else np.zeros(len(uniq), bool)
     ids = ids.reshape(N, npos)
     return is_common[ids].sum(1).astype(np.int64), known[ids].sum(1).astype(np.int64)

@@ -1,6 +1,7 @@
 """Reading run directories (the contract in ``docs/ARCHITECTURE.md``), validated.
 
-Everything is loaded with ``np.load(..., allow_pickle=False)`` and checked against the
+Everything is read as untrusted input (:mod:`rhmfast._io.untrusted`: never unpickled,
+sizes checked before anything is allocated) and checked against the
 shapes the contract promises, so a truncated or foreign file gives a ``ValueError`` that
 names the file and the key, never a silent wrong answer.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from rhmfast._io.toml import load_toml
+from rhmfast._io.untrusted import InvalidFileError, read_npz
+from rhmfast.index import TrainingIndex  # the suffix index the trainer's copy_of uses
 
 __all__ = ["Run", "EvalRecord", "load_run", "find_runs"]
 
@@ -54,12 +53,21 @@ def _bad(path: Path, what: str) -> ValueError:
     return ValueError(f"{path}: {what}")
 
 
+# the most elements one array of a run file may hold (its sizes are also checked against
+# the file's before anything is allocated)
+_MAX_ELEMENTS = 1 << 34
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, read as an untrusted file
+    (:func:`rhmfast._io.untrusted.read_npz`: no pickles, every member's sizes checked
+    before it is inflated); any damage is one ValueError naming the file."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError (pickled object), EOFError
-        raise _bad(path, f"not a readable .npz file ({exc})") from exc
+        return read_npz(path, max_elements=_MAX_ELEMENTS)
+    except InvalidFileError as exc:
+        raise _bad(path, f"not a readable .npz file ({exc.reason})") from None
+    except OSError as exc:
+        raise _bad(path, f"not a readable .npz file ({exc.strerror or exc})") from None
 
 
 def _require(path: Path, arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
@@ -87,12 +95,9 @@ def _check_vector(path: Path, key: str, x: np.ndarray, n: int, kind: str) -> np.
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """Parse a TOML file (a ``TrainConfig`` or an experiment config) into a dict."""
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise _bad(path, f"invalid TOML ({exc})") from exc
+    """Parse a TOML file (a ``TrainConfig`` or an experiment config) into a dict
+    (:func:`rhmfast._io.toml.load_toml`: size bounded, one ValueError naming the file)."""
+    return load_toml(path)
 
 
 @dataclass
@@ -223,8 +228,6 @@ class Run:
         out = np.zeros((len(self.steps), self.num_heldout), np.int64)
         if not self.num_heldout or not len(self.steps):
             return out
-        from rhmfast.index import TrainingIndex  # the suffix index the trainer's copy_of uses
-
         index = TrainingIndex(self.heldout)
         for t, rec in enumerate(self.evals()):
             which, _ = index.lookup(rec.samples)  # smallest index of an equal held-out string
@@ -254,6 +257,13 @@ class Run:
     def valid_fraction(self) -> np.ndarray:
         """``(T,)`` fraction of generated samples that parse."""
         return np.array([rec.valid.mean() if rec.valid.size else np.nan for rec in self.evals()])
+
+    @cached_property
+    def valid_other(self) -> np.ndarray:
+        """``(T,)`` valid samples that copy no training string: the grammar draws of a
+        model that memorized nothing, times ``1 - S`` (:mod:`rhmfast.stats.chance`)."""
+        valid = np.array([int(np.count_nonzero(rec.valid)) for rec in self.evals()], np.float64)
+        return np.maximum(valid - self.copy_counts.sum(1), 0.0) if len(valid) else valid
 
     @cached_property
     def valid_levels_fraction(self) -> np.ndarray:

@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from rhmfast._fileio import atomic_write_bytes  # re-exported: the trainer's ckpt.atomic_write_bytes
+# re-exported: the trainer's ckpt.atomic_write_bytes
+from rhmfast._io.atomic import atomic_write_bytes
 
 FORMAT = "rhmfast-checkpoint-1"
 STEP_RE = re.compile(r"^step_(\d{8})\.pt$")

@@ -19,7 +19,7 @@ import pathlib
 import sys
 from typing import Any
 
-from rhmfast._toml import dump_toml
+from rhmfast._io.toml import dump_toml
 
 if sys.version_info >= (3, 11):
     import tomllib

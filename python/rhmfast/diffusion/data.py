@@ -19,13 +19,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import pathlib
-import zipfile
-import zlib
 from typing import Any
 
 import numpy as np
 
-from rhmfast._fileio import atomic_write_bytes
+from rhmfast._io import untrusted
+from rhmfast._io.atomic import atomic_write_bytes
 from rhmfast.diffusion.config import TrainConfig
 
 
@@ -79,52 +78,27 @@ def _check_tokens(arr: Any, key: str, config: TrainConfig) -> np.ndarray:
     return a.astype(token_dtype(config.v))
 
 
+# the most elements one array of a data file may hold (2**34; its sizes are also checked
+# against the file's before anything is allocated)
+_MAX_DATA_ELEMENTS = 1 << 34
+
+
 def read_npz(
     path: str | pathlib.Path, what: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> dict[str, np.ndarray]:
-    """The ``keys`` (and those of ``optional`` present) of the ``.npz`` at ``path``.
-    Anything else (missing, truncated, a pickle, object arrays) is a ``ValueError``
-    starting with ``what``; pickled data are refused, never loaded (they can run code)."""
-    path = pathlib.Path(path)
+    """The ``keys`` (and those of ``optional`` present) of the ``.npz`` at ``path``, read
+    as an untrusted file (:func:`rhmfast._io.untrusted.read_npz`: every member's ZIP
+    sizes and ``.npy`` header checked before it is inflated). Anything else (missing,
+    truncated, a pickle, object arrays) is a ``ValueError`` starting with ``what``;
+    pickled data are refused, never loaded (they can run code)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
+        return untrusted.read_npz(
+            path, keys=keys, optional=optional, max_elements=_MAX_DATA_ELEMENTS, name=what
+        )
     except FileNotFoundError:
         raise ValueError(f"{what}: no such file") from None
     except OSError as err:
         raise ValueError(f"{what}: cannot be read ({err.strerror or err})") from None
-    if head.startswith(b"\x93NUMPY"):
-        raise ValueError(f"{what}: is a single .npy array, not an .npz archive of named arrays")
-    if head[:1] == b"\x80":  # pickle protocol >= 2
-        raise ValueError(
-            f"{what}: is a Python pickle, not an .npz archive of token arrays; refused "
-            "(pickles are never loaded: they can run code)"
-        )
-    if not head.startswith(b"PK"):
-        raise ValueError(f"{what}: is not an .npz archive (a zip of .npy token arrays)")
-    out: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                raise ValueError(f"{what}: no {missing[0]!r} array (found {sorted(f.files)})")
-            for key in keys + tuple(k for k in optional if k in f.files):
-                try:
-                    out[key] = f[key]
-                except ValueError as err:
-                    if "pickle" not in str(err):
-                        raise
-                    raise ValueError(
-                        f"{what}: array {key!r} holds Python objects; refused (only "
-                        "integer token arrays are read, pickled data are never loaded)"
-                    ) from None
-    except ValueError as err:
-        if str(err).startswith(what):
-            raise
-        raise ValueError(f"{what}: not a readable .npz archive ({err})") from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(f"{what}: not a readable .npz archive ({err})") from None
-    return out
 
 
 def build_data(config: TrainConfig) -> RunData:

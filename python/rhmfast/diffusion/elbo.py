@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rhmfast.diffusion.processes import D3PMProcess, Denoiser, MaskedProcess
-from rhmfast.diffusion.sampling import _autocast, _seeded
+from rhmfast.diffusion.sampling import autocast, seeded_generator
 
 
 @torch.no_grad()
@@ -48,14 +48,14 @@ def elbo_nll(
     out = np.zeros(N, dtype=np.float64)
     per = max(1, batch_size // draws)  # strings per model batch
     for b, lo in enumerate(range(0, N, per)):
-        gen = _seeded(seed, b)
+        gen = seeded_generator(seed, b)
         chunk = xt[lo : lo + per]
         n = chunk.shape[0]
         rows = chunk.repeat_interleave(draws, 0).to(device)
         offs = torch.rand(n, generator=gen, dtype=torch.float64).repeat_interleave(draws)
         frac = (torch.arange(draws, dtype=torch.float64).repeat(n) + offs) / draws
         noise = process.elbo_noise_at(frac, d, gen).to(device)
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             loss = process.loss(model, rows, noise)
         out[lo : lo + n] = loss.double().view(n, draws).mean(1).cpu().numpy()
     return out

@@ -39,7 +39,7 @@ from torch import nn
 
 from rhmfast._args import integer
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess
-from rhmfast.diffusion.sampling import _seeded, draw_reveals
+from rhmfast.diffusion.sampling import draw_reveals, seeded_generator
 from rhmfast.grammar import RHM
 from rhmfast.posterior import EmpiricalPrior, GrammarPrior, MixturePrior
 
@@ -143,7 +143,7 @@ def sampling_probability(
     K = steps or d
     n = a.shape[0]
     rows = np.repeat(a.astype(np.int64), draws, axis=0)  # string-major: draws together
-    when = draw_reveals(n * draws, d, K, _seeded(seed, 0), reveal)[0].numpy()
+    when = draw_reveals(n * draws, d, K, seeded_generator(seed, 0), reveal)[0].numpy()
     logp = np.zeros(n * draws)
     for k in np.unique(when):
         hit = (when == k).any(1)

@@ -23,8 +23,9 @@ import torch
 from rhmfast.diffusion.processes import D3PMProcess, Denoiser, MaskedProcess
 
 
-def _seeded(seed: int, batch: int) -> torch.Generator:
-    # distinct, reproducible stream per (seed, batch index)
+def seeded_generator(seed: int, batch: int) -> torch.Generator:
+    """A CPU generator with a distinct, reproducible stream per ``(seed, batch index)``
+    (the sampler's, the ELBO's and the reference sampling probability's)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + batch * 7919 + 12345) % (2**63))
 
 
@@ -45,7 +46,8 @@ def _check_sizes(num: int, d: int, batch_size: int) -> None:
         raise ValueError(f"batch_size = {batch_size}: must be >= 1")
 
 
-def _autocast(device: torch.device, bf16: bool) -> Any:
+def autocast(device: torch.device, bf16: bool) -> Any:
+    """bf16 autocast on CUDA when asked, else a no-op context."""
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -99,7 +101,7 @@ def sample_masked(
     stats = {"forward_calls": 0, "row_evals": 0}
     for b, lo in enumerate(range(0, num, batch_size)):
         B = min(batch_size, num - lo)
-        gen = _seeded(seed, b)
+        gen = seeded_generator(seed, b)
         when, u_at = draw_reveals(B, d, K, gen, reveal)
         x = _masked_run(model, process, when, u_at, device, bf16, stats, cache=cache)
         out[lo : lo + B] = x.cpu().numpy()
@@ -133,7 +135,7 @@ def draw_reveals(
 def _forward_probs(
     model: Denoiser, x: torch.Tensor, device: torch.device, bf16: bool
 ) -> torch.Tensor:
-    with _autocast(device, bf16):
+    with autocast(device, bf16):
         logits = model(x, None)
     return torch.softmax(logits.double(), -1)
 
@@ -201,11 +203,11 @@ def sample_d3pm(
     stats = {"forward_calls": 0, "row_evals": 0}
     for b, lo in enumerate(range(0, num, batch_size)):
         B = min(batch_size, num - lo)
-        gen = _seeded(seed, b)
+        gen = seeded_generator(seed, b)
         x = torch.randint(0, process.K, (B, d), generator=gen).to(device)
         for t in range(process.T, 0, -1):
             tt = torch.full((B,), t, dtype=torch.long, device=device)
-            with _autocast(device, bf16):
+            with autocast(device, bf16):
                 logits = model(x, tt.float() / process.T)
             post = process.posterior(x, torch.softmax(logits.double(), -1), tt)
             u = torch.rand((B, d), generator=gen, dtype=torch.float64).to(device)

@@ -1,4 +1,5 @@
-"""``train(config) -> run directory``: the training loop, checkpoints and evaluation hook.
+"""``train(config) -> run directory``: the training loop and its checkpoints; each
+checkpoint is evaluated by :mod:`rhmfast.diffusion.evaluation`.
 
 Everything random is a pure function of ``(seed, step)``: the data order (one
 permutation per epoch) and the noise of each step come from generators seeded by the
@@ -20,13 +21,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import json
 import math
 import os
 import pathlib
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -34,34 +33,20 @@ import torch
 from torch import nn
 
 from rhmfast.diffusion import checkpoint as ckpt
-from rhmfast.diffusion.config import DEVICES, TrainConfig, available_memory, check_memory
+from rhmfast.diffusion.config import TrainConfig, check_memory
 from rhmfast.diffusion.data import RunData, build_data, load_data, save_data
-from rhmfast.diffusion.distributed import DistInfo, env_int, resolve_device, setup
-from rhmfast.diffusion.elbo import elbo_nll
+from rhmfast.diffusion.distributed import DistInfo, setup
+from rhmfast.diffusion.evaluation import (
+    check_run_dir,
+    checkpoint_steps,
+    copy_lookup,
+    evaluate,
+    save_eval,
+)
 from rhmfast.diffusion.models import build_model
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, make_process
-from rhmfast.diffusion.sampling import sample
 
 RESUME_EVERY_S = 300.0  # rolling checkpoints/resume.pt at most this often (wall seconds)
-IGNORED_ON_RESTART = ("run_dir", "progress")  # keys a restart may change
-
-
-def checkpoint_steps(steps: int, first: int, per_octave: int) -> list[int]:
-    """Log-spaced steps ``round(first * 2**(k / per_octave))`` up to ``steps``, plus ``steps``.
-
-    >>> checkpoint_steps(100, 16, 2)
-    [16, 23, 32, 45, 64, 91, 100]
-    """
-    out = set()
-    k = 0
-    while True:
-        s = int(round(first * 2 ** (k / per_octave)))
-        if s > steps:
-            break
-        out.add(s)
-        k += 1
-    out.add(steps)
-    return sorted(out)
 
 
 def _generator(*key: int) -> torch.Generator:
@@ -116,22 +101,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda)
 
 
-def _check_run_dir(config: TrainConfig, run: pathlib.Path) -> None:
-    """Refuse a run directory whose stored config.toml differs from ``config``."""
-    path = run / "config.toml"
-    if path.exists():
-        stored = TrainConfig.from_toml(path)
-        diffs = [
-            f"{k} = {getattr(stored, k)!r} (stored) vs {getattr(config, k)!r}"
-            for k in stored.to_dict()
-            if k not in IGNORED_ON_RESTART and getattr(stored, k) != getattr(config, k)
-        ]
-        if diffs:
-            raise ValueError(
-                f"run_dir {str(run)!r} already holds a different config: " + "; ".join(diffs)
-            )
-
-
 def _check_model_fits(config: TrainConfig, data: RunData) -> None:
     if config.model == "unet" and data.d != config.d:
         raise ValueError(
@@ -140,7 +109,7 @@ def _check_model_fits(config: TrainConfig, data: RunData) -> None:
         )
 
 
-def _model_for(config: TrainConfig, process: MaskedProcess | D3PMProcess, d: int) -> nn.Module:
+def model_for(config: TrainConfig, process: MaskedProcess | D3PMProcess, d: int) -> nn.Module:
     """The denoiser ``config`` names, for strings of length ``d`` under ``process``.
 
     Training and :func:`generate_from_run` both build it here, so a checkpoint's
@@ -205,109 +174,6 @@ class _Metrics:
             os.fsync(f.fileno())
 
 
-def _copies(data: RunData) -> Any:
-    """``lookup(samples) -> copy_of (B,) int64``: the smallest index of the training
-    string each sample copies, -1 if none (suffix index over the training set)."""
-    import rhmfast
-
-    index = rhmfast.TrainingIndex(data.train)
-
-    def lookup(samples: np.ndarray) -> np.ndarray:
-        _, which = rhmfast.memorized(samples, index, return_index=True)
-        return np.asarray(which, dtype=np.int64)
-
-    return lookup
-
-
-def evaluate(
-    model: nn.Module,
-    process: MaskedProcess | D3PMProcess,
-    data: RunData,
-    config: TrainConfig,
-    step: int,
-    device: torch.device,
-    copy_lookup: Any,
-    samples: np.ndarray | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Sample (unless ``samples`` are given), check copies and validity, and bound every
-    string's likelihood. Any ``Denoiser`` goes: the trainer passes its EMA model,
-    :mod:`rhmfast.diffusion.simulate` an exact reference denoiser."""
-    bf16 = config.bf16 and device.type == "cuda"
-    d, L = data.d, config.L
-    model.eval()
-    if samples is None:
-        samples = sample(
-            model,
-            process,
-            num=config.eval_samples,
-            d=d,
-            seed=config.seed * 1_000_003 + step,
-            steps=config.sampling_steps,
-            reveal=config.sampling_reveal,
-            device=device,
-            bf16=bf16,
-        ).astype(data.train.dtype)
-    B = len(samples)
-    copy_of = copy_lookup(samples) if B else np.zeros(0, np.int64)
-    if data.grammar is not None and B:
-        parsed = data.grammar.check(samples)
-        valid = np.asarray(parsed.valid, dtype=bool)
-        valid_levels = np.asarray(parsed.valid_levels, dtype=bool).reshape(B, L)
-    else:
-        valid = np.zeros(B, dtype=bool)
-        valid_levels = np.zeros((B, L if data.grammar is not None else 0), dtype=bool)
-
-    def nll(x: np.ndarray, salt: int) -> np.ndarray:
-        if config.elbo_draws == 0 or len(x) == 0:
-            return np.full(len(x), np.nan)
-        return elbo_nll(
-            model,
-            process,
-            x,
-            draws=config.elbo_draws,
-            seed=config.seed * 1_000_003 + salt,
-            device=device,
-            bf16=bf16,
-        )
-
-    train_nll = nll(data.train, 1)  # fixed noise seeds: checkpoints are compared on equal terms
-    heldout_nll = nll(data.heldout, 2)
-    model.train()
-
-    def mean(a: np.ndarray) -> float | None:
-        return float(a.mean()) if len(a) and np.isfinite(a).all() else None
-
-    tm, hm = mean(train_nll), mean(heldout_nll)
-    record = {
-        "kind": "eval",
-        "step": step,
-        "copy_fraction": float((copy_of >= 0).mean()) if B else None,
-        "distinct_copies": int(len(np.unique(copy_of[copy_of >= 0]))),
-        "valid_fraction": float(valid.mean()) if (B and data.grammar is not None) else None,
-        "valid_levels": [float(x) for x in valid_levels.mean(0)] if B else [],
-        "train_loss": None if tm is None else tm / d,
-        "heldout_loss": None if hm is None else hm / d,
-        "train_nll_mean": tm,
-        "heldout_nll_mean": hm,
-    }
-    arrays = {
-        "samples": samples,
-        "copy_of": copy_of,
-        "valid": valid,
-        "valid_levels": valid_levels,
-        "train_nll": train_nll,
-        "heldout_nll": heldout_nll,
-        "step": np.int64(step),
-    }
-    return record, arrays
-
-
-def _save_eval(path: pathlib.Path, arrays: dict[str, np.ndarray], *, durable: bool = True) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-    ckpt.atomic_write_bytes(path, buf.getvalue(), durable=durable)
-
-
 def _check_memory(config: TrainConfig, device: torch.device, data: RunData | None = None) -> None:
     """:func:`config.check_memory` for ``device`` (an accelerator's free memory counts
     apart from the host's) with the data's actual sizes once they are known."""
@@ -342,7 +208,7 @@ def _build(
                            count_sampling=config.mask_sampling == "count")
     torch.manual_seed(config.seed)
     try:
-        model = _model_for(config, process, data.d).to(device)
+        model = model_for(config, process, data.d).to(device)
     except (MemoryError, RuntimeError) as err:
         if not isinstance(err, MemoryError) and "alloc" not in str(err).lower():
             raise  # not an allocation failure: a bug, keep its traceback
@@ -364,7 +230,7 @@ def _prepare(
     path = run / "data.npz"
     built = None
     if info.is_main:
-        _check_run_dir(config, run)
+        check_run_dir(config, run)
         if not path.exists():
             if not config.data_path:  # sizes known from the config: refuse before drawing
                 _check_memory(config, info.device)
@@ -402,8 +268,8 @@ def _restore(ckdir: pathlib.Path, resume_file: pathlib.Path, model: nn.Module, e
     state = ckpt.load_latest(ckdir, extra=[resume_file])
     if state is None:
         return 0, 0.0, (0.0, 0)
-    _load_weights(model, state["model"], ckdir)
-    _load_weights(ema, state["ema"], ckdir)
+    load_weights(model, state["model"], ckdir)
+    load_weights(ema, state["ema"], ckdir)
     opt.load_state_dict(state["optimizer"])
     if state["data_order"] != [config.seed, P, config.batch_size]:
         raise ValueError(f"checkpoint in {str(ckdir)!r} was written for different data")
@@ -493,7 +359,7 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
                        torch.from_numpy(data.train.astype(np.int64)).to(device), info)
     schedule = [s for s in checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave)
                 if s > start]
-    copy_lookup = _copies(data) if info.is_main else None
+    lookup = copy_lookup(data) if info.is_main else None
     log_every = _log_every(config.steps)
 
     bar = None
@@ -535,10 +401,10 @@ def _train(config: TrainConfig, info: DistInfo) -> pathlib.Path:
             elapsed += time.perf_counter() - t_last
             if info.is_main:
                 t0 = time.perf_counter()
-                record, arrays = evaluate(ema, process, data, config, done, device, copy_lookup)
+                record, arrays = evaluate(ema, process, data, config, done, device, lookup)
                 record["seconds"] = elapsed
                 record["eval_seconds"] = time.perf_counter() - t0
-                _save_eval(run / "eval" / f"step_{done:08d}.npz", arrays)
+                save_eval(run / "eval" / f"step_{done:08d}.npz", arrays)
                 metrics.write(record)
                 save(ckpt.step_path(ckdir, done), done, elapsed)
             info.barrier()
@@ -576,7 +442,7 @@ def _state(
     }
 
 
-def _load_weights(model: torch.nn.Module, weights: dict[str, Any], where: pathlib.Path) -> None:
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], where: pathlib.Path) -> None:
     """Load a checkpoint's weights, naming the run when they do not fit this model (a
     checkpoint from an older model definition, or a config edited by hand)."""
     try:
@@ -587,130 +453,3 @@ def _load_weights(model: torch.nn.Module, weights: dict[str, Any], where: pathli
         ) from None
 
 
-def generate_from_run(
-    run_dir: str | os.PathLike[str],
-    *,
-    step: int | None = None,
-    num: int = 1024,
-    seed: int = 0,
-    out: str | os.PathLike[str] | None = None,
-    device: str | None = None,
-    reference: str | None = None,
-    lam: float = 0.0,
-) -> pathlib.Path:
-    """Sample ``num`` strings from a run's EMA weights at checkpoint ``step`` (default:
-    the latest readable one); writes an ``.npy`` (default
-    ``RUN/generated/step_XXXXXXXX_seed_S.npy``) and returns its path. ``device``
-    (one of ``TrainConfig``'s) overrides the run's; no process group is joined.
-    ``reference`` samples with the run's sampler from an exact denoiser instead of the
-    checkpoint: ``"grammar"`` (the run's grammar.json), ``"train"`` (its training set)
-    or ``"mixture"`` (``(1 - lam)`` grammar + ``lam`` training set); default file
-    ``RUN/generated/REFERENCE_seed_S.npy``.
-
-    >>> import tempfile, numpy as np, pathlib
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> np.savez(tmp / "tok.npz", train=np.zeros((4, 4), np.int64))
-    >>> run = train(TrainConfig(run_dir=str(tmp / "run"), data_path=str(tmp / "tok.npz"),
-    ...     v=2, s=2, L=2, width=8, depth=1, heads=2, steps=2, batch_size=4,
-    ...     first_checkpoint=2, eval_samples=0, elbo_draws=0, progress=False))
-    >>> path = generate_from_run(run, num=3, seed=1, device="cpu")
-    >>> path.name, np.load(path).shape
-    ('step_00000002_seed_1.npy', (3, 4))
-    """
-    run = pathlib.Path(run_dir)
-    cfg_path = run / "config.toml"
-    if not cfg_path.is_file():
-        raise ValueError(f"run_dir {str(run)!r} holds no config.toml")
-    for name, val in (("num", num), ("seed", seed), ("step", 0 if step is None else step)):
-        if not isinstance(val, int) or isinstance(val, bool):
-            raise TypeError(f"{name} = {val!r}: must be an int")
-        if val < 0:
-            raise ValueError(f"{name} = {val}: must be >= 0")
-    if device is not None and device not in DEVICES:
-        raise ValueError(f"device = {device!r}: must be one of {DEVICES}")
-    target = None if out is None else pathlib.Path(out)
-    if target is not None and target.is_dir():
-        raise ValueError(f"out = {str(target)!r}: is a directory; give the path of an .npy file")
-    config = TrainConfig.from_toml(cfg_path)
-    data = load_data(run / "data.npz", config)  # d and dtype of the strings; validated
-    d = data.d
-    # refused before anything is allocated: int64 samples, their token copy, one batch
-    per_row = 32 * config.width + 24 * (config.v + 1)
-    need = num * d * (8 + data.train.dtype.itemsize) + min(num, 1024) * d * per_row
-    free = available_memory()
-    if free is not None and need > free:
-        raise ValueError(
-            f"num = {num}: {num} samples of {d} tokens need about {need} bytes "
-            f"({need / 2**30:.3g} GiB); only {free} bytes ({free / 2**30:.3g} GiB) are available"
-        )
-    dev = resolve_device(device or config.device, env_int("LOCAL_RANK", 0))
-    if reference is not None:
-        model, process, name = _reference_model(run, config, data, reference, lam, step)
-    else:
-        model, process, step = _checkpoint_model(run, config, d, step)
-        name = f"step_{step:08d}"
-    model.to(dev).eval()
-    x = sample(
-        model,
-        process,
-        num=num,
-        d=d,
-        seed=seed,
-        steps=config.sampling_steps,
-        reveal=config.sampling_reveal,
-        device=dev,
-        bf16=config.bf16 and dev.type == "cuda",
-    ).astype(data.train.dtype)
-    if target is None:
-        target = run / "generated" / f"{name}_seed_{seed}.npy"
-    buf = io.BytesIO()
-    np.save(buf, x, allow_pickle=False)
-    ckpt.atomic_write_bytes(target, buf.getvalue())
-    return target
-
-
-def _reference_model(
-    run: pathlib.Path, config: TrainConfig, data: RunData, reference: str, lam: float, step: int | None
-) -> tuple[nn.Module, MaskedProcess | D3PMProcess, str]:
-    from rhmfast.diffusion.reference import EmpiricalDenoiser, GrammarDenoiser, MixtureDenoiser
-    from rhmfast.grammar import RHM
-
-    kinds = ("grammar", "train", "mixture")
-    if reference not in kinds:
-        raise ValueError(f"reference = {reference!r}: must be one of {kinds}")
-    if step is not None:
-        raise ValueError("step: a reference denoiser has no checkpoint; give step or reference, not both")
-    process = make_process(config.process, config.v, config.d3pm_steps)
-    if reference == "train":
-        return EmpiricalDenoiser(data.train, v=config.v, process=process), process, "train"
-    if not (run / "grammar.json").is_file():
-        raise ValueError(f"reference = {reference!r}: run_dir {str(run)!r} holds no grammar.json")
-    g = RHM.load(str(run / "grammar.json"))
-    if reference == "grammar":
-        return GrammarDenoiser(g, process=process), process, "grammar"
-    return MixtureDenoiser(g, data.train, lam, process=process), process, f"mixture_{lam:g}"
-
-
-def _checkpoint_model(
-    run: pathlib.Path, config: TrainConfig, d: int, step: int | None
-) -> tuple[nn.Module, MaskedProcess | D3PMProcess, int]:
-    ckdir = run / "checkpoints"
-    if step is None:
-        damaged: list[str] = []
-        state = ckpt.load_latest(ckdir, skipped=damaged)
-        if state is None:
-            why = f": {len(damaged)} damaged, the newest: {damaged[0]}" if damaged else ""
-            raise ValueError(f"run_dir {str(run)!r} holds no readable checkpoint{why}")
-        if damaged:
-            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
-            warnings.warn(f"{damaged[0]}{more}; using step {int(state['step'])}", stacklevel=2)
-    else:
-        path = ckpt.step_path(ckdir, step)
-        if not path.exists():
-            have = [s for s, _ in ckpt.list_checkpoints(ckdir)]
-            raise ValueError(f"step = {step}: no checkpoint {path.name}; available steps: {have}")
-        state = ckpt.load_checkpoint(path)
-    process = make_process(config.process, config.v, config.d3pm_steps)
-    model = _model_for(config, process, d)
-    _load_weights(model, state["ema"], ckdir)
-    return model, process, int(state["step"])

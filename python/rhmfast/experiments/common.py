@@ -1,4 +1,9 @@
-"""Helpers shared by the experiments: loading runs, the grammar yardstick, formatting."""
+"""Helpers shared by the experiments: loading runs and their null run sets, the
+sampler's chance probability, the grammar yardstick, formatting.
+
+>>> fmt_pct(0.053), fmt_step(float("inf"), 1000)
+('5.3%', 'never (> 1000)')
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rhmfast._fileio import atomic_write_text
+from rhmfast._io.atomic import atomic_write_text
 from rhmfast.analysis import Run, load_run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, save_figure
-from rhmfast.experiments.report import Report
+from rhmfast.diffusion.reference import GrammarDenoiser, sampling_probability
 from rhmfast.experiments.runner import RunSpec, run_dir
+from rhmfast.grammar import RHM
+from rhmfast.knownanswers.nulls import null_run_sets
+from rhmfast.report import Report
 
 __all__ = [
-    "load_runs", "load_null_sets", "null_sets_or_why", "not_measurable", "sampler_chance", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
+    "load_runs", "null_sets_or_why", "not_measurable", "sampler_probability", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
 ]
 
 
@@ -23,26 +31,15 @@ def load_runs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Run]:
     return [load_run(run_dir(exp_dir, s)) for s in specs]
 
 
-def load_null_sets(exp_dir: Path, runs: Sequence[Run], num: int) -> list[list[Run]]:
-    """``num`` null run sets: set ``k`` holds null run ``k`` of every observed run (fitted
-    to it by :func:`rhmfast.analysis.null_runs`, under ``exp_dir/nulls/RUN``; reused when
-    there). Null run ``k`` of every observed run has sampling seed ``1_000_000 + k`` (seeding
-    them per observed run lowered the prototypes micro suite's power below 80%: open)."""
-    from rhmfast.analysis import null_runs
-
-    per_run = [null_runs(r, exp_dir / "nulls" / r.name, num=num, seed=1_000_000) for r in runs]
-    return [[load_run(paths[k]) for paths in per_run] for k in range(num)]
-
-
 def null_sets_or_why(exp_dir: Path, runs: Sequence[Run], num: int, why: str = "") -> tuple[list[list[Run]], str]:
-    """:func:`load_null_sets`, or no null sets and the reason the verdict is not
-    measurable: ``why`` when already given, else why no null run could be fitted (runs
-    whose data are not their config's grammar draw, or no torch)."""
+    """:func:`rhmfast.knownanswers.nulls.null_run_sets`, or no null sets and the reason the
+    verdict is not measurable: ``why`` when already given, else why no null run could be
+    fitted (runs whose data are not their config's grammar draw)."""
     if why:
         return [], why
     try:
-        return load_null_sets(exp_dir, runs, num), ""
-    except (ValueError, ImportError) as err:
+        return null_run_sets(exp_dir, runs, num), ""
+    except ValueError as err:
         return [], f"no null runs could be fitted ({err})"
 
 
@@ -53,41 +50,31 @@ def not_measurable(report: Report, question: str, why: str, seeds: Sequence[int]
     return {"verdict": verdict, "seeds": list(seeds)}
 
 
-def sampler_chance(run: Run, *, draws: int = 64) -> np.ndarray:
-    """``(T, P)`` expected copies of each training string per checkpoint by a model that
-    memorized nothing and generalizes exactly, through the run's own sampler: its
-    valid samples that are not copies, times the probability that the sampler driven by
-    the exact grammar denoiser outputs the string (``p(x)`` when one token is revealed
-    per step; a Monte Carlo estimate for the ancestral schedule)."""
+def sampler_probability(run: Run, *, draws: int = 64) -> np.ndarray:
+    """``(P,)`` probability that one draw of the run's sampler driven by the exact grammar
+    denoiser outputs each training string: ``p(x)`` when one token is revealed per step,
+    else a Monte Carlo estimate for the ancestral schedule. The chance count of
+    :mod:`rhmfast.stats.chance` is the run's grammar draws times this
+    (:func:`rhmfast.analysis.chance_counts`). Zeros without grammar probabilities."""
     logp = run.train_logp
     if not np.isfinite(logp).all():
-        return np.zeros((len(run.steps), run.num_train))
+        return np.zeros(run.num_train)
     cfg = run.config
-    p = np.exp(logp)
     if cfg.get("sampling_reveal", "ancestral") != "one" and (run.path / "grammar.json").exists():
-        from rhmfast.diffusion.reference import GrammarDenoiser, sampling_probability
-        from rhmfast.grammar import RHM
-
         g = RHM.load(str(run.path / "grammar.json"))
         p, _ = sampling_probability(GrammarDenoiser(g), run.train.astype(np.int64),
                                     steps=int(cfg.get("sampling_steps", 0)), draws=draws, seed=0)
-    draws_t = run.valid_fraction * run.num_samples - run.copy_counts.sum(1)
-    return np.maximum(draws_t, 0)[:, None] * p[None, :]
+        return np.asarray(p, np.float64)
+    return np.exp(logp)
 
 
 def grammar_block_probs(run: Run) -> Callable[[np.ndarray, int], np.ndarray] | None:
-    """Exact pooled block probabilities from the run's ``grammar.json`` through
-    ``rhmfast.RHM``; None when the run has no grammar or the grammar API is missing."""
+    """Exact pooled block probabilities from the run's ``grammar.json``; None when the run
+    has no grammar."""
     path = run.path / "grammar.json"
     if not path.exists():
         return None
-    try:
-        import rhmfast
-
-        grammar = rhmfast.RHM.load(path)  # type: ignore[attr-defined]
-        block_probs = grammar.block_probs
-    except (ImportError, AttributeError):
-        return None
+    block_probs = RHM.load(path).block_probs
 
     def probs(blocks: np.ndarray, level: int) -> np.ndarray:
         # positions=None: probability at a uniformly chosen aligned position (pooled)

@@ -5,7 +5,7 @@ exponent ``a`` at every level (smaller ``a`` = heavier tail = more atypical samp
 ``a = -1`` is the uniform reference), and over the level that carries the power law
 (others uniform). Each run's clock is the first step (interpolated in log step) at which
 its memorized mass, the copy fraction beyond the chance copies of a model that memorized
-nothing at the run's validity (:class:`rhmfast.analysis.calibrated.CopyCounts`), reaches
+nothing at the run's validity (:class:`rhmfast.analysis.sweeps.CopyCounts`), reaches
 ``copy_threshold``. The verdict's statistic is Spearman rho(a, clock) within each seed,
 averaged over seeds (rho < 0: heavier tails memorized later); under "the exponent does
 not move the clock" the runs of a seed are exchangeable, so it is read against the
@@ -24,6 +24,10 @@ checkpoints per octave; a > 1 left out: at a = 2 chance alone makes several perc
 the samples copies; no tail levels: 2 levels x 2 seeds allow 4 permutations, which can
 never reach p <= 0.05); ``paper`` (7 exponents in [-1, 2], every level, 3 seeds, for a
 GPU). The quick preset's real runs and their timing are in the README.
+
+>>> settings = {"seeds": [0], "exponents": [0.5, 1.0], "tail_levels": [0], "tail_exponent": 1.0, "train": {"L": 4}}
+>>> [spec.name for spec in plan(settings)]
+['a0.5-all-seed0', 'a1-all-seed0', 'a1-level0-seed0']
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ from typing import Any
 import numpy as np
 
 from rhmfast.analysis import Run, memorization_curves
-from rhmfast.analysis.calibrated import CopyCounts, NullTest, SweepClocks, sweep_answer
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
-from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_chance
-from rhmfast.experiments.report import Report
+from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
+from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
 from rhmfast.experiments.runner import RunSpec
+from rhmfast.grammar import RHM
+from rhmfast.report import Report
+from rhmfast.stats import NullTest, answer, verdict
 
 TITLE = "Do fat tails delay memorization?"
 # the statistics read the observed runs only (their null permutes the labels within seeds)
@@ -100,7 +106,7 @@ def _sweeps(runs: list[Run], settings: dict[str, Any]) -> tuple[list[int], Sweep
         raise ValueError(f"fat-tail needs at least two runs with the power law at every level, got {len(by_a)}")
 
     def sweep(idx: list[int], label: int) -> SweepClocks:
-        return SweepClocks.of([CopyCounts.of(runs[i], sampler_chance(runs[i])) for i in idx],
+        return SweepClocks.of([CopyCounts.of(runs[i], sampler_probability(runs[i])) for i in idx],
                               [float(params[i][label]) for i in idx], [params[i][2] for i in idx], ct,
                               num_boot=nb, seed=0)
 
@@ -116,9 +122,9 @@ def null_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]
 
 
 def _tests(sa: SweepClocks, sl: SweepClocks | None, alpha: float) -> list[NullTest]:
-    tests = [sa.test("rho(a, memorization time)", alpha=alpha)]
+    tests = [sa.test("rho(a, memorization time)", alpha=alpha, swept="exponents")]
     if sl is not None:
-        tests.append(sl.test("rho(tail level, memorization time)", alpha=alpha))
+        tests.append(sl.test("rho(tail level, memorization time)", alpha=alpha, swept="levels"))
     return tests
 
 
@@ -128,8 +134,6 @@ def grammar_spread(run: Run, num: int = GRAMMAR_SAMPLE) -> tuple[float, float]:
     path = run.path / "grammar.json"
     if not path.exists():
         return float("nan"), float("nan")
-    from rhmfast.grammar import RHM
-
     g = RHM.load(str(path))
     logp = g.log_prob(g.sample(num, seed=0))
     return float(-logp.mean()), float(logp.std())
@@ -156,7 +160,7 @@ def _compute(runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
     if sl is not None:
         clocks[by_l] = sl.clocks
     elif by_l:
-        clocks[by_l] = [CopyCounts.of(runs[i], sampler_chance(runs[i])).clock(float(settings["copy_threshold"]))
+        clocks[by_l] = [CopyCounts.of(runs[i], sampler_probability(runs[i])).clock(float(settings["copy_threshold"]))
                         for i in by_l]
     spread: dict[tuple[float, Any], tuple[float, float]] = {}  # the grammar depends on (a, level) only
     rows = []
@@ -164,7 +168,7 @@ def _compute(runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
         a, level, seed = _params(r)
         if (a, level) not in spread:
             spread[(a, level)] = grammar_spread(r)
-        cc = CopyCounts.of(r, sampler_chance(r))
+        cc = CopyCounts.of(r, sampler_probability(r))
         rows.append(_Row(r, a, level, seed, float(c), cc.chance_mass,
                          float(cc.memorized_mass()[-1]) if len(cc.steps) else float("nan"), *spread[(a, level)]))
     last = float(max(r.steps.max() if len(r.steps) else 1 for r in runs))
@@ -185,24 +189,23 @@ def _verdicts(result: dict[str, Any], settings: dict[str, Any]) -> tuple[str, st
     exps = [float(a) for a in settings["exponents"]]
     parts = ", ".join(f"a={a:g}{' (uniform)' if a == -1 else ''}: {fmt_step(_median_clock(rows, 'all', a), last)}"
                       for a in exps)
-    summary = t.summary().replace("null run sets", "permutations of the exponents within seeds")
-    verdict = (f"fat tails (smaller a) delay memorization: {sweep_answer(t, below='yes', above='no, the opposite')}: {summary}; "
-               f"false-positive rate on the null {fmt_pct(t.false_positive_rate)}; steps until the memorized mass "
-               f"reaches {fmt_pct(float(settings['copy_threshold']))} (median over seeds): {parts}")
+    said = answer(t, below="yes", above="no, the opposite", why=UNMEASURABLE)
+    verdict_text = (f"{verdict('fat tails (smaller a) delay memorization', t, said)}; "
+                    f"false-positive rate on the null {fmt_pct(t.false_positive_rate)}; steps until the memorized mass "
+                    f"reaches {fmt_pct(float(settings['copy_threshold']))} (median over seeds): {parts}")
     levels = [int(lv) for lv in settings["tail_levels"]]
     if not levels:
-        return verdict, ""
+        return verdict_text, ""
     ta = float(settings["tail_exponent"])
     lv_parts = ", ".join(f"level {lv}: {fmt_step(_median_clock(rows, lv), last)}" for lv in levels)
     if len(tests) > 1:
         tl = tests[1]
-        word = sweep_answer(tl, below="later with the power law nearer the root",
-                            above="later with the power law nearer the leaves")
-        lv_sum = tl.summary().replace("null run sets", "permutations of the levels within seeds")
-        verdict_lv = f"tail level (power law a={ta:g} at one level, 0 = root): {word}: {lv_sum}; {lv_parts}"
+        word = answer(tl, below="later with the power law nearer the root",
+                      above="later with the power law nearer the leaves", why=UNMEASURABLE)
+        verdict_lv = f"{verdict(f'tail level (power law a={ta:g} at one level, 0 = root)', tl, word)}; {lv_parts}"
     else:
         verdict_lv = f"tail level (power law a={ta:g} at one level, 0 = root): one level only: {lv_parts}"
-    return verdict, verdict_lv
+    return verdict_text, verdict_lv
 
 
 def _report_body(report: Report, result: dict[str, Any], settings: dict[str, Any]) -> None:

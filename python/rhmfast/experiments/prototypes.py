@@ -10,11 +10,14 @@ strings of the same log p range, which generalization, chance and over-productio
 reach as much) of the most prototypical fifth minus the least, counted up to the
 checkpoint at which a fixed fraction of the samples are copies. Under memorization
 that does not depend on the string each statistic is centred; each is read against
-null runs fitted to the observed runs (:func:`rhmfast.analysis.null_runs`), which give
+null runs fitted to the observed runs (:func:`rhmfast.knownanswers.nulls.null_runs`), which give
 its interval of no effect and its false-positive rate. On known answers at the quick
 size the clock had the most power (README). The likelihood bound is shown as a figure
 only (its per-string noise is larger than the effects in question). Every training
 string's numbers go to ``per_sample.csv``.
+
+>>> [spec.name for spec in plan({"seeds": [0, 1], "train": {"L": 4}})]
+['seed0', 'seed1']
 """
 
 from __future__ import annotations
@@ -25,15 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from rhmfast.analysis import Run, memorization_curves, prototypicality_score, quantile_bins
-from rhmfast.analysis.calibrated import (
-    NullTest,
+from rhmfast.analysis import Run, chance_counts, memorization_curves
+from rhmfast.analysis.excess import (
     clock_rho,
     copy_point,
     equal_power_clock,
     excess_copies,
     quintile_contrast,
-    two_stage_bootstrap,
+    string_sizes,
 )
 from rhmfast.analysis.plots import (
     figure_band,
@@ -49,12 +51,20 @@ from rhmfast.experiments.common import (
     not_measurable,
     null_sets_or_why,
     regime_text,
-    sampler_chance,
+    sampler_probability,
     training_curves_figure,
     write_csv,
 )
-from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec
+from rhmfast.report import Report
+from rhmfast.stats import (
+    NullTest,
+    answer,
+    prototypicality_score,
+    quantile_bins,
+    two_stage_interval,
+    verdict,
+)
 
 TITLE = "Are prototypical samples memorized first?"
 
@@ -88,9 +98,9 @@ class _Scores:
     """Per-run prototypicality scores, chance counts and clocks, computed once."""
 
     def __init__(self, runs: list[Run], s: int) -> None:
-        self.blocks = {id(r): prototypicality_score(r.train, s, reference=r.train) for r in runs}
+        self.blocks = {id(r): prototypicality_score(r.train, s) for r in runs}
         self.logp = {id(r): r.train_logp for r in runs}
-        self.chance = {id(r): sampler_chance(r) for r in runs}
+        self.chance = {id(r): chance_counts(r, sampler_probability(r)) for r in runs}
         self.clock = {id(r): equal_power_clock(r, self.chance[id(r)]) for r in runs}
 
     def add(self, runs: list[Run], s: int) -> None:
@@ -118,7 +128,7 @@ def _everything(run: Run) -> tuple[np.ndarray, np.ndarray]:
 
 def _test(name: str, stat: Stat, runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> NullTest:
     value = float(np.mean([stat(r, *_everything(r)) for r in runs]))
-    interval = two_stage_bootstrap(runs, stat, num_boot=int(settings["num_boot"]), seed=0)
+    interval = two_stage_interval(runs, string_sizes, stat, num_boot=int(settings["num_boot"]), seed=0)
     null = [float(np.mean([stat(r, *_everything(r)) for r in ns])) for ns in nulls]
     return NullTest.of(name, value, interval, null, alpha=float(settings["alpha"]))
 
@@ -147,14 +157,6 @@ def _scored_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, A
     return scores, [_test(name, stat, runs, nulls, settings) for name, stat in stats.items()]
 
 
-def _answer(test: NullTest, *, positive: str, negative: str) -> str:
-    if test.decision > 0:
-        return positive
-    if test.decision < 0:
-        return negative
-    return f"no effect detected (detectable: {test.detectable:.2g} away from the null median at p <= {test.alpha:g})"
-
-
 def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
     runs = load_runs(exp_dir, specs)
     seeds = [sp.params["seed"] for sp in specs]
@@ -169,16 +171,13 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         return not_measurable(report, "prototypical samples memorized first", why, seeds)
     scores, tests = _scored_tests(runs, nulls, settings)
     primary = tests[0]  # a clock: negative rho = prototypical strings reach it first
-    if np.isfinite(primary.value):
-        answer = _answer(primary, positive="no, the opposite (atypical samples first)", negative="yes")
-        verdict = (f"prototypical samples memorized first: {answer}: {primary.summary()}; "
-                   f"false-positive rate on null runs {fmt_pct(primary.false_positive_rate)}")
-    else:
-        answer = "not measurable"
-        verdict = (f"prototypical samples memorized first: not measurable: in some seed fewer than two training "
-                   f"strings reached the {primary.name.split(' rho')[0]} (copies at least chance + 3; raise [train] "
-                   "steps)")
-    report.verdict(verdict)
+    why = (f"in some seed fewer than two training strings reached the {primary.name.split(' rho')[0]} (copies at "
+           "least chance + 3; raise [train] steps)")
+    said = answer(primary, below="yes", above="no, the opposite (atypical samples first)", why=why)
+    verdict_text = verdict("prototypical samples memorized first", primary, said)
+    if np.isfinite(primary.p):
+        verdict_text += f"; false-positive rate on null runs {fmt_pct(primary.false_positive_rate)}"
+    report.verdict(verdict_text)
 
     at_points = {
         f: _test(f"at {fmt_pct(f)} copies", _contrast(scores, "blocks", f), runs, nulls, dict(settings, num_boot=200))
@@ -189,8 +188,8 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     _report_body(report, settings, runs, seeds, scores, tests, at_points, fraction)
     _figures(report, runs, nulls, scores, tests, seeds)
     return {
-        "verdict": verdict,
-        "answer": answer,
+        "verdict": verdict_text,
+        "answer": said,
         "primary": primary.as_dict(),
         "tests": {t.name: t.as_dict() for t in tests},
         "contrast_at_copy_fraction": {str(f): t.as_dict() for f, t in at_points.items()},

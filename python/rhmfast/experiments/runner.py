@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rhmfast._fileio import atomic_write_text
-from rhmfast._toml import dump_toml  # re-exported: experiments.dump_toml
+from rhmfast._io.atomic import atomic_write_text
+from rhmfast._io.toml import dump_toml  # re-exported: experiments.dump_toml
 
 __all__ = ["RunSpec", "check_parallel", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
 
@@ -102,7 +102,7 @@ def is_done(exp_dir: Path, spec: RunSpec) -> bool:
     return steps is not None and (run_dir(exp_dir, spec) / "eval" / f"step_{int(steps):08d}.npz").exists()
 
 
-def _mark_done(exp_dir: Path, spec: RunSpec) -> None:
+def mark_done(exp_dir: Path, spec: RunSpec) -> None:
     (exp_dir / "done").mkdir(parents=True, exist_ok=True)
     (exp_dir / "done" / spec.name).write_text("ok\n")
 
@@ -183,7 +183,7 @@ def run_trainings(
             fn = train_fn or _train_in_process
             for spec in todo:
                 fn(config_path(exp_dir, spec))
-                _mark_done(exp_dir, spec)
+                mark_done(exp_dir, spec)
                 bar.poll()
         else:
             threads = max(1, cores // (jobs * nproc_per_node))
@@ -207,7 +207,7 @@ def run_trainings(
                 if stop.is_set():
                     return
                 if rc == 0:
-                    _mark_done(exp_dir, spec)
+                    mark_done(exp_dir, spec)
                 else:
                     failures.append(f"{spec.name} (exit {rc}, log {log})")
 

@@ -4,7 +4,7 @@ proportional, Favero, Sclocchi, Wyart 2025)?
 One unique training set per size ``P`` and seed. Each run's clock is the first step
 (interpolated in log step) at which its memorized mass, the copy fraction beyond the
 chance copies of a model that memorized nothing at the run's validity
-(:class:`rhmfast.analysis.calibrated.CopyCounts`), reaches ``copy_threshold``. The
+(:class:`rhmfast.analysis.sweeps.CopyCounts`), reaches ``copy_threshold``. The
 verdict's statistic is Spearman rho(P, clock) within each seed, averaged over seeds;
 under "the size does not move the clock" the runs of a seed are exchangeable, so it is
 read against every permutation of the sizes within seeds (or 1999 drawn ones), with a
@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from rhmfast.analysis import Run, memorization_curves
-from rhmfast.analysis.calibrated import CopyCounts, NullTest, SweepClocks, sweep_answer
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
-from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_chance
-from rhmfast.experiments.report import Report
+from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
+from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
 from rhmfast.experiments.runner import RunSpec
+from rhmfast.report import Report
+from rhmfast.stats import NullTest, answer, verdict
 
 TITLE = "Memorization time against training-set size"
 # the statistic reads the observed runs only (its null permutes the sizes within seeds)
@@ -80,7 +81,7 @@ def fit_exponent(sizes: np.ndarray, times: np.ndarray) -> float:
 
 def sweep(runs: list[Run], settings: dict[str, Any]) -> SweepClocks:
     """The runs' clocks (labels: P; groups: seeds) and their bootstrap replicates."""
-    counts = [CopyCounts.of(r, sampler_chance(r)) for r in runs]
+    counts = [CopyCounts.of(r, sampler_probability(r)) for r in runs]
     sizes = [int(r.num_train) for r in runs]
     # the group is the data seed (a seed's runs share it; their sampling seeds may differ)
     seeds = [int(r.config.get("data_seed", 0)) for r in runs]
@@ -91,7 +92,7 @@ def sweep(runs: list[Run], settings: dict[str, Any]) -> SweepClocks:
 def null_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, Any]) -> list[NullTest]:
     """rho(P, clock) within seeds against the size permutations within seeds (the
     verdict's); ``nulls`` is not read (``NEEDS_NULL_RUNS``)."""
-    return [sweep(runs, settings).test("rho(P, memorization time)", alpha=float(settings["alpha"]))]
+    return [sweep(runs, settings).test("rho(P, memorization time)", alpha=float(settings["alpha"]), swept="sizes")]
 
 
 def _censored_exponent(first: float) -> Any:
@@ -105,7 +106,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     runs = load_runs(exp_dir, specs)
     ct = float(settings["copy_threshold"])
     sw = sweep(runs, settings)
-    test = sw.test("rho(P, memorization time)", alpha=float(settings["alpha"]))
+    test = sw.test("rho(P, memorization time)", alpha=float(settings["alpha"]), swept="sizes")
     first = float(min(r.steps.min() if len(r.steps) else np.inf for r in runs))
     last = float(max(r.steps.max() if len(r.steps) else 1 for r in runs))
     expo_stat = _censored_exponent(first)
@@ -126,7 +127,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
 
 def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float]) -> str:
     head = "memorization time grows with training-set size"
-    answer = sweep_answer(test, below="no, the opposite (larger sets memorized sooner)", above="yes")
+    said = answer(test, below="no, the opposite (larger sets memorized sooner)", above="yes", why=UNMEASURABLE)
     if np.isfinite(exponent):
         lo, hi = expo_ci
         consistent = ("consistent with 1" if lo <= 1 <= hi else "above 1" if lo > 1 else "below 1") \
@@ -134,8 +135,8 @@ def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float]) -> s
         expo = f"time ~ P^{exponent:.2f} [{lo:.2f}, {hi:.2f}] ({consistent}; expected ~1)"
     else:
         expo = "exponent not measurable (fewer than two sizes with an uncensored time)"
-    return (f"{head}: {answer}: {test.summary().replace('null run sets', 'permutations of the sizes within seeds')}; false-positive rate on the "
-            f"null {fmt_pct(test.false_positive_rate)}; {expo}")
+    return (f"{verdict(head, test, said)}; false-positive rate on the null {fmt_pct(test.false_positive_rate)}; "
+            f"{expo}")
 
 
 def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: SweepClocks, test: NullTest,
@@ -163,7 +164,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: 
                    "1 (proportional)", "", ""]])
     rows = []
     for r, c in zip(runs, sw.clocks, strict=True):
-        cc = CopyCounts.of(r, sampler_chance(r))
+        cc = CopyCounts.of(r, sampler_probability(r))
         rows.append([str(r.num_train), str(r.config.get("data_seed", 0)), fmt_num(cc.chance_mass),
                      f"{'<= ' if c <= first else ''}{fmt_step(float(c), last)}",
                      fmt_pct(float(cc.memorized_mass()[-1])) if len(cc.steps) else "n/a"])

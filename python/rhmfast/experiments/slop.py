@@ -13,7 +13,7 @@ count the null runs are fitted to), and averaged over seeds. The window of a run
 ``valid_min`` valid samples until, excluded, its first with excess copies (beyond
 chance) of ``copy_max`` or more; the same rule is applied to every run, observed or
 null. The statistic is read against null runs fitted to each observed run
-(:func:`rhmfast.analysis.null_runs`: they copy as often and are as invalid, level by
+(:func:`rhmfast.knownanswers.nulls.null_runs`: they copy as often and are as invalid, level by
 level, but their other samples are the exact grammar's through the same sampler), so
 the null absorbs copies, validity and the sampler's own bias (an ancestral sampler
 under-produces common blocks by itself), and the test isolates over-production beyond
@@ -23,6 +23,9 @@ it with the same nulls, and so are the rare-block ratio (the bottom ``common_fra
 of the training blocks) and the common over rare ratio: a model that copies pieces of
 its training strings over-produces every training block, common or rare, and only a
 ratio above 1 says that common blocks are favoured.
+
+>>> [spec.name for spec in plan({"seeds": [0, 1], "train": {"L": 4}})]
+['seed0', 'seed1']
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import numpy as np
 
 from rhmfast.analysis import Run, memorization_curves, overproduction
 from rhmfast.analysis.blocks import GrammarProbs, common_block_counts, common_blocks
-from rhmfast.analysis.calibrated import NullTest
 from rhmfast.analysis.plots import (
     figure_band,
     figure_block_frequencies,
@@ -51,8 +53,9 @@ from rhmfast.experiments.common import (
     regime_text,
     training_curves_figure,
 )
-from rhmfast.experiments.report import Report
 from rhmfast.experiments.runner import RunSpec
+from rhmfast.report import Report
+from rhmfast.stats import NullTest, answer, verdict
 
 TITLE = "Partial memorization: are common blocks over-produced before whole samples are copied?"
 
@@ -202,16 +205,6 @@ def _counted_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, 
     return counts, _tests(counts, null_counts, settings)
 
 
-def _answer(test: NullTest) -> str:
-    if test.decision > 0:
-        return "yes"
-    if test.decision < 0:
-        return "no, the opposite (common blocks under-produced)"
-    if not np.isfinite(test.p):
-        return "not measurable (no run has a window)"
-    return f"no effect detected (detectable: {test.detectable:.2g} away from the null median at p <= {test.alpha:g})"
-
-
 def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], report: Report) -> dict[str, Any]:
     runs = load_runs(exp_dir, specs)
     seeds = [sp.params["seed"] for sp in specs]
@@ -227,20 +220,21 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
         return not_measurable(report, "common blocks over-produced in the partial memorization window", why, seeds)
     counts, tests = _counted_tests(runs, nulls, settings)
     primary = tests[0]
-    answer = _answer(primary)
+    said = answer(primary, above="yes", below="no, the opposite (common blocks under-produced)",
+                  why="no run has a window")
     effect = primary.value / primary.centre if primary.centre > 0 else float("nan")
     tilt = next(t for t in tests if t.name == TILT)
-    verdict = (f"common blocks over-produced in the partial memorization window: {answer}: {primary.summary()}; "
-               f"x{effect:.3f} the null median; false-positive rate on null runs "
+    verdict_text = (f"{verdict('common blocks over-produced in the partial memorization window', primary, said)}; "
+                    f"x{effect:.3f} the null median; false-positive rate on null runs "
                f"{fmt_pct(primary.false_positive_rate)}; beside it, {TILT} = {tilt.value:.2f} "
                f"[{tilt.interval[0]:.2f}, {tilt.interval[1]:.2f}] (null {tilt.centre:.2f}, p = {tilt.p:.2g}: "
                f"{_TILT_READING[tilt.decision]})")
-    report.verdict(verdict)
+    report.verdict(verdict_text)
     _report_body(report, settings, runs, seeds, counts, tests)
     top_level, top_step, top_rows = _figures(report, settings, runs, nulls, seeds, counts, tests)
     return {
-        "verdict": verdict,
-        "answer": answer,
+        "verdict": verdict_text,
+        "answer": said,
         "primary": primary.as_dict(),
         "tests": {t.name: t.as_dict() for t in tests},
         "effect_over_null": effect,
@@ -287,7 +281,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         f"run): from the first checkpoint with >= {fmt_pct(vmin)} valid samples until, excluded, the first with "
         f"excess copies (beyond chance) >= {fmt_pct(cmax)}. Null runs: known-answer memorizers fitted to each "
         "seed's copy-fraction and per-level validity curves whose other samples are the exact grammar's through "
-        "the same sampler (`rhmfast.analysis.null_runs`): over-production beyond memorization is what departs "
+        "the same sampler (`rhmfast.knownanswers.nulls.null_runs`): over-production beyond memorization is what departs "
         "from them. Interval: 95% bootstrap over seeds, then samples. p: two-sided Monte Carlo p against the null "
         "run sets; false positives: how often the same test rejects on the null run sets themselves, each in the "
         "observed run's place."

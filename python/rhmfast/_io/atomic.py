@@ -1,5 +1,6 @@
-"""Atomic file writes (no torch, no numpy): the trainer's checkpoints and run files and
-the experiments' settings, configs and tables all go through here."""
+"""Atomic file writes (no torch, no numpy): the trainer's checkpoints and run files,
+saved grammars, data sets, the experiments' settings, configs and tables and every
+``results.json`` (:func:`rhmfast._io.jsonfile.write_json`) all go through here."""
 
 from __future__ import annotations
 
@@ -39,5 +40,11 @@ def atomic_write_bytes(path: str | pathlib.Path, data: bytes, *, durable: bool =
 
 
 def atomic_write_text(path: str | pathlib.Path, text: str) -> None:
-    """:func:`atomic_write_bytes` of ``text`` in UTF-8."""
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8.
+
+    >>> import tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.toml"
+    >>> atomic_write_text(p, "x = 1\\n"); atomic_write_text(p, "x = 2\\n"); p.read_text()
+    'x = 2\\n'
+    """
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,8 +1,9 @@
-r"""The one TOML writer (no torch, no numpy): a run's ``config.toml``
+r"""The one TOML writer and the bounded TOML reader (no torch): a run's ``config.toml``
 (:meth:`rhmfast.diffusion.TrainConfig.to_toml`) and an experiment's
 ``experiment.toml`` and ``configs/NAME.toml``. :mod:`tomllib` reads its text back to
 the same values; infinities and NaN are written as the TOML floats ``inf``, ``-inf``
-and ``nan``.
+and ``nan``. :func:`load_toml` reads a TOML file as an untrusted one (size bounded,
+one ValueError naming the file).
 
 >>> print(dump_toml({"steps": 10, "train": {"lr": 0.001, "zipf_levels": [0]}}), end="")
 steps = 10
@@ -19,11 +20,23 @@ zipf_levels = [0]
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dump_toml", "toml_value"]
+from rhmfast._io.untrusted import InvalidFileError, read_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["dump_toml", "toml_value", "load_toml", "tomllib", "MAX_TOML_BYTES"]
+
+#: the largest TOML file read (configs are a few hundred bytes)
+MAX_TOML_BYTES = 1 << 24
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {
@@ -84,3 +97,33 @@ def dump_toml(data: Mapping[str, Any], *, sort_keys: bool = True) -> str:
         lines += ["", f"[{_key(name)}]"]
         lines += [f"{_key(k)} = {toml_value(v)}" for k, v in items(table)]
     return "\n".join(lines) + "\n"
+
+
+def load_toml(path: str | os.PathLike[str], *, max_bytes: int = MAX_TOML_BYTES) -> dict[str, Any]:
+    """A TOML file as a dict, read as an untrusted file: at most ``max_bytes`` bytes of
+    UTF-8; a file that is not TOML (or nests past the parser's recursion) is one
+    :class:`~rhmfast._io.untrusted.InvalidFileError` (a ValueError) naming the file.
+    An ``OSError`` from opening it passes through.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
+    >>> _ = p.write_text("steps = 10\\n[train]\\nlr = 0.001\\n")
+    >>> load_toml(p)
+    {'steps': 10, 'train': {'lr': 0.001}}
+    >>> _ = p.write_text("steps = = 10\\n")
+    >>> load_toml(p)
+    Traceback (most recent call last):
+    ...
+    rhmfast._io.untrusted.InvalidFileError: '...c.toml': is not valid TOML (Invalid value (at line 1, column 9))
+    """
+    label = repr(os.fspath(path))
+    text = read_text(path, max_bytes=max_bytes, name=label,
+                     limit_text=f"the limit for a TOML file (MAX_TOML_BYTES = {max_bytes} bytes)")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidFileError(label, f"is not valid TOML ({err})") from None
+    except RecursionError:
+        raise InvalidFileError(label, "is not valid TOML (nested too deeply)") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise InvalidFileError(label, f"is not valid TOML ({err})") from None

@@ -1,13 +1,13 @@
-"""Rank correlation with bootstrap confidence intervals, and quantile bins (numpy only)."""
+"""Ranks, Spearman correlation (with an exact permutation p for a few points) and
+equal-count quantile bins (numpy only)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import itertools
 
 import numpy as np
 
-__all__ = ["rankdata", "spearman", "spearman_permutation_p", "SpearmanCI", "spearman_ci", "quantile_bins"]
+__all__ = ["rankdata", "spearman", "spearman_permutation_p", "quantile_bins"]
 
 PERMUTATION_MAX_N = 8  # 8! = 40,320 orderings, enumerated exactly
 
@@ -64,8 +64,6 @@ def spearman_permutation_p(x: np.ndarray, y: np.ndarray) -> float:
     >>> round(spearman_permutation_p(np.array([1.0, 2, 3]), np.array([3.0, 2, 1])), 4)
     0.1667
     """
-    import itertools
-
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     rho = spearman(x, y)
@@ -78,77 +76,6 @@ def spearman_permutation_p(x: np.ndarray, y: np.ndarray) -> float:
     eps = 1e-12  # the observed ordering itself counts, whatever the rounding
     hits = rhos <= rho + eps if rho < 0 else rhos >= rho - eps
     return float(hits.mean())
-
-
-@dataclass(frozen=True)
-class SpearmanCI:
-    """A Spearman correlation (mean over groups) with its bootstrap interval."""
-
-    rho: float
-    low: float
-    high: float
-    per_group: tuple[float, ...]
-    n: int
-    level: float
-
-    def __str__(self) -> str:
-        return f"rho = {self.rho:+.2f} [{self.low:+.2f}, {self.high:+.2f}] (n = {self.n})"
-
-
-def spearman_ci(
-    xs: Sequence[np.ndarray],
-    ys: Sequence[np.ndarray],
-    *,
-    num_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> SpearmanCI:
-    """Mean over groups (seeds) of the within-group Spearman rho, with a two-stage
-    percentile bootstrap interval: each replicate resamples the groups, then the items
-    within each drawn group, so the interval holds the spread between seeds as well as
-    the sampling noise within them.
-
-    Groups are kept apart because memorization times of different seeds are not on
-    the same clock; groups whose rho is undefined (a constant column) are left out.
-
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.normal(size=200)
-    >>> r = spearman_ci([x], [-x + 0.1 * rng.normal(size=200)], seed=1)
-    >>> r.rho < -0.9 and r.low <= r.rho <= r.high
-    True
-    """
-    if len(xs) != len(ys) or not len(xs):
-        raise ValueError("xs and ys must be non-empty sequences of equal length (one per group)")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    if num_boot < 1:
-        raise ValueError(f"num_boot must be >= 1, got {num_boot}")
-    pairs = []
-    for x, y in zip(xs, ys, strict=True):
-        x = np.asarray(x, np.float64)
-        y = np.asarray(y, np.float64)
-        if x.shape != y.shape or x.ndim != 1:
-            raise ValueError(f"each group needs 1-D x, y of equal length, got {x.shape}, {y.shape}")
-        if not np.isnan(spearman(x, y)):
-            pairs.append((x, y))
-    n = int(sum(x.size for x, _ in pairs))
-    if not pairs:
-        nan = float("nan")
-        return SpearmanCI(nan, nan, nan, (), n, level)
-    per_group = tuple(spearman(x, y) for x, y in pairs)
-    rng = np.random.default_rng(seed)
-    boot = np.empty(num_boot)
-    for b in range(num_boot):
-        vals = []
-        for g in rng.integers(0, len(pairs), len(pairs)):
-            x, y = pairs[g]
-            idx = rng.integers(0, x.size, x.size)
-            vals.append(spearman(x[idx], y[idx]))
-        boot[b] = np.nanmean(vals) if not np.all(np.isnan(vals)) else np.nan
-    boot = boot[~np.isnan(boot)]
-    alpha = (1 - level) / 2
-    low, high = (np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan))
-    return SpearmanCI(float(np.mean(per_group)), float(low), float(high), per_group, n, level)
 
 
 def quantile_bins(score: np.ndarray, num_bins: int = 5) -> np.ndarray:

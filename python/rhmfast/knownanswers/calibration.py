@@ -3,12 +3,18 @@ run sets written by simulated memorizers whose truth is known, each against null
 fitted to it exactly as ``rhmfast experiment`` fits them. A memorizer that memorizes
 every string at the same rate must give "no effect detected" in about ``1 - alpha`` of
 simulation seeds; one with a real effect must give its direction. The tests run this
-at micro sizes, ``benches/calibrate.py`` at the quick preset's (README).
+at micro sizes, ``benches/calibrate.py`` at the quick presets (docs/RESULTS.md).
 
->>> from rhmfast.diffusion.simulate import Memorizer
->>> d = decisions("prototypes", Memorizer(lam=[(0, 0.0), (64, 0.3)]), settings, seeds=range(20),
-...               root="calib")  # doctest: +SKIP
->>> (d[:, 0] != 0).mean()  # the primary statistic's false-positive rate  # doctest: +SKIP
+The experiment is passed in (any object with ``plan(settings)``, ``null_tests(runs,
+nulls, settings)`` and optionally ``NEEDS_NULL_RUNS``), so this layer does not import
+the experiments that sit above it.
+
+>>> import types
+>>> from rhmfast.stats import NullTest
+>>> never = types.SimpleNamespace(plan=lambda settings: [], NEEDS_NULL_RUNS=False,
+...     null_tests=lambda runs, nulls, settings: [NullTest.of("x", 0.0, (0, 0), [])])
+>>> decisions(never, Memorizer(), {"null_runs": 0}, seeds=range(2), root="unused").tolist()
+[[0], [0]]
 """
 
 from __future__ import annotations
@@ -19,15 +25,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["decisions", "CALIBRATED"]
+from rhmfast.analysis.rundir import load_run
+from rhmfast.diffusion.config import TrainConfig
+from rhmfast.knownanswers.memorizer import Memorizer
+from rhmfast.knownanswers.nulls import null_run_sets
+from rhmfast.knownanswers.simulate import simulate_run
 
-# experiments whose module has null_tests(runs, nulls, settings) -> [NullTest, ...]
-CALIBRATED = ("prototypes", "slop", "fat-tail", "scaling")
+__all__ = ["decisions"]
 
 
-def decisions(name: str, memorizer: Any | Callable[[Mapping[str, Any]], Any], settings: dict[str, Any], *,
+def decisions(experiment: Any, memorizer: Any | Callable[[Mapping[str, Any]], Any], settings: dict[str, Any], *,
               seeds: Iterable[int], root: str | Path) -> np.ndarray:
-    """``(S, K)`` decisions (+1, -1 or 0) of experiment ``name``'s ``K`` statistics (the
+    """``(S, K)`` decisions (+1, -1 or 0) of the ``experiment``'s ``K`` statistics (the
     first is the verdict's) on ``S`` simulated run sets, one per simulation seed: the
     experiment's plan under ``settings`` (resolved, e.g. by
     ``presets.resolve_settings``), every run written by ``memorizer`` (a ``Memorizer``,
@@ -35,15 +44,10 @@ def decisions(name: str, memorizer: Any | Callable[[Mapping[str, Any]], Any], se
     and data seeds offset by ``1000 * (seed + 1)`` (fresh data per simulation seed), then read against
     ``settings["null_runs"]`` null run sets fitted to it (under ``root/sSEED/nulls``;
     none for an experiment whose module sets ``NEEDS_NULL_RUNS = False``)."""
-    from rhmfast.analysis import load_run
-    from rhmfast.diffusion import TrainConfig
-    from rhmfast.diffusion.simulate import Memorizer, simulate_run
-    from rhmfast.experiments import EXPERIMENTS
-    from rhmfast.experiments.common import load_null_sets
-
-    if name not in CALIBRATED:
-        raise ValueError(f"name must be one of {list(CALIBRATED)}, got {name!r}")
-    module = EXPERIMENTS[name]
+    if not (callable(getattr(experiment, "plan", None)) and callable(getattr(experiment, "null_tests", None))):
+        raise TypeError("experiment must have plan(settings) and null_tests(runs, nulls, settings) "
+                        "(an experiment module, e.g. rhmfast.experiments.prototypes)")
+    module = experiment
     needs_nulls = getattr(module, "NEEDS_NULL_RUNS", True)
     if not isinstance(memorizer, Memorizer) and not callable(memorizer):
         raise TypeError(f"memorizer must be a Memorizer or a function of RunSpec.params returning one, "
@@ -69,6 +73,6 @@ def decisions(name: str, memorizer: Any | Callable[[Mapping[str, Any]], Any], se
             mem = memorizer if isinstance(memorizer, Memorizer) else memorizer(spec.params)
             runs.append(load_run(simulate_run(TrainConfig.from_dict(
                 {**train, "run_dir": str(exp_dir / "runs" / spec.name), "progress": False}), mem)))
-        nulls = load_null_sets(exp_dir, runs, int(settings["null_runs"])) if needs_nulls else []
+        nulls = null_run_sets(exp_dir, runs, int(settings["null_runs"])) if needs_nulls else []
         out.append([t.decision for t in module.null_tests(runs, nulls, settings)])
     return np.asarray(out, np.int64)

@@ -1,12 +1,12 @@
 """Null runs fitted to an observed run: known-answer memorizers that copy as often, and
 make invalid strings as often, as the run did at every checkpoint, but memorize every
 training string at the same rate. A statistic computed on them gives its own
-false-positive rate on this run's regime. Needs the ``train`` extra (torch), imported
-on first use.
+false-positive rate on this run's regime. Needs the ``train`` extra (torch).
 
 >>> import tempfile
 >>> from rhmfast.diffusion import TrainConfig
->>> from rhmfast.diffusion.simulate import Memorizer, simulate_run
+>>> from rhmfast.knownanswers.memorizer import Memorizer
+>>> from rhmfast.knownanswers.simulate import simulate_run
 >>> root = tempfile.mkdtemp()
 >>> cfg = TrainConfig(v=4, n=2, m=2, s=2, L=3, num_train=8, num_heldout=8, steps=64,
 ...     first_checkpoint=32, eval_samples=64, elbo_draws=0, sampling_reveal="one",
@@ -20,14 +20,26 @@ on first use.
 from __future__ import annotations
 
 import pathlib
+import shutil
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from rhmfast._args import integer
 from rhmfast.analysis.rundir import Run, load_run
+from rhmfast.diffusion.config import TrainConfig
+from rhmfast.diffusion.data import build_data
+from rhmfast.diffusion.evaluation import copy_lookup
+from rhmfast.diffusion.processes import make_process
+from rhmfast.diffusion.reference import MixtureDenoiser
+from rhmfast.diffusion.sampling import sample
+from rhmfast.knownanswers.memorizer import Memorizer, string_weights
+from rhmfast.knownanswers.simulate import SIMULATION_FILE, simulate_run
+from rhmfast.stats.chance import memorized_fraction
 
-__all__ = ["null_runs", "lam_for_copy_fraction"]
+__all__ = ["null_runs", "null_run_sets", "lam_for_copy_fraction"]
 
 # mixture weights at which the sampler's copy fraction is measured (ancestral reveal)
 _PILOT_LAMS = np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1.0])
@@ -41,17 +53,12 @@ def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: 
     revealed per step the sampler draws exactly from the mixture, and the simulator
     breaks grammar samples (chance copies among them) until a fraction ``valid`` of all
     samples parses, so the copy fraction is ``lam + (valid - lam) q`` with ``q`` the
-    grammar's mass on the training strings. The ancestral sampler copies less (it mixes
+    grammar's mass on the training strings, solved by
+    :func:`rhmfast.stats.chance.memorized_fraction` (as the audit's count-space null,
+    :func:`rhmfast.knownanswers.counts.fitted_lam`). The ancestral sampler copies less (it mixes
     strings within a step) and its copies are never broken, so there the copy fraction
     is measured at a grid of ``lam`` and inverted (monotone interpolation). Targets
     above what ``lam = 1`` reaches get ``lam = 1``."""
-    import torch
-
-    from rhmfast.diffusion.processes import make_process
-    from rhmfast.diffusion.reference import MixtureDenoiser
-    from rhmfast.diffusion.sampling import sample
-    from rhmfast.diffusion.trainer import _copies
-
     targets = np.clip(np.asarray(targets, np.float64), 0.0, 1.0)
     if config.sampling_reveal == "one" and config.process == "masked":
         q = float(np.exp(data.train_logp).sum())
@@ -60,9 +67,9 @@ def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: 
         f = 1.0 if valid is None else np.nan_to_num(np.asarray(valid, np.float64), nan=1.0)
         if np.ndim(f) and np.shape(f) != targets.shape:
             raise ValueError(f"valid: shape {np.shape(f)} must match targets' {targets.shape}")
-        return np.clip((targets - np.clip(f, targets, 1.0) * q) / (1.0 - q), 0.0, 1.0)
+        return np.clip(memorized_fraction(targets, np.maximum(f - targets, 0.0), q), 0.0, 1.0)
     process = make_process(config.process, config.v, config.d3pm_steps)
-    lookup = _copies(data)
+    lookup = copy_lookup(data)
     lams, copied = _PILOT_LAMS, np.empty(len(_PILOT_LAMS))
     for i, lam in enumerate(lams):
         model = MixtureDenoiser(data.grammar, data.train, float(lam), weights, process=process)
@@ -90,10 +97,6 @@ def null_runs(
     null runs of the same settings are reused (a simulation is a pure function of its
     config).
     """
-    from rhmfast.diffusion.config import TrainConfig
-    from rhmfast.diffusion.data import build_data
-    from rhmfast.diffusion.simulate import Memorizer, simulate_run, string_weights
-
     observed = run if isinstance(run, Run) else load_run(run)
     num = integer("num", num, lo=1, hi=10_000)
     seed = integer("seed", seed)
@@ -109,7 +112,7 @@ def null_runs(
         raise ValueError(f"run {str(observed.path)!r}: its data.npz is not what its config.toml draws")
     steps = observed.steps.astype(np.float64)
     copied = observed.copy_counts.sum(1) / np.maximum(observed.num_samples, 1)
-    lam = lam_for_copy_fraction(config, data, string_weights(data, config.s, "none", 1.0), copied,
+    lam = lam_for_copy_fraction(config, data, string_weights(data.train, data.train_logp, config.s, "none", 1.0), copied,
                                 observed.valid_fraction)
     validity = {
         level: list(zip(steps.tolist(), observed.valid_levels_fraction[:, level].tolist()))
@@ -131,11 +134,15 @@ def _drop_stale(path: pathlib.Path, config: Any) -> None:
     """Remove a finished simulation at ``path`` made with another config (say, another
     sampling seed): null runs are derived data, rewritten rather than refused. Anything
     else there (a trained run, an unfinished write) is left for ``simulate_run`` to refuse."""
-    import shutil
-
-    from rhmfast.diffusion.config import TrainConfig
-    from rhmfast.diffusion.simulate import SIMULATION_FILE
-
     stored = path / "config.toml"
     if (path / SIMULATION_FILE).exists() and stored.exists() and TrainConfig.from_toml(stored) != config:
         shutil.rmtree(path)
+
+
+def null_run_sets(exp_dir: str | pathlib.Path, runs: Sequence[Run], num: int) -> list[list[Run]]:
+    """``num`` null run sets: set ``k`` holds null run ``k`` of every observed run (fitted
+    to it by :func:`null_runs`, under ``exp_dir/nulls/RUN``; reused when there). Null run
+    ``k`` of every observed run has sampling seed ``1_000_000 + k`` (seeding them per
+    observed run lowered the prototypes micro suite's power below 80%)."""
+    per_run = [null_runs(r, pathlib.Path(exp_dir) / "nulls" / r.name, num=num, seed=1_000_000) for r in runs]
+    return [[load_run(paths[k]) for paths in per_run] for k in range(num)]

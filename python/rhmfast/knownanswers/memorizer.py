@@ -1,0 +1,280 @@
+"""Known-answer memorizers: what a simulated model memorizes, when, and how it fails
+(numpy only). :mod:`rhmfast.knownanswers.simulate` writes such a model's run directory
+(run space: real samples through the real sampler and evaluation);
+:mod:`rhmfast.knownanswers.counts` draws the same model's copy counts directly (count
+space, for the audit's null runs). Both read this module.
+
+The model at step ``t`` is the mixture ``(1 - lam(t)) p_grammar + lam(t) p_train(w)``:
+it memorizes a fraction ``lam(t)`` of its mass, spread over the training strings by the
+weights ``w`` (:func:`string_weights`). Uniform weights make memorization independent
+of the string (the null of every "which strings are memorized first" question); tilted
+weights favour prototypical (``strength > 1``) or atypical (``strength < 1``) strings by
+a known factor. ``validity`` breaks grammar samples (:class:`Breaker`) to follow a
+trained model's per-level validity; ``sharpen`` over-produces common rules
+(:func:`sharpened_grammar`).
+
+>>> Memorizer(lam=[(0, 0.0), (100, 0.5)], tilt="logp", strength=4.0).describe()["lam"]
+[(0, 0.0), (100, 0.5)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rhmfast.grammar import RHM
+from rhmfast.stats.prototypicality import prototypicality_score
+
+__all__ = ["Memorizer", "Schedule", "TILTS", "schedule_at", "parse_schedule", "string_weights", "sharpened_grammar",
+           "draw_mixture", "Breaker", "impose_validity"]
+
+# a constant, knots ((step, value), ...) interpolated linearly in step, or a function of step
+Schedule = float | Sequence[tuple[float, float]] | Callable[[int], float]
+
+TILTS = ("none", "logp", "blocks")
+
+
+def schedule_at(schedule: Schedule, step: int, name: str) -> float:
+    if callable(schedule):
+        value = float(schedule(step))
+    elif isinstance(schedule, (int, float)):
+        value = float(schedule)
+    else:
+        knots = np.asarray(schedule, dtype=np.float64)
+        value = float(np.interp(step, knots[:, 0], knots[:, 1]))
+    if not math.isfinite(value):
+        raise ValueError(f"{name} at step {step} is {value}: must be finite")
+    return value
+
+
+def _check_schedule(name: str, schedule: Schedule, lo: float, hi: float) -> None:
+    if callable(schedule):
+        return  # checked at each step
+    if isinstance(schedule, bool) or not isinstance(schedule, (int, float, list, tuple)):
+        raise TypeError(f"{name}: expected a number, (step, value) knots or a function of step, "
+                        f"got {type(schedule).__name__}")
+    if isinstance(schedule, (int, float)):
+        values = np.array([float(schedule)])
+    else:
+        try:
+            knots = np.asarray(schedule, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: knots must be (step, value) pairs of numbers") from None
+        if knots.ndim != 2 or knots.shape[1] != 2 or len(knots) == 0:
+            raise ValueError(f"{name}: knots must be a non-empty list of (step, value) pairs")
+        if not np.isfinite(knots).all() or (np.diff(knots[:, 0]) <= 0).any():
+            raise ValueError(f"{name}: knot steps must be finite and increasing")
+        values = knots[:, 1]
+    if not (np.isfinite(values).all() and (values >= lo).all() and (values <= hi).all()):
+        raise ValueError(f"{name}: values must lie in [{lo}, {hi}], got {values.tolist()}")
+
+
+def parse_schedule(text: str, name: str = "schedule") -> Schedule:
+    """``"0.3"`` (constant) or ``"0:0,1000:0.1,2600:0.5"`` (step:value knots).
+
+    >>> parse_schedule("0:0,100:0.5")
+    [(0.0, 0.0), (100.0, 0.5)]
+    """
+    try:
+        if ":" not in text:
+            return float(text)
+        return [(float(a), float(b)) for a, b in (part.split(":") for part in text.split(","))]
+    except ValueError:
+        raise ValueError(f"{name} = {text!r}: expected a number or step:value knots "
+                         "separated by commas, e.g. 0:0,1000:0.2") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Memorizer:
+    """What a simulated model memorizes, and when.
+
+    Attributes:
+        lam: weight of the training-set component at each step, in [0, 1].
+        tilt: ``"none"`` (uniform weights: the null), ``"logp"`` (by the grammar's
+            ``log p(x)``) or ``"blocks"`` (by the block frequency of the string in the
+            training set, :func:`rhmfast.stats.prototypicality_score`).
+        strength: weight of the most prototypical training string over the least
+            (weights ``strength ** (u - 1/2)``, ``u`` the string's percentile rank of
+            prototypicality); 1 is uniform, below 1 favours atypical strings.
+        validity: level -> fraction of samples whose level parses, per step (levels as
+            in ``RHM.check``: 0 = the whole string, ``L - 1`` = the pairs of tokens);
+            levels left out are not broken beyond what the sampler does.
+        sharpen: exponent ``beta >= 1`` of the grammar component's rule probabilities
+            at each step (:func:`sharpened_grammar`); 1 (default) is the grammar.
+    """
+
+    lam: Schedule = 0.0
+    tilt: str = "none"
+    strength: float = 1.0
+    validity: Mapping[int, Schedule] = dataclasses.field(default_factory=dict)
+    sharpen: Schedule = 1.0
+
+    def __post_init__(self) -> None:
+        _check_schedule("lam", self.lam, 0.0, 1.0)
+        if self.tilt not in TILTS:
+            raise ValueError(f"tilt = {self.tilt!r}: must be one of {TILTS}")
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
+            raise TypeError(f"strength: expected a number, got {type(self.strength).__name__}")
+        if not (math.isfinite(self.strength) and self.strength > 0):
+            raise ValueError(f"strength = {self.strength}: must be a finite number > 0")
+        if not isinstance(self.validity, Mapping):
+            raise TypeError(f"validity: expected a mapping level -> schedule, got {type(self.validity).__name__}")
+        for level, sched in self.validity.items():
+            if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+                raise ValueError(f"validity: level {level!r} must be an integer >= 0")
+            _check_schedule(f"validity[{level}]", sched, 0.0, 1.0)
+        _check_schedule("sharpen", self.sharpen, 1.0, math.inf)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able record of the truth (schedules as given, functions by name)."""
+        def sched(s: Schedule) -> Any:
+            return getattr(s, "__name__", "function") if callable(s) else s
+        return {"lam": sched(self.lam), "tilt": self.tilt, "strength": self.strength,
+                "validity": {str(k): sched(v) for k, v in self.validity.items()}, "sharpen": sched(self.sharpen)}
+
+
+def string_weights(train: np.ndarray, train_logp: np.ndarray, s: int, tilt: str, strength: float) -> np.ndarray:
+    """``(P,)`` weights of the training strings (mean 1) for a tilt and strength: the
+    string at percentile rank ``u`` of its score (``log p(x)`` or the prototypicality
+    score, ties at their mean rank) gets ``strength ** (u - 1/2)``.
+
+    >>> x = np.array([[0, 0], [0, 1], [1, 1]], np.uint8)
+    >>> w = string_weights(x, np.log([0.5, 0.3, 0.2]), 2, "logp", 4.0)
+    >>> [round(float(a), 3) for a in w / w.min()]    # most probable string: 4x the least
+    [4.0, 2.0, 1.0]
+    """
+    P = len(train)
+    if tilt == "none" or strength == 1.0 or P < 2:
+        return np.ones(P)
+    if tilt == "logp":
+        score = np.asarray(train_logp, np.float64)
+        if not np.isfinite(score).all():
+            raise ValueError("tilt = 'logp' needs the grammar's log p(x) of every training string")
+    else:
+        score = prototypicality_score(train, s)
+    order = np.argsort(score, kind="stable")
+    ranks = np.empty(P)
+    ranks[order] = np.arange(P)
+    for value in np.unique(score):  # ties share their mean rank
+        hit = score == value
+        ranks[hit] = ranks[hit].mean()
+    w = float(strength) ** (ranks / (P - 1) - 0.5)
+    return w / w.mean()
+
+
+def sharpened_grammar(g: Any, beta: float) -> Any:
+    """The grammar ``g`` with the same rules (and root prior) and rule probabilities
+    proportional to ``p_rule ** beta``, renormalized per parent: ``beta > 1`` makes common
+    rules commoner by a known amount; ``beta = 1`` returns ``g`` itself.
+
+    >>> from rhmfast.grammar import RHM, zipf
+    >>> g = RHM(4, 2, 2, 2, 2, seed=0, rule_probs=zipf(2, 1.0))
+    >>> h = sharpened_grammar(g, 2.0)
+    >>> p, q = g.rule_probs[0][0], h.rule_probs[0][0]
+    >>> bool(np.allclose(q, p**2 / (p**2).sum())), sharpened_grammar(g, 1.0) is g
+    (True, True)
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta >= 1):
+        raise ValueError(f"sharpen = {beta!r}: must be a finite number >= 1")
+    if beta == 1.0:
+        return g
+    probs = []
+    for p in g.rule_probs:
+        q = np.asarray(p, np.float64) ** float(beta)
+        probs.append(q / q.sum(axis=1, keepdims=True))
+    return RHM.from_rules(g.rules, v=g.v, rule_probs=probs, root_prior=g.root_prior)
+
+
+def draw_mixture(grammar: Any, train: np.ndarray, weights: np.ndarray, lam: float, num: int, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``num`` strings of the mixture in string space and which of them are memorized:
+    each a training string drawn by ``weights`` with probability ``lam``, else a string
+    of ``grammar`` (the model's grammar component). This is what the masked sampler
+    driven by the mixture's exact denoiser draws with one token revealed per step.
+
+    >>> g = RHM(4, 2, 2, 2, 2, seed=0)
+    >>> train = g.sample(3, seed=1)
+    >>> x, memorized = draw_mixture(g, train, np.ones(3), 1.0, 4, seed=0)
+    >>> bool(memorized.all()), bool((x[:, None] == train[None]).all(-1).any(1).all())
+    (True, True)
+    """
+    rng = np.random.default_rng([seed, 5])
+    copy = rng.random(num) < lam
+    x = np.empty((num, train.shape[1]), train.dtype)
+    w = np.asarray(weights, np.float64)
+    x[copy] = train[rng.choice(len(w), size=int(copy.sum()), p=w / w.sum())]
+    x[~copy] = grammar.sample(int((~copy).sum()), seed=seed)
+    return x, copy
+
+
+class Breaker:
+    """Breaks strings at a chosen level: one level-``l+1`` subtree is replaced by a
+    derivation of a symbol that makes its parent's tuple no rule of level ``l``, so
+    levels below ``l`` still parse and level ``l`` (and every level above) does not."""
+
+    def __init__(self, g: Any, seed: int, pool: int = 2048) -> None:
+        self.g, self.s, self.L = g, g.s, g.L
+        self.rules = [{tuple(t) for t in r.reshape(-1, g.s).tolist()} for r in g.rules]
+        x, tree = g.sample(pool, seed=seed, return_tree=True)
+        self.blocks: list[dict[int, np.ndarray]] = []  # level -> symbol -> (k, width) blocks
+        for level in range(1, g.L):
+            w = g.s ** (g.L - level)
+            blk = x.reshape(pool * g.s**level, w)
+            sym = tree.symbols[level].reshape(-1)
+            self.blocks.append({int(b): blk[sym == b] for b in np.unique(sym)})
+        self.width = [g.v if level == g.L else g.n for level in range(g.L + 1)]
+
+    def break_at(self, x: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
+        """``x (k, d)`` strings whose ``level`` parses, broken at ``level`` (rows where no
+        replacement exists are returned unchanged)."""
+        out = x.copy()
+        parsed = self.g.parse(x)
+        child = level + 1
+        kids = out if child == self.L else parsed.symbols[child]
+        w = self.s ** (self.L - child)
+        rules = self.rules[level]
+        for i in range(len(out)):
+            for _ in range(16):  # a node whose every alternative is a rule is rare; try others
+                parent = int(rng.integers(self.s**level))
+                j = int(rng.integers(self.s))
+                tup = [int(a) for a in kids[i, parent * self.s:(parent + 1) * self.s]]
+                bad = [b for b in range(self.width[child]) if tuple(tup[:j] + [b] + tup[j + 1:]) not in rules]
+                if child < self.L:
+                    bad = [b for b in bad if b in self.blocks[child - 1]]
+                if not bad:
+                    continue
+                b = bad[int(rng.integers(len(bad)))]
+                pos = (parent * self.s + j) * w
+                if child == self.L:
+                    out[i, pos] = b
+                else:
+                    pool = self.blocks[child - 1][b]
+                    out[i, pos:pos + w] = pool[int(rng.integers(len(pool)))]
+                break
+        return out
+
+
+def impose_validity(
+    x: np.ndarray, memorized: np.ndarray, breaker: Breaker, targets: dict[int, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Break samples not ``memorized``, lowest level first, until each level's validity
+    over all samples is at most its target (memorized strings parse)."""
+    g, L = breaker.g, breaker.L
+    x = x.copy()
+    free = np.flatnonzero(~memorized)
+    vl = np.asarray(g.check(x).valid_levels, bool)
+    for level in range(L - 1, -1, -1):
+        if level not in targets:
+            continue
+        excess = int(vl[:, level].sum()) - int(math.floor(targets[level] * len(x) + 1e-9))
+        pick = free[vl[free, level]]
+        if excess <= 0 or not len(pick):
+            continue
+        pick = rng.choice(pick, size=min(excess, len(pick)), replace=False)
+        x[pick] = breaker.break_at(x[pick], level, rng)
+        vl[pick] = np.asarray(g.check(x[pick]).valid_levels, bool)
+    return x
