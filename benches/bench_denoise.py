@@ -180,7 +180,7 @@ def main(smoke: bool = False) -> None:
     print(f"{threads} rayon threads, torch {torch.get_num_threads()} threads; tokens masked with p = 1/2")
 
     # 1. grammar prior: exact inside-outside
-    from rhmfast.diffusion.data import make_grammar
+    from rhmfast.trainset import make_grammar
 
     study = None
     quick = make_grammar(quick_config())  # the quick preset's grammar: Zipf a=1, every level

@@ -139,6 +139,14 @@ def main(smoke: bool) -> None:
     ours = best_of(lambda: big.check(xb), repeat)
     row(f"check d=1024 v=65536, {bnum} strings", ours, None, "str", bnum)
 
+    # big indices: rank / unrank of strings whose number needs ~10**5 bits (near-linear
+    # conversions; the quadratic ones took ~6 s for m = 3, L = 18)
+    for m, L in [(2, 20), (3, 18)]:
+        gb = RHM(m, 1, m, 2, L, seed=0)
+        xr = gb.sample(3, seed=1, unique=True)
+        ours = best_of(lambda: gb.unrank(gb.rank(xr)), 1)  # noqa: B023
+        row(f"rank + unrank, m={m} L={L} ({gb.num_strings.bit_length()}-bit indices)", ours, None, "str", 3)
+
     many = 100_000 if smoke else 10_000_000
     t0 = time.perf_counter()
     xs = g.sample(many, seed=5)

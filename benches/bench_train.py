@@ -25,7 +25,8 @@ from rhmfast.diffusion.config import tomllib  # tomli on Python 3.10
 from rhmfast.diffusion.models import build_model, count_params
 from rhmfast.diffusion.processes import MaskedProcess
 from rhmfast.diffusion.sampling import sample_masked
-from rhmfast.experiments.presets import STUDY_GRAMMAR, TRAIN
+from rhmfast.experiments.presets import TRAIN
+from rhmfast.grammar import STUDY_GRAMMAR
 
 # the study's grammar and training-set size (v=6 n=6 m=4 s=2 L=4, 20,000 strings): the
 # experiments' paper preset, whose other settings (Zipf tails, width, batch...) are not used

@@ -1,6 +1,6 @@
 """Run every benchmark (``benches/bench_*.py``) and print ratios against the peers.
 
-``python benches/run.py``           full run (figures for the README)
+``python benches/run.py``           full run (figures for docs/RESULTS.md and the README)
 ``python benches/run.py --smoke``   tiny sizes, checks the benches still run (CI)
 ``python benches/run.py grammar``   only benches whose name contains "grammar"
 """

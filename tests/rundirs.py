@@ -75,9 +75,9 @@ def fake_train(config_path: Path) -> Path:
     time proportional to P, heavier tails (smaller a) later. Before that the generator
     emits the per-position modal string of the training set (a block over-producer).
     """
-    from rhmfast.analysis.rundir import load_config
+    from rhmfast._io.toml import load_toml
 
-    cfg = load_config(Path(config_path))
+    cfg = load_toml(Path(config_path))
     run = Path(cfg["run_dir"])
     p, v, s, L = int(cfg["num_train"]), int(cfg["v"]), int(cfg["s"]), int(cfg["L"])
     d = s**L

@@ -150,7 +150,7 @@ def test_num_heldout_beyond_the_strings_left_is_refused_at_once(tmp_path, capsys
 
 def test_sampling_errors_name_num_train_and_num_heldout(tmp_path, monkeypatch):
     import rhmfast
-    from rhmfast.diffusion.data import build_data
+    from rhmfast.trainset import build_data
 
     def refuse(self, num, **kw):
         raise ValueError(f"num: cannot allocate {num} elements")

@@ -15,7 +15,7 @@ import rhmfast
 import rhmfast.data as D
 from rhmfast.cli import main
 from rhmfast.diffusion.config import TrainConfig
-from rhmfast.diffusion.data import build_data
+from rhmfast.trainset import build_data
 
 SMALL = dict(v=6, n=6, m=4, s=2, L=3, num_train=60, num_heldout=40, data_seed=3, grammar_seed=1)
 

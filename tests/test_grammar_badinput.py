@@ -179,7 +179,7 @@ def _valid_json(tmp_path):
         (lambda d: d.update(rules="pickle"), "invalid grammar file"),
         (lambda d: d["rules"][0][0][0].__setitem__(0, True), "contains true"),
         (lambda d: d["rules"][0][0][0].__setitem__(0, 0.5), "expected integers"),
-        (lambda d: d.update(v=6.0), "not an integer"),
+        (lambda d: d.update(v=6.0), "v: expected an integer, got float"),
         (lambda d: d.update(version=2.0), "version"),
         (lambda d: d.update(extra=1), "unexpected"),
     ],

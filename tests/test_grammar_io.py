@@ -1,7 +1,7 @@
 """Saved grammars are untrusted input: every damaged, hostile or foreign file gets one
 ValueError ``invalid grammar file PATH: ...`` (never another exception, an allocation
-the file asks for, or a different grammar), and big indices convert in near-linear
-time."""
+the file asks for, or a different grammar), and big indices round-trip (their speed is
+measured in benches/bench_grammar.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import io
 import json
 import random
 import struct
-import time
 import zipfile
 
 import numpy as np
@@ -272,14 +271,12 @@ def test_oversized_files_are_refused_unread(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("m", "L"), [(2, 20), (3, 18)])
 def test_big_rank_round_trip(m, L):
     g = RHM(m, 1, m, 2, L, seed=0)
-    t0 = time.perf_counter()
     x = g.sample(3, seed=1, unique=True)
     idx = g.rank(x)
     assert g.unrank(idx).tolist() == x.tolist()
     last = g.num_strings - 1
     assert g.rank(g.unrank(last)) == [last]
     assert g.rank(g.unrank([0, 1])) == [0, 1]
-    assert time.perf_counter() - t0 < 5  # the quadratic conversions took ~6 s here
     # Messages never print the million-digit num_strings.
     with pytest.raises(ValueError, match=r"num_strings = a \d+-bit number"):
         g.unrank(g.num_strings)

@@ -5,7 +5,7 @@ give "no effect detected" on about 95% of simulation seeds (the verdict's level)
 moderate real effect must give its direction on at least 80%. Sizes are tiny (strings
 of 8 tokens, 32 training strings, 7 checkpoints, one seed per null set and three per
 effect set, copies counted over the whole run); the rates at the quick preset's size are
-measured by ``benches/calibrate.py`` (README)."""
+measured by ``benches/calibrate.py`` (docs/RESULTS.md)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ rules, and the blocks made of them, over-produced by a known amount) must give "
 at least 80% and never "the opposite". Micro sizes: strings of 8 tokens, 32 training
 strings, 4 checkpoints, one seed per set.
 
-Each simulation seed gets its own null sampling seeds: ``load_null_sets`` draws null run
+Each simulation seed gets its own null sampling seeds: ``null_run_sets`` draws null run
 ``k`` of every experiment with the same sampling seed, and the common blocks of fresh
 data sets are nearly the same blocks, so with shared seeds every simulated set would be
 read against nearly the same null values (correlated false-positive rates)."""

@@ -8,7 +8,7 @@ that grows with the parameter (fat-tail: up to 2x for the heaviest tail; scaling
 proportional to P); it must give its direction on at least 80% and never the opposite.
 Micro sizes (strings of 8 tokens, 16 training strings at most 24, 7 checkpoints, 512
 samples each); the rates at the quick preset's size are measured by
-``benches/calibrate.py`` (README)."""
+``benches/calibrate.py`` (docs/RESULTS.md)."""
 
 from __future__ import annotations
 

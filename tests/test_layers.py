@@ -131,6 +131,28 @@ def test_private_names_stay_in_their_module():
     assert leaks == []
 
 
+def test_imports_inside_functions_are_for_torch_or_matplotlib_only():
+    """A function-level import hides a loop between layers unless it defers a heavy
+    dependency: torch, matplotlib, tqdm, or (in the command line only) the torch-backed
+    subpackages a subcommand needs."""
+    heavy = ("torch", "matplotlib", "tqdm")
+    deferred = ("rhmfast.diffusion", "rhmfast.experiments", "rhmfast.knownanswers.simulate")
+    found = []
+    for path in ROOT.rglob("*.py"):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                    if all(n.split(".")[0] in heavy for n in names):
+                        continue
+                    if module_name(path) == "rhmfast.cli" and all(n.startswith(deferred) for n in names):
+                        continue
+                    found.append(f"{module_name(path)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []
+
+
 @pytest.mark.parametrize("name", NUMPY_ONLY)
 def test_numpy_only_layers_do_not_import_torch(name):
     code = f"import sys, {name}; print('torch' in sys.modules)"

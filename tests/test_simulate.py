@@ -14,7 +14,6 @@ scipy_stats = pytest.importorskip("scipy.stats")
 from rhmfast.analysis import load_run  # noqa: E402
 from rhmfast.cli import main  # noqa: E402
 from rhmfast.diffusion import TrainConfig  # noqa: E402
-from rhmfast.diffusion.data import build_data  # noqa: E402
 from rhmfast.knownanswers.memorizer import (  # noqa: E402
     Memorizer,
     parse_schedule,
@@ -23,6 +22,7 @@ from rhmfast.knownanswers.memorizer import (  # noqa: E402
 )
 from rhmfast.knownanswers.nulls import lam_for_copy_fraction, null_runs  # noqa: E402
 from rhmfast.knownanswers.simulate import simulate_run  # noqa: E402
+from rhmfast.trainset import build_data  # noqa: E402
 
 # 6 * 4**7 = 98,304 strings of 8 tokens: chance copies are rare but not impossible
 BASE = dict(v=6, n=6, m=4, s=2, L=3, zipf_a=1.0, num_train=32, num_heldout=32, steps=64, first_checkpoint=16,

@@ -1,4 +1,4 @@
-"""The one TOML writer (rhmfast._toml) against the reader (tomllib): what it writes
+"""The one TOML writer (rhmfast._io.toml) against the reader (tomllib): what it writes
 reads back to the same values, infinities and NaN included."""
 
 import math
@@ -86,5 +86,5 @@ def test_one_writer():
 
 
 def test_run_data_files_need_no_torch():
-    code = "import sys, rhmfast.diffusion.data; assert 'torch' not in sys.modules"
+    code = "import sys, rhmfast.trainset; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -433,10 +433,10 @@ def test_load_toml(tmp_path):
     p.write_text("a = 1\n" * 10)
     refused(iotoml.load_toml, p, max_bytes=20, match="MAX_TOML_BYTES = 20")
     p.write_text("a = 1\n")
-    assert rundir.load_config(p) == {"a": 1}
+    assert iotoml.load_toml(p) == {"a": 1}
     p.write_text("a = = 1\n")
     with pytest.raises(ValueError, match="is not valid TOML"):
-        rundir.load_config(p)
+        iotoml.load_toml(p)
 
 
 def test_run_directory_npz_is_read_untrusted(tmp_path):

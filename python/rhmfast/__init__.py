@@ -21,7 +21,7 @@ from rhmfast._rhmfast import __version__
 from rhmfast.counting import block_counts, kgram_counts, kgram_counts_all
 
 # --- grammar ---
-from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, zipf
+from rhmfast.grammar import RHM, Derivation, ParseResult, Validity, sample, study_grammar, zipf
 
 # --- training-set suffix index ---
 from rhmfast.index import TrainingIndex, memorized
@@ -31,7 +31,7 @@ from rhmfast.metrics import memorization_report, prototypicality
 
 __all__ = ["__version__"]
 # grammar
-__all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "zipf"]
+__all__ += ["RHM", "Derivation", "ParseResult", "Validity", "sample", "study_grammar", "zipf"]
 # training-set suffix index and exact substring frequencies
 __all__ += ["TrainingIndex", "memorized", "kgram_counts", "kgram_counts_all", "block_counts"]
 # reports

@@ -1,6 +1,7 @@
-"""Scalar argument checks shared by the facades: booleans are not integers, and a
-value that does not fit is a ValueError naming the parameter, never an OverflowError
-from the binding."""
+"""Scalar argument checks shared by the facades: booleans are not numbers, and a
+value that does not fit is a ValueError naming the parameter and the interval, never
+an OverflowError from the binding (:func:`integer`: integers; :func:`number`: finite
+reals)."""
 
 from __future__ import annotations
 
@@ -48,4 +49,48 @@ def integer(name: str, value: Any, *, lo: int | None = 0, hi: int | None = MAX_S
     if (lo is not None and x < lo) or (hi is not None and x > hi):
         bounds = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else show_int(hi)}]"
         raise ValueError(f"{name} = {show_int(x)} must be in {bounds}")
+    return x
+
+
+def number(
+    name: str,
+    value: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """``value`` (a real number: int, float or numpy scalar, not a bool) as a finite
+    float in the interval from ``lo`` to ``hi`` (``None``: unbounded; ``lo_open`` /
+    ``hi_open``: the bound itself excluded), or a TypeError / ValueError naming ``name``.
+
+    >>> number("alpha", np.float32(0.5), lo=0, hi=1, lo_open=True, hi_open=True)
+    0.5
+    >>> number("strength", 0, lo=0, lo_open=True)
+    Traceback (most recent call last):
+    ValueError: strength = 0 must be in (0, inf)
+    >>> number("lam", "1")
+    Traceback (most recent call last):
+    TypeError: lam: expected a number, got str
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a number, got a bool")
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the float range
+        x = math.inf if value > 0 else -math.inf
+    low = -math.inf if lo is None else lo
+    high = math.inf if hi is None else hi
+    if (
+        not math.isfinite(x)
+        or x < low or (lo_open and x == low)
+        or x > high or (hi_open and x == high)
+    ):
+        left = "(-inf" if lo is None else f"{'(' if lo_open else '['}{lo}"
+        right = "inf)" if hi is None else f"{hi}{')' if hi_open else ']'}"
+        shown = show_int(int(value)) if isinstance(value, (int, np.integer)) else str(x)
+        raise ValueError(f"{name} = {shown} must be in {left}, {right}")
     return x

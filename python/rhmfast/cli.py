@@ -20,6 +20,7 @@ import rhmfast.audit
 import rhmfast.data
 from rhmfast.demo import run_demo
 from rhmfast.diffusion.config import TrainConfig
+from rhmfast.knownanswers.memorizer import Memorizer, parse_schedule
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -28,7 +29,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rhmfast.diffusion import TrainConfig, train
+    from rhmfast.diffusion import train
 
     config = TrainConfig.from_toml(args.config)
     if args.run_dir is not None:
@@ -55,7 +56,6 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from rhmfast.knownanswers.memorizer import Memorizer, parse_schedule
     from rhmfast.knownanswers.simulate import simulate_run
 
     validity = {}
@@ -67,8 +67,6 @@ def _simulate(args: argparse.Namespace) -> int:
     memorizer = Memorizer(lam=parse_schedule(args.lam, "--lam"), tilt=args.tilt, strength=args.strength,
                           validity=validity)
     if args.target.endswith(".toml"):
-        from rhmfast.diffusion import TrainConfig
-
         config = TrainConfig.from_toml(args.target)
         if args.out is not None:
             config = config.replace(run_dir=args.out)

@@ -1,7 +1,7 @@
 """Data sets for any trainer: the grammar, training and held-out strings in three formats.
 
 :func:`write` draws a data set with the trainer's own data builder
-(:func:`rhmfast.diffusion.data.build_data`, no torch needed), so a data set written with
+(:func:`rhmfast.trainset.build_data`, no torch needed), so a data set written with
 given parameters holds exactly the strings a ``rhmfast train`` run with the same
 :class:`~rhmfast.diffusion.config.TrainConfig` data keys trains on. A data set directory:
 
@@ -43,7 +43,10 @@ import numpy as np
 
 from rhmfast._io.atomic import atomic_write_bytes, atomic_write_text
 from rhmfast._io.untrusted import InvalidFileError, iter_jsonl, read_int_rows, read_json, read_npy
+from rhmfast._tokens import check_tokens
+from rhmfast.diffusion.config import TrainConfig
 from rhmfast.grammar import RHM
+from rhmfast.trainset import build_data
 
 __all__ = ["DATA_KEYS", "Dataset", "write", "load", "read_strings", "regenerate_command", "FORMATS",
            "MAX_TOKENS", "MAX_TEXT_BYTES"]
@@ -85,8 +88,6 @@ class Dataset:
 
 
 def _config(params: Mapping[str, Any]) -> Any:
-    from rhmfast.diffusion.config import TrainConfig
-
     unknown = sorted(set(params) - set(DATA_KEYS))
     if unknown:
         raise TypeError(f"{unknown[0]!r}: not a data set parameter (they are: {', '.join(DATA_KEYS)})")
@@ -239,11 +240,7 @@ def write(out_dir: str | os.PathLike[str], config: Any = None, **params: Any) ->
         load(out)  # the same parameters: check it is intact, then leave it
         return out
 
-    from rhmfast.diffusion.data import (
-        build_data,  # the trainer's builder: one sampler of training sets
-    )
-
-    data = build_data(cfg)
+    data = build_data(cfg)  # the trainer's builder: one sampler of training sets
     files: dict[str, bytes] = {}
     for name, x, logp in (("train", data.train, data.train_logp), ("heldout", data.heldout, data.heldout_logp)):
         files[f"{name}.npy"] = _npy_bytes(x)
@@ -310,18 +307,6 @@ def load(path: str | os.PathLike[str]) -> Dataset:
 
 def _fail(path: pathlib.Path, where: str, what: str) -> ValueError:
     return ValueError(f"{str(path)!r}: {where}: {what}" if where else f"{str(path)!r}: {what}")
-
-
-def _check_rows(path: pathlib.Path, x: np.ndarray, v: int | None, d: int | None, unit: str, first: int) -> None:
-    """Length and alphabet of parsed rows; ``unit`` names a row (``line`` / ``row``)."""
-    if d is not None and x.shape[1] != d:
-        raise _fail(path, f"{unit} {first}", f"{x.shape[1]} tokens, expected d = {d}")
-    if v is not None and x.size:
-        bad = (x < 0) | (x >= v)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise _fail(path, f"{unit} {int(r) + first}",
-                        f"token {int(x[r, c])} (position {int(c)}) is outside the alphabet [0, v={v})")
 
 
 def _read_jsonl(path: pathlib.Path) -> np.ndarray:
@@ -396,10 +381,9 @@ def read_strings(path: str | os.PathLike[str], *, v: int | None = None, d: int |
             x = _read_jsonl(path)
     except OSError as err:
         raise _fail(path, "", f"cannot be read ({err.strerror or err})") from None
-    unit, first = ("row", 0) if suffix == ".npy" else ("line", 1)
     if not len(x):
         if allow_empty:
             return np.zeros((0, d or x.shape[1]), np.int64)
         raise _fail(path, "", "is empty: no strings")
-    _check_rows(path, x, v, d, unit, first)
-    return x.astype(np.int64)
+    unit, first = ("row", 0) if suffix == ".npy" else ("line", 1)  # where a string is in the file
+    return check_tokens(x, repr(str(path)), v=v, d=d, unit=unit, first=first, type_error=ValueError).astype(np.int64)

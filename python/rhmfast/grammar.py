@@ -37,7 +37,7 @@ from rhmfast._tokens import query_tokens
 from rhmfast.grammar_io import FILE_FORMAT as FILE_FORMAT
 from rhmfast.grammar_io import FILE_VERSION as FILE_VERSION
 
-__all__ = ["RHM", "ParseResult", "Validity", "Derivation", "zipf", "sample"]
+__all__ = ["RHM", "ParseResult", "Validity", "Derivation", "zipf", "sample", "study_grammar", "STUDY_GRAMMAR"]
 
 _MAX_INT = 1 << 62
 
@@ -604,27 +604,64 @@ def _root_prior(root_prior: Any, n: int) -> np.ndarray | None:
     return a
 
 
+# the study's grammar (arXiv:2605.30642): strings of s**L = 16 tokens over 6 symbols;
+# the defaults of study_grammar, sample, TrainConfig, the presets and `rhmfast data`
+STUDY_GRAMMAR: dict[str, int] = {"v": 6, "n": 6, "m": 4, "s": 2, "L": 4, "grammar_seed": 0}
+
+
+def study_grammar(
+    *,
+    v: int = STUDY_GRAMMAR["v"],
+    n: int = STUDY_GRAMMAR["n"],
+    m: int = STUDY_GRAMMAR["m"],
+    s: int = STUDY_GRAMMAR["s"],
+    L: int = STUDY_GRAMMAR["L"],
+    grammar_seed: int = STUDY_GRAMMAR["grammar_seed"],
+    zipf_a: float | None = None,
+    zipf_levels: Sequence[int] | None = None,
+) -> RHM:
+    """``RHM(v, n, m, s, L, seed=grammar_seed)`` (defaults: the study's grammar) with Zipf
+    rule probabilities ``zipf(m, zipf_a)`` at the levels ``zipf_levels`` (default or
+    empty: every level; the others uniform) when ``zipf_a`` is given (``None`` or -1:
+    uniform rules everywhere). The trainer, ``rhmfast data`` and :func:`sample` all
+    build their grammar here.
+
+    >>> g = study_grammar(zipf_a=1.0, zipf_levels=[0])
+    >>> g.d, [bool(np.allclose(p, 0.25)) for p in g.rule_probs]   # uniform below the root
+    (16, [False, True, True, True])
+    """
+    if zipf_a is None or zipf_a == -1:  # -1: TrainConfig's "uniform" (bit draws, no tables)
+        return RHM(v, n, m, s, L, seed=grammar_seed)
+    L = integer("L", L, lo=1)
+    levels = [integer("zipf_levels", lev, hi=L - 1) for lev in zipf_levels] if zipf_levels else list(range(L))
+    return RHM(v, n, m, s, L, seed=grammar_seed, rule_probs={lev: zipf(m, zipf_a) for lev in levels})
+
+
 def sample(
     num: int,
     *,
     seed: int,
-    v: int = 6,
-    n: int = 6,
-    m: int = 4,
-    s: int = 2,
-    L: int = 4,
-    grammar_seed: int = 0,
+    v: int = STUDY_GRAMMAR["v"],
+    n: int = STUDY_GRAMMAR["n"],
+    m: int = STUDY_GRAMMAR["m"],
+    s: int = STUDY_GRAMMAR["s"],
+    L: int = STUDY_GRAMMAR["L"],
+    grammar_seed: int = STUDY_GRAMMAR["grammar_seed"],
     zipf_a: float | None = None,
+    zipf_levels: Sequence[int] | None = None,
     unique: bool = False,
 ) -> np.ndarray:
-    """``num`` strings of ``RHM(v, n, m, s, L, seed=grammar_seed)`` (defaults: the
-    study's grammar), with Zipf rule probabilities ``zipf(m, zipf_a)`` at every level
-    when ``zipf_a`` is given. Build the :class:`RHM` yourself to parse or score them.
+    """``num`` strings of :func:`study_grammar` (defaults: the study's grammar; Zipf rule
+    probabilities ``zipf(m, zipf_a)`` at ``zipf_levels``, default every level, when
+    ``zipf_a`` is given): the grammar the trainer and ``rhmfast data`` draw from with the
+    same settings. Build the :class:`RHM` yourself to parse or score them.
 
     >>> import rhmfast
     >>> rhmfast.sample(4, seed=0, unique=True).shape
     (4, 16)
+    >>> bool((rhmfast.sample(3, seed=1, zipf_a=1.0, zipf_levels=[0]) ==
+    ...       rhmfast.study_grammar(zipf_a=1.0, zipf_levels=[0]).sample(3, seed=1)).all())
+    True
     """
-    probs = None if zipf_a is None else zipf(m, zipf_a)
-    g = RHM(v, n, m, s, L, seed=grammar_seed, rule_probs=probs)
+    g = study_grammar(v=v, n=n, m=m, s=s, L=L, grammar_seed=grammar_seed, zipf_a=zipf_a, zipf_levels=zipf_levels)
     return g.sample(num, seed=seed, unique=unique)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rhmfast._args import integer
 from rhmfast._io.atomic import atomic_write_bytes, atomic_write_text
 from rhmfast._io.untrusted import InvalidFileError, NpzArchive, read_bytes, read_json
 
@@ -120,33 +121,19 @@ def _check_header(fmt: Any, version: Any) -> int:
     """The file's version (1 or 2) once its format tag is ours, else ValueError."""
     if fmt != FILE_FORMAT:
         raise ValueError(f"format tag is {fmt!r}, expected {FILE_FORMAT!r}")
-    if (
-        isinstance(version, (bool, np.bool_))
-        or not isinstance(version, (int, np.integer))
-        or version not in _READ_VERSIONS
-    ):
-        raise ValueError(f"version is {version!r}, this rhmfast reads {list(_READ_VERSIONS)}")
-    return int(version)
+    try:
+        return integer("version", version, lo=min(_READ_VERSIONS), hi=max(_READ_VERSIONS))
+    except (TypeError, ValueError):
+        raise ValueError(f"version is {version!r}, this rhmfast reads {list(_READ_VERSIONS)}") from None
 
 
 def _check_params(raw: Mapping[str, Any]) -> dict[str, int]:
     """The five dimensions, each an int within the core's limits, or ValueError."""
-    p: dict[str, int] = {}
-    for k in _PARAMS:
-        x = raw[k]
-        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-            raise ValueError(f"{k} is {x!r}, not an integer")
-        p[k] = int(x)
+    p = {
+        k: integer(k, raw[k], lo=lo, hi=hi)
+        for k, lo, hi in (("v", 1, _MAX_V), ("n", 1, _MAX_V), ("m", 1, _MAX_V), ("s", 2, _MAX_D), ("L", 1, _MAX_L))
+    }
     v, n, m, s, L = (p[k] for k in _PARAMS)
-    for k, lo, hi in (
-        ("v", 1, _MAX_V),
-        ("n", 1, _MAX_V),
-        ("m", 1, _MAX_V),
-        ("s", 2, _MAX_D),
-        ("L", 1, _MAX_L),
-    ):
-        if not lo <= p[k] <= hi:
-            raise ValueError(f"{k} = {p[k]} is not in [{lo}, {hi}]")
     if s**L > _MAX_D:
         raise ValueError(f"d = s**L = {s}**{L} exceeds {_MAX_D}")
     entries = (n + (L - 1) * v) * m * s

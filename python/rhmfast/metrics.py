@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from rhmfast._tokens import query_tokens, training_tokens
+from rhmfast._args import integer
+from rhmfast._tokens import check_tokens, query_tokens, training_tokens
 from rhmfast.counting import joint_block_counts, positional_block_counts
 from rhmfast.index import TrainingIndex
 from rhmfast.stats.chance import grammar_draws
@@ -45,31 +46,20 @@ def _check_grammar(grammar: Any, needs: tuple[str, ...], parses: bool) -> None:
         )
 
 
+def _check_alphabet(x: Any, grammar: Any, name: str) -> None:
+    """Tokens in the grammar's ``[0, v)`` (:func:`rhmfast._tokens.check_tokens`), checked
+    here so the message names ``name`` (the grammar's own check names its parameter
+    ``x``); a grammar-like object without ``v`` has no alphabet to check against."""
+    v = getattr(grammar, "v", None)
+    if v is not None:
+        check_tokens(x, name, v=int(v))
+
+
 def _levels(grammar: Any, d: int, name: str) -> tuple[int, int]:
     s, L = int(grammar.s), int(grammar.L)
     if s**L != d:
         raise ValueError(f"{name}: strings have {d} tokens but the grammar's d = s**L = {s**L}")
     return s, L
-
-
-def _check_alphabet(x: np.ndarray, grammar: Any, name: str) -> None:
-    """Tokens in the grammar's ``[0, v)``, checked here so the message names ``name``
-    (the grammar's own check names its parameter ``x``)."""
-    v = getattr(grammar, "v", None)
-    if v is None or x.size == 0:
-        return
-    lo, hi = int(x.min()), int(x.max())
-    if lo < 0 or hi >= int(v):
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"{name}: token {bad} is outside the grammar's alphabet [0, v={int(v)})")
-
-
-def _check_top(top: Any) -> int:
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)):
-        raise TypeError(f"top = {top!r}: must be an int (blocks listed per level), not {type(top).__name__}")
-    if top < 0:
-        raise ValueError(f"top = {top}: must be >= 0")
-    return int(top)
 
 
 def prototypicality(train: Any, grammar: Any) -> np.ndarray:
@@ -129,7 +119,7 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
       ``top`` most over-produced blocks per level (largest ``generated_freq -
       grammar_prob``).
     """
-    top = _check_top(top)
+    top = integer("top", top)  # blocks listed per level
     _check_grammar(grammar, ("log_prob", "block_probs"), parses=True)
     if not isinstance(index, TrainingIndex):
         index = TrainingIndex(training_tokens(index, "index"))
@@ -140,7 +130,7 @@ def memorization_report(generated: Any, index: Any, grammar: Any, *, top: int = 
     if B == 0:
         raise ValueError("generated: empty set")
     s, L = _levels(grammar, d, "generated")
-    _check_alphabet(np.asarray(generated), grammar, "generated")  # not g: uint64 is viewed as int64
+    _check_alphabet(generated, grammar, "generated")  # not g: uint64 is viewed as int64
     train = index.strings().astype(np.int64)
     _check_alphabet(train, grammar, "index")
     P = train.shape[0]

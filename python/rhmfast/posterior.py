@@ -27,13 +27,12 @@ True
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from rhmfast import _rhmfast
-from rhmfast._args import integer
+from rhmfast._args import integer, number
 from rhmfast._tokens import as_array, training_tokens
 from rhmfast.grammar import RHM
 
@@ -124,7 +123,7 @@ class MixturePrior:
         self.train = EmpiricalPrior(train, g.v, weights)
         if self.train.d != g.d:
             raise ValueError(f"train: strings have length {self.train.d}, the grammar's d = {g.d}")
-        self.lam = _probability("lam", lam)
+        self.lam = number("lam", lam, lo=0, hi=1)
         self.d, self.v = g.d, g.v
 
     def posterior(self, x: Any, *, mask_id: int | None = None, alpha_bar: Any = None) -> Posterior:
@@ -133,12 +132,3 @@ class MixturePrior:
         return Posterior(
             *_rhmfast.mixture_posterior(self.grammar._g, self.train._native, self.lam, a, **kw)
         )
-
-
-def _probability(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name}: expected a number in [0, 1], got {type(value).__name__}")
-    x = float(value)
-    if not (math.isfinite(x) and 0.0 <= x <= 1.0):
-        raise ValueError(f"{name} = {x} must be in [0, 1]")
-    return x

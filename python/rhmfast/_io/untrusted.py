@@ -264,11 +264,11 @@ def _json_constant(token: str) -> Any:
     raise _BadToken(token, "is not a JSON number (NaN and infinities are refused)")
 
 
-def _loads(text: str, label: str, line: int | None, max_depth: int) -> Any:
+def _loads(text: str, label: str, line: int | None, max_depth: int, allow_nan: bool = False) -> Any:
     if text.count("[") + text.count("{") > max_depth and json_depth(text.encode()) > max_depth:
         raise InvalidFileError(label, f"nested deeper than {max_depth} levels of brackets", line)
     try:
-        return json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
+        return json.loads(text, parse_int=_json_int, parse_constant=float if allow_nan else _json_constant)
     except _BadToken as err:
         raise InvalidFileError(label, f"number {_show(err.token)} {err.what}", line) from None
     except json.JSONDecodeError as err:
@@ -319,9 +319,14 @@ def iter_jsonl(
     max_depth: int,
     name: str | None = None,
     limit_text: str | None = None,
+    allow_nan: bool = False,
+    torn_tail: bool = False,
 ) -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` of every line of a JSON lines file (each line as
-    :func:`read_json` reads a document); an error names the line.
+    :func:`read_json` reads a document); an error names the line. ``allow_nan``: the
+    ``NaN`` and ``Infinity`` that :func:`json.dumps` writes are read as floats.
+    ``torn_tail``: a last line that is not JSON (cut short by a writer killed while
+    appending it) is left out instead of refused.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.jsonl"
@@ -336,8 +341,15 @@ def iter_jsonl(
     """
     label = _label(path, name)
     text = read_text(path, max_bytes=max_bytes, name=label, limit_text=limit_text)
-    for i, line in enumerate(_lines(text), 1):
-        yield i, _loads(line, label, i, max_depth)
+    lines = _lines(text)
+    for i, line in enumerate(lines, 1):
+        try:
+            value = _loads(line, label, i, max_depth, allow_nan)
+        except InvalidFileError as err:
+            if torn_tail and i == len(lines) and err.what.startswith("is not JSON"):
+                return
+            raise
+        yield i, value
 
 
 # -- text rows of integers ----------------------------------------------------------------

@@ -145,7 +145,7 @@ class QuintileTable:
     score_high: np.ndarray
     count: np.ndarray
     reproduced: np.ndarray  # fraction copied at least once, by the last checkpoint
-    baseline_reproduced: np.ndarray  # the same for the no-memorization model (chance_draws)
+    baseline_reproduced: np.ndarray  # the same for the no-memorization model (grammar_draws)
     baseline_reproduced_full: np.ndarray  # docs/SCIENCE.md's strict baseline: all B draws from the grammar
     heldout_reproduced: np.ndarray  # held-out strings in the same score range: generated at least once
     copies_per_sample: np.ndarray  # mean generated copies per sample, all checkpoints

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rhmfast._args import integer
 from rhmfast.analysis.rundir import Run
 from rhmfast.stats.chance import chance_copies, training_mass
 from rhmfast.stats.chance import grammar_draws as _draws
@@ -38,8 +39,7 @@ def heldout_bins(score: np.ndarray, bins: np.ndarray, other: np.ndarray, num_bin
     """
     score = np.asarray(score, np.float64)
     bins = np.asarray(bins)
-    if not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
-        raise ValueError(f"num_bins must be an integer >= 1, got {num_bins!r}")
+    num_bins = integer("num_bins", num_bins, lo=1)
     if score.ndim != 1 or bins.shape != score.shape:
         raise ValueError(f"score and bins must be 1-D of equal length, got {score.shape} and {bins.shape}")
     if np.isnan(score).any() or np.isnan(np.asarray(other, np.float64)).any():

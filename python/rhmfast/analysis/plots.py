@@ -304,7 +304,7 @@ def figure_overproduction(
 
 
 def figure_null_tests(tests: Sequence[Any], *, title: str) -> Any:
-    """One row per :class:`~rhmfast.analysis.calibrated.NullTest`: the statistic on each
+    """One row per :class:`~rhmfast.stats.NullTest`: the statistic on each
     null run set (grey dots, their central 95% as a bar) and the observed value with its
     bootstrap interval (black). Rows are scaled by their null band, so they share an axis."""
     plt = pyplot()

@@ -8,7 +8,6 @@ names the file and the key, never a silent wrong answer.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from rhmfast._io.toml import load_toml
-from rhmfast._io.untrusted import InvalidFileError, read_npz
+from rhmfast._io.untrusted import InvalidFileError, iter_jsonl, read_npz
+from rhmfast._tokens import check_tokens
 from rhmfast.index import TrainingIndex  # the suffix index the trainer's copy_of uses
 
 __all__ = ["Run", "EvalRecord", "load_run", "find_runs"]
@@ -56,6 +56,9 @@ def _bad(path: Path, what: str) -> ValueError:
 # the most elements one array of a run file may hold (its sizes are also checked against
 # the file's before anything is allocated)
 _MAX_ELEMENTS = 1 << 34
+# metrics.jsonl: about 200 training lines and one line per evaluation (a few KiB each)
+_MAX_METRICS_BYTES = 1 << 28
+_MAX_METRICS_DEPTH = 8
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -76,28 +79,12 @@ def _require(path: Path, arrays: dict[str, np.ndarray], key: str) -> np.ndarray:
     return arrays[key]
 
 
-def _check_tokens(path: Path, key: str, x: np.ndarray) -> np.ndarray:
-    if x.ndim != 2:
-        raise _bad(path, f"{key!r} must be 2-D (strings, d), got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.integer):
-        raise _bad(path, f"{key!r} must hold integer tokens, got dtype {x.dtype}")
-    if x.size and x.min() < 0:
-        raise _bad(path, f"{key!r} holds negative tokens")
-    return x
-
-
 def _check_vector(path: Path, key: str, x: np.ndarray, n: int, kind: str) -> np.ndarray:
     if x.shape != (n,):
         raise _bad(path, f"{key!r} must have shape ({n},), got {x.shape}")
     if kind == "f" and not np.issubdtype(x.dtype, np.floating):
         raise _bad(path, f"{key!r} must be floating point, got dtype {x.dtype}")
     return x
-
-
-def load_config(path: Path) -> dict[str, Any]:
-    """Parse a TOML file (a ``TrainConfig`` or an experiment config) into a dict
-    (:func:`rhmfast._io.toml.load_toml`: size bounded, one ValueError naming the file)."""
-    return load_toml(path)
 
 
 @dataclass
@@ -142,23 +129,18 @@ class Run:
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
-        """Rows of ``metrics.jsonl`` (a torn last line, from a killed run, is skipped)."""
+        """Rows of ``metrics.jsonl``, read as an untrusted file
+        (:func:`rhmfast._io.untrusted.iter_jsonl`: size and nesting bounded; the NaN a
+        diverged loss is written as is read back; a torn last line, from a killed run,
+        is skipped); any other damage is one ValueError naming the file and the line."""
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return []
         rows: list[dict[str, Any]] = []
-        lines = path.read_text().splitlines()
-        for i, line in enumerate(lines):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                if i == len(lines) - 1:
-                    break  # the line being written when the run was killed
-                raise _bad(path, f"line {i + 1} is not JSON ({exc})") from exc
+        for i, row in iter_jsonl(path, max_bytes=_MAX_METRICS_BYTES, max_depth=_MAX_METRICS_DEPTH,
+                                 name=str(path), allow_nan=True, torn_tail=True):
             if not isinstance(row, dict):
-                raise _bad(path, f"line {i + 1} is not a JSON object")
+                raise _bad(path, f"line {i}: is not a JSON object")
             rows.append(row)
         return rows
 
@@ -171,9 +153,7 @@ class Run:
         if not path.exists():
             raise ValueError(f"step={step}: no evaluation in {self.path / 'eval'}")
         z = _load_npz(path)
-        samples = _check_tokens(path, "samples", _require(path, z, "samples"))
-        if samples.shape[1] != self.d:
-            raise _bad(path, f"'samples' strings have length {samples.shape[1]}, data has d={self.d}")
+        samples = check_tokens(_require(path, z, "samples"), f"{path}: 'samples'", d=self.d, type_error=ValueError)
         b = samples.shape[0]
         copy_of = _check_vector(path, "copy_of", _require(path, z, "copy_of"), b, "i")
         if not np.issubdtype(copy_of.dtype, np.integer):
@@ -282,13 +262,12 @@ def load_run(path: str | Path) -> Run:
     if not data_path.exists():
         raise ValueError(f"path={str(root)!r}: no data.npz (is this a run directory?)")
     z = _load_npz(data_path)
-    train = _check_tokens(data_path, "train", _require(data_path, z, "train"))
+    # tokens >= 0 (a run directory does not record v)
+    train = check_tokens(_require(data_path, z, "train"), f"{data_path}: 'train'", type_error=ValueError)
     if train.shape[0] == 0:
         raise _bad(data_path, "'train' is empty")
     heldout = z.get("heldout", np.zeros((0, train.shape[1]), train.dtype))
-    heldout = _check_tokens(data_path, "heldout", heldout)
-    if heldout.shape[1] != train.shape[1]:
-        raise _bad(data_path, f"'heldout' has length {heldout.shape[1]}, 'train' has {train.shape[1]}")
+    heldout = check_tokens(heldout, f"{data_path}: 'heldout'", d=train.shape[1], type_error=ValueError)
     nan_p = np.full(train.shape[0], np.nan)
     train_logp = _check_vector(data_path, "train_logp", z.get("train_logp", nan_p), train.shape[0], "f")
     heldout_logp = _check_vector(
@@ -297,7 +276,7 @@ def load_run(path: str | Path) -> Run:
     )
     config: dict[str, Any] = {}
     if (root / "config.toml").exists():
-        config = load_config(root / "config.toml")
+        config = load_toml(root / "config.toml")
     steps: list[int] = []
     if (root / "eval").is_dir():
         for f in (root / "eval").iterdir():

@@ -16,15 +16,10 @@ import dataclasses
 import math
 import os
 import pathlib
-import sys
 from typing import Any
 
-from rhmfast._io.toml import dump_toml
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from rhmfast._args import integer
+from rhmfast._io.toml import dump_toml, load_toml, tomllib
 
 PROCESSES = ("masked", "d3pm")
 MODELS = ("transformer", "unet")
@@ -133,22 +128,18 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | pathlib.Path) -> TrainConfig:
-        """Load from a TOML file of top-level keys."""
-        raw = pathlib.Path(path).read_bytes()  # OSErrors name the path themselves
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:  # the codec's message does not name the file
-            raise ValueError(
-                f"config file {str(path)!r} is not UTF-8 text (byte {err.start}: {err.reason})"
-            ) from None
-        try:
-            return cls.from_toml_string(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+        """Load from a TOML file of top-level keys (:func:`rhmfast._io.toml.load_toml`:
+        size bounded; a file that is not UTF-8 TOML is one ValueError naming it; an
+        ``OSError`` from opening it passes through)."""
+        return cls._from_table(load_toml(path))
 
     @classmethod
     def from_toml_string(cls, text: str) -> TrainConfig:
-        data = tomllib.loads(text)
+        """Load from TOML text of top-level keys."""
+        return cls._from_table(tomllib.loads(text))
+
+    @classmethod
+    def _from_table(cls, data: dict[str, Any]) -> TrainConfig:
         nested = [k for k, val in data.items() if isinstance(val, dict)]
         if nested:
             raise ValueError(f"TrainConfig TOML takes top-level keys only; found table(s) {nested}")
@@ -180,25 +171,30 @@ class TrainConfig:
 
     # ---- validation ---------------------------------------------------------------
     def _check_types(self) -> None:
+        """Each field of its annotated type, numbers stored as Python ints and floats
+        (integers through :func:`rhmfast._args.integer`: a bool is not one)."""
         for f in dataclasses.fields(self):
             val = getattr(self, f.name)
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-            if kind == "int":
-                ok = isinstance(val, int) and not isinstance(val, bool)
-            elif kind == "float":
-                ok = isinstance(val, (int, float)) and not isinstance(val, bool)
-                if ok:
-                    object.__setattr__(self, f.name, float(val))
-            elif kind == "bool":
-                ok = isinstance(val, bool)
-            elif kind == "str":
-                ok = isinstance(val, str)
-            else:  # tuple[int, ...]
-                ok = isinstance(val, tuple) and all(
-                    isinstance(x, int) and not isinstance(x, bool) for x in val
-                )
-            if not ok:
-                raise TypeError(f"TrainConfig.{f.name} = {val!r}: expected {kind}")
+            new: Any
+            try:
+                if kind == "int":
+                    new = integer(f.name, val, lo=None, hi=None)
+                elif kind == "float":
+                    if isinstance(val, bool) or not isinstance(val, (int, float)):
+                        raise TypeError
+                    new = float(val)  # finite or not: _check_values words each key's range
+                elif kind in ("bool", "str"):
+                    if not isinstance(val, bool if kind == "bool" else str):
+                        raise TypeError
+                    new = val
+                else:  # tuple[int, ...]
+                    if not isinstance(val, tuple):
+                        raise TypeError
+                    new = tuple(integer(f.name, x, lo=None, hi=None) for x in val)
+            except TypeError:
+                raise TypeError(f"TrainConfig.{f.name} = {val!r}: expected {kind}") from None
+            object.__setattr__(self, f.name, new)
 
     def _check_values(self) -> None:
         def need(cond: bool, key: str, rule: str) -> None:

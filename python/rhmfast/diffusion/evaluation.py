@@ -21,11 +21,11 @@ from torch import nn
 
 from rhmfast._io.atomic import atomic_write_bytes
 from rhmfast.diffusion.config import TrainConfig
-from rhmfast.diffusion.data import RunData
 from rhmfast.diffusion.elbo import elbo_nll
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess
 from rhmfast.diffusion.sampling import sample
 from rhmfast.index import TrainingIndex, memorized
+from rhmfast.trainset import RunData
 
 __all__ = ["IGNORED_ON_RESTART", "checkpoint_steps", "check_run_dir", "copy_lookup", "evaluate", "save_eval"]
 

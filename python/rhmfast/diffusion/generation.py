@@ -23,16 +23,17 @@ import warnings
 import numpy as np
 from torch import nn
 
+from rhmfast._args import integer
 from rhmfast._io.atomic import atomic_write_bytes
 from rhmfast.diffusion import checkpoint as ckpt
 from rhmfast.diffusion.config import DEVICES, TrainConfig, available_memory
-from rhmfast.diffusion.data import RunData, load_data
 from rhmfast.diffusion.distributed import env_int, resolve_device
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, make_process
 from rhmfast.diffusion.reference import EmpiricalDenoiser, GrammarDenoiser, MixtureDenoiser
 from rhmfast.diffusion.sampling import sample
 from rhmfast.diffusion.trainer import load_weights, model_for
 from rhmfast.grammar import RHM
+from rhmfast.trainset import RunData, load_data
 
 __all__ = ["generate_from_run"]
 
@@ -61,11 +62,8 @@ def generate_from_run(
     cfg_path = run / "config.toml"
     if not cfg_path.is_file():
         raise ValueError(f"run_dir {str(run)!r} holds no config.toml")
-    for name, val in (("num", num), ("seed", seed), ("step", 0 if step is None else step)):
-        if not isinstance(val, int) or isinstance(val, bool):
-            raise TypeError(f"{name} = {val!r}: must be an int")
-        if val < 0:
-            raise ValueError(f"{name} = {val}: must be >= 0")
+    num, seed = integer("num", num), integer("seed", seed)
+    step = None if step is None else integer("step", step)
     if device is not None and device not in DEVICES:
         raise ValueError(f"device = {device!r}: must be one of {DEVICES}")
     target = None if out is None else pathlib.Path(out)

@@ -34,7 +34,6 @@ from torch import nn
 
 from rhmfast.diffusion import checkpoint as ckpt
 from rhmfast.diffusion.config import TrainConfig, check_memory
-from rhmfast.diffusion.data import RunData, build_data, load_data, save_data
 from rhmfast.diffusion.distributed import DistInfo, setup
 from rhmfast.diffusion.evaluation import (
     check_run_dir,
@@ -45,6 +44,7 @@ from rhmfast.diffusion.evaluation import (
 )
 from rhmfast.diffusion.models import build_model
 from rhmfast.diffusion.processes import D3PMProcess, MaskedProcess, make_process
+from rhmfast.trainset import RunData, build_data, load_data, save_data
 
 RESUME_EVERY_S = 300.0  # rolling checkpoints/resume.pt at most this often (wall seconds)
 

@@ -16,14 +16,14 @@ The tail-level comparison (the same statistic over the level carrying the power 
 is quoted beside it, with each grammar's entropy and spread of ``log p(x)`` (a Monte
 Carlo sample of 20,000 strings from the run's grammar). Known-answer calibration:
 ``tests/test_known_answers_sweeps.py`` (micro) and ``benches/calibrate.py`` (quick,
-README).
+docs/RESULTS.md).
 
 Presets: ``micro`` (tests: 4 exponents, 2 seeds); ``quick`` (2 CPU cores, 15 minutes:
 5 exponents in [-1, 1], 2 seeds, 10 runs of 400 steps, P = 32, 256 samples at 3
 checkpoints per octave; a > 1 left out: at a = 2 chance alone makes several percent of
 the samples copies; no tail levels: 2 levels x 2 seeds allow 4 permutations, which can
 never reach p <= 0.05); ``paper`` (7 exponents in [-1, 2], every level, 3 seeds, for a
-GPU). The quick preset's real runs and their timing are in the README.
+GPU). The quick preset's real runs and their timing are in docs/RESULTS.md.
 
 >>> settings = {"seeds": [0], "exponents": [0.5, 1.0], "tail_levels": [0], "tail_exponent": 1.0, "train": {"L": 4}}
 >>> [spec.name for spec in plan(settings)]

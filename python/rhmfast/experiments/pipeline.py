@@ -19,6 +19,7 @@ from typing import Any
 
 from rhmfast._io.atomic import atomic_write_text
 from rhmfast._io.jsonfile import write_json
+from rhmfast._io.toml import load_toml, tomllib
 from rhmfast.diffusion.config import TrainConfig
 from rhmfast.experiments import fat_tail, prototypes, scaling, slop
 from rhmfast.experiments.presets import PRESETS, check_train, resolve_settings
@@ -90,13 +91,10 @@ def plan(
 
 
 def _claim(exp_dir: Path, name: str, preset: str, settings: dict[str, Any]) -> None:
-    from rhmfast._io.toml import tomllib
-    from rhmfast.analysis.rundir import load_config
-
     text = dump_toml({"experiment": name, "preset": preset, **settings})
     path = exp_dir / "experiment.toml"
     if path.exists():
-        old, new = load_config(path), tomllib.loads(text)
+        old, new = load_toml(path), tomllib.loads(text)
         if old != new:
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ValueError(

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rhmfast._args import integer, number
+from rhmfast._io.toml import load_toml
 from rhmfast.diffusion.config import SEED_LIMIT, TrainConfig
+from rhmfast.grammar import (
+    STUDY_GRAMMAR,  # the study's grammar (docs/SCIENCE.md): quick and paper presets
+)
 
-__all__ = ["PRESETS", "STUDY_GRAMMAR", "TRAIN", "TRAIN_KEYS", "resolve_settings", "check_train"]
+__all__ = ["PRESETS", "TRAIN", "TRAIN_KEYS", "resolve_settings", "check_train"]
 
 PRESETS = ("micro", "quick", "paper")
 
@@ -23,47 +27,50 @@ PRESETS = ("micro", "quick", "paper")
 TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+def _int(lo: int, hi: int | None = None) -> Callable[[Any], int]:
+    return lambda x: integer("", x, lo=lo, hi=hi)
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def _real(lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[Any], float]:
+    return lambda x: number("", x, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
 
 
-# Experiment settings: key -> (is a list, test of one value, the rule in words). Checked
+# Experiment settings: key -> (is a list, check of one value, the rule in words). Checked
 # before anything is written or trained, so a typo never costs a training.
-_RULES: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
-    "seeds": (True, lambda x: _is_int(x) and 0 <= x < SEED_LIMIT, "a non-empty list of integers in [0, 2**63)"),
-    "sizes": (True, lambda x: _is_int(x) and x >= 1, "a non-empty list of integers >= 1"),
-    "exponents": (True, lambda x: _is_real(x) and x >= -1, "a list of finite numbers >= -1 (-1: uniform rules)"),
-    "tail_levels": (True, lambda x: _is_int(x) and x >= 0, "a list of integers >= 0 (levels, 0 = root)"),
-    "num_boot": (False, lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
-    "top_blocks": (False, lambda x: _is_int(x) and x >= 1, "an integer >= 1"),
-    "alpha": (False, lambda x: _is_real(x) and 0 < x < 1, "a number in (0, 1)"),
-    "copy_threshold": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
-    "nll_threshold": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
-    "copy_max": (False, lambda x: _is_real(x) and 0 <= x <= 1, "a number in [0, 1]"),
-    "common_fraction": (False, lambda x: _is_real(x) and 0 < x <= 1, "a number in (0, 1]"),
-    "tail_exponent": (False, lambda x: _is_real(x) and x > 0, "a finite number > 0"),
-    "null_runs": (False, lambda x: _is_int(x) and 19 <= x <= 10_000,
-                  "an integer in [19, 10000] (fewer cannot reach p <= 0.05)"),
-    "valid_min": (False, lambda x: _is_real(x) and 0 <= x <= 1, "a number in [0, 1]"),
+_RULES: dict[str, tuple[bool, Callable[[Any], Any], str]] = {
+    "seeds": (True, _int(0, SEED_LIMIT - 1), "a non-empty list of integers in [0, 2**63)"),
+    "sizes": (True, _int(1), "a non-empty list of integers >= 1"),
+    "exponents": (True, _real(-1), "a list of finite numbers >= -1 (-1: uniform rules)"),
+    "tail_levels": (True, _int(0), "a list of integers >= 0 (levels, 0 = root)"),
+    "num_boot": (False, _int(1), "an integer >= 1"),
+    "top_blocks": (False, _int(1), "an integer >= 1"),
+    "alpha": (False, _real(0, 1, lo_open=True, hi_open=True), "a number in (0, 1)"),
+    "copy_threshold": (False, _real(0, 1, lo_open=True), "a number in (0, 1]"),
+    "nll_threshold": (False, _real(0, 1, lo_open=True), "a number in (0, 1]"),
+    "copy_max": (False, _real(0, 1), "a number in [0, 1]"),
+    "common_fraction": (False, _real(0, 1, lo_open=True), "a number in (0, 1]"),
+    "tail_exponent": (False, _real(0, lo_open=True), "a finite number > 0"),
+    "null_runs": (False, _int(19, 10_000), "an integer in [19, 10000] (fewer cannot reach p <= 0.05)"),
+    "valid_min": (False, _real(0, 1), "a number in [0, 1]"),
 }
 _NON_EMPTY = frozenset({"seeds", "sizes"})
 
 
-def _check_setting(key: str, value: Any) -> None:
+def _check_setting(key: str, value: Any) -> Any:
+    """``value`` checked against ``key``'s rule (numbers as Python ints and floats), or
+    a ValueError naming the key and the rule."""
     rule = _RULES.get(key)
     if rule is None:
-        return
-    is_list, ok, words = rule
-    if is_list:
-        good = isinstance(value, list) and all(ok(x) for x in value) and (value or key not in _NON_EMPTY)
-    else:
-        good = ok(value)
-    if not good:
-        raise ValueError(f"config key {key!r} = {value!r}: must be {words}")
+        return value
+    is_list, check, words = rule
+    try:
+        if is_list:
+            if not isinstance(value, list) or (not value and key in _NON_EMPTY):
+                raise ValueError
+            return [check(x) for x in value]
+        return check(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"config key {key!r} = {value!r}: must be {words}") from None
 
 
 def check_train(run_name: str, train: Mapping[str, Any]) -> None:
@@ -73,10 +80,6 @@ def check_train(run_name: str, train: Mapping[str, Any]) -> None:
         TrainConfig.from_dict({**train, "run_dir": "unused"})
     except (ValueError, TypeError) as err:
         raise type(err)(f"[train] settings of run {run_name!r}: {err}") from None
-
-# The study's grammar (docs/SCIENCE.md): 6 symbols, 6 rules of 4 choices per symbol, binary
-# rules, 4 levels (d = 16 tokens); the quick and paper presets and the benches use it.
-STUDY_GRAMMAR: dict[str, int] = dict(v=6, n=6, m=4, s=2, L=4, grammar_seed=0)
 
 TRAIN: dict[str, dict[str, Any]] = {
     # A grammar of 256 strings, 16 of them trained on: memorized within a few hundred steps.
@@ -106,7 +109,7 @@ TRAIN: dict[str, dict[str, Any]] = {
     # The study's setup (docs/SCIENCE.md): v=6 n=6 m=4 s=2 L=4, 20,000 unique strings, the
     # tree-matched U-Net (kernel = stride = s), at the width benches/gpu.py trains. At
     # this size the generalization baseline needs the root rule, which the 1/t loss never
-    # learned in 40,000 steps and mask-count sampling learned by step ~27,000 (README; with
+    # learned in 40,000 steps and mask-count sampling learned by step ~27,000 (docs/RESULTS.md; with
     # uniform rules: with these Zipf a = 1 rules it is not yet measured).
     "paper": dict(
         **STUDY_GRAMMAR, zipf_a=1.0, zipf_levels=[],
@@ -124,12 +127,10 @@ def _load_override(config: str | Path | Mapping[str, Any] | None) -> dict[str, A
         return {}
     if isinstance(config, Mapping):
         return copy.deepcopy(dict(config))
-    from rhmfast.analysis.rundir import load_config
-
     path = Path(config)
     if not path.is_file():
         raise ValueError(f"config={str(path)!r}: no such file")
-    return load_config(path)
+    return load_toml(path)
 
 
 def resolve_settings(
@@ -159,11 +160,7 @@ def resolve_settings(
             old = settings[key]
             if isinstance(old, list) and not isinstance(value, list):
                 raise ValueError(f"config key {key!r} must be a list, got {value!r}")
-            if isinstance(old, (int, float)) and not isinstance(old, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ValueError(f"config key {key!r} must be a number, got {value!r}")
-            _check_setting(key, value)
-            settings[key] = value
+            settings[key] = _check_setting(key, value)
         elif key in TRAIN_KEYS:
             raise ValueError(f"config key {key!r} is a TrainConfig key: put it under [train]")
         else:

@@ -12,7 +12,7 @@ checkpoint at which a fixed fraction of the samples are copies. Under memorizati
 that does not depend on the string each statistic is centred; each is read against
 null runs fitted to the observed runs (:func:`rhmfast.knownanswers.nulls.null_runs`), which give
 its interval of no effect and its false-positive rate. On known answers at the quick
-size the clock had the most power (README). The likelihood bound is shown as a figure
+size the clock had the most power (docs/RESULTS.md). The likelihood bound is shown as a figure
 only (its per-string noise is larger than the effects in question). Every training
 string's numbers go to ``per_sample.csv``.
 
@@ -147,7 +147,7 @@ def _scored_tests(runs: list[Run], nulls: list[list[Run]], settings: dict[str, A
     scores.add([r for ns in nulls for r in ns], s)
     # the verdict's statistic first: on known answers at the quick size the clock, which
     # reads the whole run, had 100% power at strength 2 where the excess copies up to 5%
-    # copies had 50-60%, at 5% false positives on 60 null sets (README)
+    # copies had 50-60%, at 5% false positives on 60 null sets (docs/RESULTS.md)
     stats: dict[str, Stat] = {
         "equal-power clock rho (block frequency)": _clock(scores, "blocks"),
         "equal-power clock rho (log p)": _clock(scores, "logp"),
@@ -242,7 +242,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         "the first checkpoint at which a string's copies so far reach its chance count so far + 3, against "
         "prototypicality (Spearman; never = last; negative: prototypical first). Null runs: known-answer memorizers "
         "fitted to each seed's copy-fraction and per-level validity curves that memorize every training string at the "
-        "same rate (`rhmfast.analysis.null_runs`). Interval: 95% two-stage bootstrap (seeds, then strings). p: "
+        "same rate (`rhmfast.knownanswers.nulls.null_runs`). Interval: 95% two-stage bootstrap (seeds, then strings). p: "
         "two-sided Monte Carlo p against the null run sets; false-positive rate: how often the same test rejects on "
         "the null run sets themselves, each in the observed run's place against the others."
     )

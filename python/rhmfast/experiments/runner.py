@@ -35,8 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rhmfast._args import integer
 from rhmfast._io.atomic import atomic_write_text
-from rhmfast._io.toml import dump_toml  # re-exported: experiments.dump_toml
+from rhmfast._io.toml import dump_toml
+from rhmfast.diffusion.config import TrainConfig
+from rhmfast.diffusion.trainer import train
 
 __all__ = ["RunSpec", "check_parallel", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
 
@@ -140,10 +143,9 @@ def _cuda_devices(specs: Sequence[RunSpec]) -> int:
 
 def check_parallel(jobs: int | None, nproc_per_node: int) -> None:
     """``jobs`` (None or an integer >= 1) and ``nproc_per_node`` (an integer >= 1)."""
-    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    if not isinstance(nproc_per_node, int) or isinstance(nproc_per_node, bool) or nproc_per_node < 1:
-        raise ValueError(f"nproc_per_node must be an integer >= 1, got {nproc_per_node!r}")
+    if jobs is not None:
+        integer("jobs", jobs, lo=1)
+    integer("nproc_per_node", nproc_per_node, lo=1)
 
 
 def run_trainings(
@@ -244,8 +246,6 @@ def run_trainings(
 
 
 def _train_in_process(cfg: Path) -> object:
-    from rhmfast.diffusion import TrainConfig, train
-
     return train(TrainConfig.from_toml(cfg))
 
 

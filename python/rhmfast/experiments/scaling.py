@@ -12,13 +12,13 @@ bootstrap interval (each checkpoint's samples redrawn, then seeds). Beside it: t
 exponent, the least-squares slope of log clock against log P over all runs, with its
 bootstrap interval, and whether it is consistent with 1. Known-answer calibration:
 ``tests/test_known_answers_sweeps.py`` (micro) and ``benches/calibrate.py`` (quick,
-README).
+docs/RESULTS.md).
 
 Presets: ``micro`` (the pipeline tests: 2 sizes, 1 seed, too few permutations to decide); ``quick``
 (2 CPU cores, 15 minutes: 4 sizes P = 8-64 x 2 seeds = 8 runs of 500 steps, 256 samples
 at 3 checkpoints per octave; Zipf a = 0.5, where chance copies are negligible);
 ``paper`` (the study's sizes, for a GPU). The quick preset's real runs and their
-timing are in the README. "Yes" only at p <= ``alpha`` (the Monte Carlo test's exact
+timing are in docs/RESULTS.md. "Yes" only at p <= ``alpha`` (the Monte Carlo test's exact
 level).
 """
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rhmfast._args import integer, number
 from rhmfast.grammar import RHM
 from rhmfast.stats.prototypicality import prototypicality_score
 
@@ -117,15 +118,11 @@ class Memorizer:
         _check_schedule("lam", self.lam, 0.0, 1.0)
         if self.tilt not in TILTS:
             raise ValueError(f"tilt = {self.tilt!r}: must be one of {TILTS}")
-        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)):
-            raise TypeError(f"strength: expected a number, got {type(self.strength).__name__}")
-        if not (math.isfinite(self.strength) and self.strength > 0):
-            raise ValueError(f"strength = {self.strength}: must be a finite number > 0")
+        object.__setattr__(self, "strength", number("strength", self.strength, lo=0, lo_open=True))
         if not isinstance(self.validity, Mapping):
             raise TypeError(f"validity: expected a mapping level -> schedule, got {type(self.validity).__name__}")
         for level, sched in self.validity.items():
-            if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-                raise ValueError(f"validity: level {level!r} must be an integer >= 0")
+            integer("validity level", level)
             _check_schedule(f"validity[{level}]", sched, 0.0, 1.0)
         _check_schedule("sharpen", self.sharpen, 1.0, math.inf)
 
@@ -178,13 +175,12 @@ def sharpened_grammar(g: Any, beta: float) -> Any:
     >>> bool(np.allclose(q, p**2 / (p**2).sum())), sharpened_grammar(g, 1.0) is g
     (True, True)
     """
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta >= 1):
-        raise ValueError(f"sharpen = {beta!r}: must be a finite number >= 1")
+    beta = number("sharpen", beta, lo=1)
     if beta == 1.0:
         return g
     probs = []
     for p in g.rule_probs:
-        q = np.asarray(p, np.float64) ** float(beta)
+        q = np.asarray(p, np.float64) ** beta
         probs.append(q / q.sum(axis=1, keepdims=True))
     return RHM.from_rules(g.rules, v=g.v, rule_probs=probs, root_prior=g.root_prior)
 

@@ -30,7 +30,6 @@ import torch
 from rhmfast._args import integer
 from rhmfast.analysis.rundir import Run, load_run
 from rhmfast.diffusion.config import TrainConfig
-from rhmfast.diffusion.data import build_data
 from rhmfast.diffusion.evaluation import copy_lookup
 from rhmfast.diffusion.processes import make_process
 from rhmfast.diffusion.reference import MixtureDenoiser
@@ -38,6 +37,7 @@ from rhmfast.diffusion.sampling import sample
 from rhmfast.knownanswers.memorizer import Memorizer, string_weights
 from rhmfast.knownanswers.simulate import SIMULATION_FILE, simulate_run
 from rhmfast.stats.chance import memorized_fraction
+from rhmfast.trainset import build_data
 
 __all__ = ["null_runs", "null_run_sets", "lam_for_copy_fraction"]
 

@@ -59,7 +59,6 @@ import torch
 from rhmfast._io.atomic import atomic_write_bytes, atomic_write_text
 from rhmfast._io.jsonfile import jsonable
 from rhmfast.diffusion.config import TrainConfig
-from rhmfast.diffusion.data import RunData, build_data, save_data
 from rhmfast.diffusion.evaluation import (
     check_run_dir,
     checkpoint_steps,
@@ -79,6 +78,7 @@ from rhmfast.knownanswers.memorizer import (
     sharpened_grammar,
     string_weights,
 )
+from rhmfast.trainset import RunData, build_data, save_data
 
 __all__ = ["SIMULATION_FILE", "simulate_run"]
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rhmfast._args import integer
 from rhmfast.stats.ranks import spearman
 
 __all__ = ["two_stage_interval", "SpearmanCI", "spearman_ci"]
@@ -46,14 +47,13 @@ def two_stage_interval(
     """
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    if isinstance(num_boot, bool) or not isinstance(num_boot, (int, np.integer)) or num_boot < 1:
-        raise ValueError(f"num_boot must be an integer >= 1, got {num_boot!r}")
+    num_boot = integer("num_boot", num_boot, lo=1)
     n = len(groups)
     if not n:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    out = np.empty(int(num_boot))
-    for b in range(int(num_boot)):
+    out = np.empty(num_boot)
+    for b in range(num_boot):
         vals = []
         for i in rng.integers(n, size=n):
             g = groups[int(i)]

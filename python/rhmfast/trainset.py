@@ -1,4 +1,7 @@
-"""Training data of a run: drawn from an RHM grammar or read from a token array.
+"""The data-set builder (numpy only): training and held-out strings drawn from the
+study grammar (:func:`rhmfast.study_grammar`) or read from a token array. The trainer,
+``rhmfast data`` and the known-answer memorizers all build their data here, from any
+object with :class:`~rhmfast.diffusion.TrainConfig`'s data fields.
 
 ``data.npz`` (run-directory contract) holds ``train (P,d)``, ``heldout (H,d)`` (uint8
 when ``v <= 256``, else uint16) and their exact grammar log-probabilities
@@ -25,7 +28,14 @@ import numpy as np
 
 from rhmfast._io import untrusted
 from rhmfast._io.atomic import atomic_write_bytes
-from rhmfast.diffusion.config import TrainConfig
+from rhmfast._tokens import check_tokens
+from rhmfast.grammar import RHM, study_grammar
+
+__all__ = ["RunData", "token_dtype", "make_grammar", "build_data", "save_data", "load_data", "read_npz"]
+
+# TrainConfig, or anything with its data fields (v, n, m, s, L, grammar_seed, zipf_a,
+# zipf_levels, num_train, unique, num_heldout, heldout_count, data_seed, data_path)
+TrainConfig = Any
 
 
 @dataclasses.dataclass
@@ -45,37 +55,11 @@ def token_dtype(v: int) -> type[np.integer]:
     return np.uint8 if v <= 256 else np.uint16
 
 
-def make_grammar(config: TrainConfig) -> Any:
-    import rhmfast
-
-    rule_probs = None
-    if config.zipf_a > -1:  # -1 = uniform: the grammar's own uniform rules (bit draws, no tables)
-        levels = config.zipf_levels or tuple(range(config.L))
-        rule_probs = {lev: rhmfast.zipf(config.m, config.zipf_a) for lev in levels}
-    return rhmfast.RHM(
-        config.v,
-        config.n,
-        config.m,
-        config.s,
-        config.L,
-        seed=config.grammar_seed,
-        rule_probs=rule_probs,
-    )
-
-
-def _check_tokens(arr: Any, key: str, config: TrainConfig) -> np.ndarray:
-    where = f"data_path {config.data_path!r}: array {key!r}"
-    a = np.asarray(arr)
-    if a.dtype.kind not in "iu":
-        raise ValueError(f"{where} has dtype {a.dtype}: expected integers")
-    if a.ndim != 2 or a.shape[1] < 1:
-        raise ValueError(f"{where} has shape {a.shape}: expected (N, d) with d >= 1")
-    if a.size and (int(a.min()) < 0 or int(a.max()) >= config.v):
-        raise ValueError(
-            f"{where} holds tokens in [{int(a.min())}, {int(a.max())}]: TrainConfig.v = "
-            f"{config.v} requires tokens in [0, {config.v})"
-        )
-    return a.astype(token_dtype(config.v))
+def make_grammar(config: TrainConfig) -> RHM:
+    """The grammar of ``config``: :func:`rhmfast.study_grammar` of its grammar fields."""
+    return study_grammar(v=config.v, n=config.n, m=config.m, s=config.s, L=config.L,
+                         grammar_seed=config.grammar_seed, zipf_a=config.zipf_a,
+                         zipf_levels=config.zipf_levels)
 
 
 # the most elements one array of a data file may hold (2**34; its sizes are also checked
@@ -107,12 +91,13 @@ def build_data(config: TrainConfig) -> RunData:
     if config.data_path:
         what = f"TrainConfig.data_path = {config.data_path!r}"
         arrays = read_npz(config.data_path, what, ("train",), ("heldout",))
-        train = _check_tokens(arrays["train"], "train", config)
-        heldout = (
-            _check_tokens(arrays["heldout"], "heldout", config)
-            if "heldout" in arrays
-            else np.zeros((0, train.shape[1]), dtype)
-        )
+
+        def tokens(key: str) -> np.ndarray:  # in [0, TrainConfig.v), in the run's dtype
+            label = f"{what}: array {key!r}"
+            return check_tokens(arrays[key], label, v=config.v, type_error=ValueError).astype(dtype)
+
+        train = tokens("train")
+        heldout = tokens("heldout") if "heldout" in arrays else np.zeros((0, train.shape[1]), dtype)
         if len(train) == 0:
             raise ValueError(f"TrainConfig.data_path = {config.data_path!r}: 'train' is empty")
         if heldout.shape[1] != train.shape[1]:
