@@ -14,12 +14,8 @@ scipy_stats = pytest.importorskip("scipy.stats")
 from rhmfast.analysis import load_run  # noqa: E402
 from rhmfast.cli import main  # noqa: E402
 from rhmfast.diffusion import TrainConfig  # noqa: E402
-from rhmfast.knownanswers.memorizer import (  # noqa: E402
-    Memorizer,
-    parse_schedule,
-    sharpened_grammar,
-    string_weights,
-)
+from rhmfast.knownanswers import memorizer  # noqa: E402
+from rhmfast.knownanswers.memorizer import Memorizer, parse_schedule, string_weights  # noqa: E402
 from rhmfast.knownanswers.nulls import lam_for_copy_fraction, null_runs  # noqa: E402
 from rhmfast.knownanswers.simulate import simulate_run  # noqa: E402
 from rhmfast.trainset import build_data  # noqa: E402
@@ -289,7 +285,7 @@ def test_sharpened_grammar_samples_its_exact_rule_probabilities():
 
     g = build_data(_cfg_plain()).grammar
     beta = 3.0
-    h = sharpened_grammar(g, beta)
+    h = memorizer.sharpened_grammar(g, beta)
     assert [np.array_equal(a, b) for a, b in zip(h.rules, g.rules, strict=True)] == [True] * g.L
     x = h.sample(20_000, seed=11)
     parsed = g.parse(x)  # the same rules: every sample parses under the grammar
@@ -318,7 +314,7 @@ def test_sharpened_memorizer_samples_and_likelihoods_come_from_the_sharpened_mix
     cfg = _cfg(tmp_path, sampling_reveal="one", eval_samples=2048, steps=16, elbo_draws=8)
     run = simulate_run(cfg, Memorizer(lam=0.0, sharpen=beta))
     r = load_run(run)
-    h = sharpened_grammar(build_data(cfg).grammar, beta)
+    h = memorizer.sharpened_grammar(build_data(cfg).grammar, beta)
     rec = r.eval(int(r.steps[-1]))
     logq = h.log_prob(rec.samples)
     assert np.isfinite(logq).all()

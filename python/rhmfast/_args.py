@@ -52,15 +52,8 @@ def integer(name: str, value: Any, *, lo: int | None = 0, hi: int | None = MAX_S
     return x
 
 
-def number(
-    name: str,
-    value: Any,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> float:
+def number(name: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+           hi_open: bool = False) -> float:
     """``value`` (a real number: int, float or numpy scalar, not a bool) as a finite
     float in the interval from ``lo`` to ``hi`` (``None``: unbounded; ``lo_open`` /
     ``hi_open``: the bound itself excluded), or a TypeError / ValueError naming ``name``.

@@ -637,24 +637,11 @@ def study_grammar(
     return RHM(v, n, m, s, L, seed=grammar_seed, rule_probs={lev: zipf(m, zipf_a) for lev in levels})
 
 
-def sample(
-    num: int,
-    *,
-    seed: int,
-    v: int = STUDY_GRAMMAR["v"],
-    n: int = STUDY_GRAMMAR["n"],
-    m: int = STUDY_GRAMMAR["m"],
-    s: int = STUDY_GRAMMAR["s"],
-    L: int = STUDY_GRAMMAR["L"],
-    grammar_seed: int = STUDY_GRAMMAR["grammar_seed"],
-    zipf_a: float | None = None,
-    zipf_levels: Sequence[int] | None = None,
-    unique: bool = False,
-) -> np.ndarray:
-    """``num`` strings of :func:`study_grammar` (defaults: the study's grammar; Zipf rule
-    probabilities ``zipf(m, zipf_a)`` at ``zipf_levels``, default every level, when
-    ``zipf_a`` is given): the grammar the trainer and ``rhmfast data`` draw from with the
-    same settings. Build the :class:`RHM` yourself to parse or score them.
+def sample(num: int, *, seed: int, unique: bool = False, **grammar: Any) -> np.ndarray:
+    """``num`` strings of ``study_grammar(**grammar)`` (keywords ``v, n, m, s, L,
+    grammar_seed, zipf_a, zipf_levels``; defaults: the study's grammar, uniform rules):
+    the grammar the trainer and ``rhmfast data`` draw from with the same settings.
+    Build the :class:`RHM` yourself to parse or score them.
 
     >>> import rhmfast
     >>> rhmfast.sample(4, seed=0, unique=True).shape
@@ -663,5 +650,4 @@ def sample(
     ...       rhmfast.study_grammar(zipf_a=1.0, zipf_levels=[0]).sample(3, seed=1)).all())
     True
     """
-    g = study_grammar(v=v, n=n, m=m, s=s, L=L, grammar_seed=grammar_seed, zipf_a=zipf_a, zipf_levels=zipf_levels)
-    return g.sample(num, seed=seed, unique=unique)
+    return study_grammar(**grammar).sample(num, seed=seed, unique=unique)
