@@ -361,3 +361,45 @@ def test_lam_for_copy_fraction_one_token_per_step_formula_and_edges():
     assert (lam_for_copy_fraction(cfg, full, np.ones(2), c) == 0).all()
     with pytest.raises(ValueError, match="valid: shape"):
         lam_for_copy_fraction(cfg, data, np.ones(2), c, np.ones(2))
+
+
+# ---------------------------------------------------------------- memorizer families
+
+
+def test_onsets_memorize_each_string_from_its_own_step(tmp_path):
+    """Per-string onsets: no string is copied before its onset; every copy after it is
+    of a string whose onset has passed; tilted weights put prototypical onsets first."""
+    cfg = _cfg(tmp_path, sampling_reveal="one", eval_samples=256, steps=64, first_checkpoint=8, elbo_draws=0)
+    run = simulate_run(cfg, Memorizer(lam=0.5, onsets=(16, 48)))
+    r = load_run(run)
+    truth = json.loads((run / "simulation.json").read_text())
+    onsets = np.array(truth["onsets"])
+    assert sorted(onsets.tolist()) == pytest.approx(np.linspace(16, 48, len(onsets)).tolist())
+    p = np.exp(r.train_logp)
+    for t, step in enumerate(r.steps):
+        early = onsets > step  # not memorized yet: copied by chance only (a grammar draw)
+        chance = r.num_samples[t] * p[early].sum()
+        assert r.copy_counts[t, early].sum() <= chance + 4 * np.sqrt(chance) + 2, step
+    late = r.copy_counts[-1]
+    assert (late[onsets <= r.steps[-1]] > 0).mean() > 0.8  # every string is on by the end
+    w = string_weights(r.train, r.train_logp, cfg.s, "logp", 50.0)
+    ranked = memorizer.onset_steps(w, (0.0, 1.0), seed=3)
+    assert scipy_stats.spearmanr(ranked, r.train_logp)[0] < -0.5  # likely strings first
+
+
+def test_partial_copies_copy_pieces_not_strings(tmp_path):
+    """Partial copies share all but one aligned block with a training string and are
+    (almost always) not copies themselves."""
+    cfg = _cfg(tmp_path, sampling_reveal="one", eval_samples=512, steps=16, first_checkpoint=16, elbo_draws=0)
+    r = load_run(simulate_run(cfg, Memorizer(lam=0.0, partial=1.0)))
+    x = r.eval(int(r.steps[-1])).samples.astype(np.int64)
+    train = r.train.astype(np.int64)
+    assert r.copy_counts.sum() <= 0.1 * len(x)  # a replaced block may equal the original
+    differ = (x[:, None, :] != train[None, :, :]).sum(-1).min(1)  # tokens from the nearest training string
+    assert (differ <= cfg.s ** (cfg.L - 1)).all()  # at most one block of level >= 1
+    with pytest.raises(ValueError, match="partial"):
+        Memorizer(partial=1.5)
+    with pytest.raises(ValueError, match="lam \\+ partial"):
+        simulate_run(_cfg(tmp_path, "over", sampling_reveal="one", steps=16), Memorizer(lam=0.6, partial=0.6))
+    with pytest.raises(ValueError, match="one token revealed"):
+        simulate_run(_cfg(tmp_path, "anc", sampling_reveal="ancestral", steps=16), Memorizer(partial=0.2))

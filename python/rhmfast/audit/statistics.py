@@ -144,8 +144,5 @@ def verdicts(tests: Sequence[Any]) -> list[str]:
     out = []
     for question, t, no in zip(what, tests, below):
         said = answer(t, above="yes", below=no, why=f"{t.name} undefined: no copies or no held-out strings")
-        line = verdict(question, t, said, digits=3)
-        if np.isfinite(t.p):
-            line += f"; false-positive rate on the null runs {t.false_positive_rate:.0%}"
-        out.append(line)
+        out.append(verdict(question, t, said, digits=3))
     return out

@@ -55,8 +55,7 @@ def write_report(root: pathlib.Path, ds: Any, sets: list[SampleSet], results: di
                 f"Memorization is read against {len(tests[0].null)} null run sets of a model that learned the "
                 "grammar and memorized nothing (as many valid samples per step, drawn from the grammar); the "
                 f"quintile contrasts against {len(tests[1].null)} null run sets fitted to the observed copy counts "
-                "(every training string memorized at the same rate, other draws from the grammar). Each verdict quotes its false-positive rate on its own null "
-                "(leave one out). Known-answer calibration of these tests (grammar samples, a uniform memorizer, "
+                "(every training string memorized at the same rate, other draws from the grammar). Known-answer calibration of these tests (grammar samples, a uniform memorizer, "
                 "a prototype-first memorizer) is in tests/test_audit.py and docs/RESULTS.md.")
     report.table(["statistic", "value", "95% interval", "null median", "null 95%", "p", "decision"],
                  [[t.name, fmt(t.value), f"[{fmt(t.interval[0])}, {fmt(t.interval[1])}]", fmt(t.centre),

@@ -42,6 +42,7 @@ from rhmfast.analysis import Run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
 from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
 from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
+from rhmfast.experiments.rates import fingerprint, null_cell, quote
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.grammar import RHM
 from rhmfast.report import Report
@@ -190,8 +191,9 @@ def _verdicts(result: dict[str, Any], settings: dict[str, Any]) -> tuple[str, st
     parts = ", ".join(f"a={a:g}{' (uniform)' if a == -1 else ''}: {fmt_step(_median_clock(rows, 'all', a), last)}"
                       for a in exps)
     said = answer(t, below="yes", above="no, the opposite", why=UNMEASURABLE)
+    measured = quote("fat-tail", fingerprint(settings), t.name)
     verdict_text = (f"{verdict('fat tails (smaller a) delay memorization', t, said)}; "
-                    f"false-positive rate on the null {fmt_pct(t.false_positive_rate)}; steps until the memorized mass "
+                    f"{measured + '; ' if measured else ''}steps until the memorized mass "
                     f"reaches {fmt_pct(float(settings['copy_threshold']))} (median over seeds): {parts}")
     levels = [int(lv) for lv in settings["tail_levels"]]
     if not levels:
@@ -227,7 +229,8 @@ def _report_body(report: Report, result: dict[str, Any], settings: dict[str, Any
     for t in tests:
         lo, hi = t.null_band
         table.append([t.name, f"{t.value:+.2f} [{t.interval[0]:+.2f}, {t.interval[1]:+.2f}]",
-                      f"{t.centre:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{t.p:.2g}", fmt_pct(t.false_positive_rate)])
+                      f"{t.centre:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{t.p:.2g}",
+                      null_cell("fat-tail", fingerprint(settings), t.name)])
     report.table(["statistic", "observed [95% CI]", "null median [95%]", "p", "false positives"], table)
 
     def grammar_rows(sel: list[_Row], key: str) -> list[list[str]]:

@@ -33,6 +33,7 @@ from rhmfast.analysis import Run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
 from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
 from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
+from rhmfast.experiments.rates import fingerprint, null_cell, quote
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.report import Report
 from rhmfast.stats import NullTest, answer, verdict
@@ -112,7 +113,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     expo_stat = _censored_exponent(first)
     exponent = expo_stat(sw.labels, sw.clocks, sw.groups)
     expo_ci = sw.interval(expo_stat)
-    verdict = _verdict(test, exponent, expo_ci)
+    verdict = _verdict(test, exponent, expo_ci, fingerprint(settings))
     report.verdict(verdict)
     sizes = [int(p) for p in settings["sizes"]]
     by_size = {p: [float(c) for c, lab in zip(sw.clocks, sw.labels, strict=True) if lab == p] for p in sizes}
@@ -125,7 +126,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
                      for sp, c in zip(specs, sw.clocks, strict=True)]}
 
 
-def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float]) -> str:
+def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float], key: str) -> str:
     head = "memorization time grows with training-set size"
     said = answer(test, below="no, the opposite (larger sets memorized sooner)", above="yes", why=UNMEASURABLE)
     if np.isfinite(exponent):
@@ -135,8 +136,8 @@ def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float]) -> s
         expo = f"time ~ P^{exponent:.2f} [{lo:.2f}, {hi:.2f}] ({consistent}; expected ~1)"
     else:
         expo = "exponent not measurable (fewer than two sizes with an uncensored time)"
-    return (f"{verdict(head, test, said)}; false-positive rate on the null {fmt_pct(test.false_positive_rate)}; "
-            f"{expo}")
+    measured = quote("scaling", key, test.name)
+    return f"{verdict(head, test, said)}; {measured + '; ' if measured else ''}{expo}"
 
 
 def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: SweepClocks, test: NullTest,
@@ -159,7 +160,8 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: 
     lo, hi = test.null_band
     report.table(["statistic", "observed [95% CI]", "null median [95%]", "p", "false positives"],
                  [[test.name, f"{test.value:+.2f} [{test.interval[0]:+.2f}, {test.interval[1]:+.2f}]",
-                   f"{test.centre:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{test.p:.2g}", fmt_pct(test.false_positive_rate)],
+                   f"{test.centre:+.2f} [{lo:+.2f}, {hi:+.2f}]", f"{test.p:.2g}",
+                   null_cell("scaling", fingerprint(settings), test.name)],
                   ["exponent (log clock vs log P)", f"{exponent:.2f} [{expo_ci[0]:.2f}, {expo_ci[1]:.2f}]",
                    "1 (proportional)", "", ""]])
     rows = []

@@ -31,7 +31,7 @@ from rhmfast.grammar import RHM
 from rhmfast.stats.prototypicality import prototypicality_score
 
 __all__ = ["Memorizer", "Schedule", "TILTS", "schedule_at", "parse_schedule", "string_weights", "sharpened_grammar",
-           "draw_mixture", "Breaker", "impose_validity"]
+           "onset_steps", "draw_mixture", "Breaker", "impose_validity"]
 
 # a constant, knots ((step, value), ...) interpolated linearly in step, or a function of step
 Schedule = float | Sequence[tuple[float, float]] | Callable[[int], float]
@@ -106,6 +106,17 @@ class Memorizer:
             levels left out are not broken beyond what the sampler does.
         sharpen: exponent ``beta >= 1`` of the grammar component's rule probabilities
             at each step (:func:`sharpened_grammar`); 1 (default) is the grammar.
+        onsets: ``(first, last)`` steps: each training string starts being memorized at
+            its own onset, spread evenly over ``[first, last]`` in an order drawn by the
+            tilt's weights (:func:`onset_steps`: random for uniform weights, prototypical
+            strings earlier for ``strength > 1``); at each step the training component
+            draws uniformly among the strings whose onset has passed. None (default):
+            every string from the start, by its weight.
+        partial: share of the samples at each step that are partial copies: a training
+            string (drawn as the whole copies are) with one aligned block, at a level
+            and position drawn uniformly, replaced by that block of a grammar-component
+            sample (:func:`draw_mixture`). They copy pieces of training strings without
+            being copies.
     """
 
     lam: Schedule = 0.0
@@ -113,6 +124,8 @@ class Memorizer:
     strength: float = 1.0
     validity: Mapping[int, Schedule] = dataclasses.field(default_factory=dict)
     sharpen: Schedule = 1.0
+    onsets: tuple[float, float] | None = None
+    partial: Schedule = 0.0
 
     def __post_init__(self) -> None:
         _check_schedule("lam", self.lam, 0.0, 1.0)
@@ -125,13 +138,25 @@ class Memorizer:
             integer("validity level", level)
             _check_schedule(f"validity[{level}]", sched, 0.0, 1.0)
         _check_schedule("sharpen", self.sharpen, 1.0, math.inf)
+        _check_schedule("partial", self.partial, 0.0, 1.0)
+        if self.onsets is not None:
+            if not isinstance(self.onsets, (tuple, list)) or len(self.onsets) != 2:
+                raise TypeError(f"onsets: expected (first, last) steps, got {self.onsets!r}")
+            first = number("onsets[0]", self.onsets[0], lo=0)
+            last = number("onsets[1]", self.onsets[1], lo=first)
+            object.__setattr__(self, "onsets", (first, last))
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able record of the truth (schedules as given, functions by name)."""
         def sched(s: Schedule) -> Any:
             return getattr(s, "__name__", "function") if callable(s) else s
-        return {"lam": sched(self.lam), "tilt": self.tilt, "strength": self.strength,
-                "validity": {str(k): sched(v) for k, v in self.validity.items()}, "sharpen": sched(self.sharpen)}
+        out = {"lam": sched(self.lam), "tilt": self.tilt, "strength": self.strength,
+               "validity": {str(k): sched(v) for k, v in self.validity.items()}, "sharpen": sched(self.sharpen)}
+        if self.onsets is not None:  # only when used: earlier simulations keep their records
+            out["onsets"] = list(self.onsets)
+        if self.partial != 0.0:
+            out["partial"] = sched(self.partial)
+        return out
 
 
 def string_weights(train: np.ndarray, train_logp: np.ndarray, s: int, tilt: str, strength: float) -> np.ndarray:
@@ -185,12 +210,34 @@ def sharpened_grammar(g: Any, beta: float) -> Any:
     return RHM.from_rules(g.rules, v=g.v, rule_probs=probs, root_prior=g.root_prior)
 
 
-def draw_mixture(grammar: Any, train: np.ndarray, weights: np.ndarray, lam: float, num: int, seed: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def onset_steps(weights: np.ndarray, onsets: tuple[float, float], seed: int) -> np.ndarray:
+    """``(P,)`` the step at which each training string starts being memorized: the
+    strings in a Plackett-Luce order by ``weights`` (a uniform random order for equal
+    weights; heavier strings tend to come first), spread evenly over ``onsets``.
+
+    >>> onset_steps(np.ones(3), (100, 300), seed=0).tolist() in ([100, 200, 300], [100, 300, 200],
+    ...     [200, 100, 300], [200, 300, 100], [300, 100, 200], [300, 200, 100])
+    True
+    """
+    w = np.asarray(weights, np.float64)
+    keys = np.log(w) + np.random.default_rng([seed, 11]).gumbel(size=len(w))
+    rank = np.empty(len(w))
+    rank[np.argsort(-keys, kind="stable")] = np.arange(len(w))
+    first, last = onsets
+    return first + (last - first) * rank / max(len(w) - 1, 1)
+
+
+def draw_mixture(grammar: Any, train: np.ndarray, weights: np.ndarray, lam: float, num: int, seed: int, *,
+                 partial: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``num`` strings of the mixture in string space and which of them are memorized:
     each a training string drawn by ``weights`` with probability ``lam``, else a string
     of ``grammar`` (the model's grammar component). This is what the masked sampler
     driven by the mixture's exact denoiser draws with one token revealed per step.
+    A further share ``partial`` are partial copies: a training string drawn by
+    ``weights`` with one aligned block (level 1..L-1 and position drawn uniformly)
+    replaced by the block at the same place of a ``grammar`` sample; they count as
+    memorized (kept intact by :func:`impose_validity`). Zero weights everywhere: no
+    string is memorized yet, and the grammar component draws in their place.
 
     >>> g = RHM(4, 2, 2, 2, 2, seed=0)
     >>> train = g.sample(3, seed=1)
@@ -198,12 +245,29 @@ def draw_mixture(grammar: Any, train: np.ndarray, weights: np.ndarray, lam: floa
     >>> bool(memorized.all()), bool((x[:, None] == train[None]).all(-1).any(1).all())
     (True, True)
     """
+    w = np.asarray(weights, np.float64)
     rng = np.random.default_rng([seed, 5])
+    if not w.sum() > 0:
+        lam = partial = 0.0
     copy = rng.random(num) < lam
     x = np.empty((num, train.shape[1]), train.dtype)
-    w = np.asarray(weights, np.float64)
-    x[copy] = train[rng.choice(len(w), size=int(copy.sum()), p=w / w.sum())]
+    if w.sum() > 0:
+        x[copy] = train[rng.choice(len(w), size=int(copy.sum()), p=w / w.sum())]
     x[~copy] = grammar.sample(int((~copy).sum()), seed=seed)
+    if partial > 0:  # its own stream: the whole copies and grammar draws stay as they were
+        prng = np.random.default_rng([seed, 6])
+        part = ~copy & (prng.random(num) < partial / max(1.0 - lam, 1e-12))
+        k = int(part.sum())
+        if k:
+            base = train[prng.choice(len(w), size=k, p=w / w.sum())].copy()
+            s, L = int(grammar.s), int(grammar.L)
+            for i, row in enumerate(base):
+                level = int(prng.integers(1, max(L, 2)))
+                width = s ** (L - level)
+                start = int(prng.integers(s**level)) * width
+                row[start:start + width] = x[np.flatnonzero(part)[i], start:start + width]
+            x[part] = base
+            copy = copy | part
     return x, copy
 
 

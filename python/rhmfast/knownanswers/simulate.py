@@ -74,6 +74,7 @@ from rhmfast.knownanswers.memorizer import (
     Memorizer,
     draw_mixture,
     impose_validity,
+    onset_steps,
     schedule_at,
     sharpened_grammar,
     string_weights,
@@ -125,7 +126,7 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
 
 def _draw(model: MixtureDenoiser, process: Any, config: TrainConfig, data: RunData, lam: float,
           weights: np.ndarray, step: int, dev: torch.device, *, through_sampler: bool = False,
-          grammar: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+          grammar: Any = None, partial: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """The evaluation samples of the memorizer at ``step`` and which of them the
     training component drew (None where that is unknown). One token revealed per step
     by the masked sampler from an exact denoiser draws exactly from the denoiser's prior
@@ -137,7 +138,10 @@ def _draw(model: MixtureDenoiser, process: Any, config: TrainConfig, data: RunDa
     seed = config.seed * 1_000_003 + step
     if config.process == "masked" and config.sampling_reveal == "one" and not through_sampler:
         return draw_mixture(data.grammar if grammar is None else grammar, data.train, weights, lam,
-                            config.eval_samples, seed)
+                            config.eval_samples, seed, partial=partial)
+    if partial:
+        raise ValueError("Memorizer.partial needs the exact draws of one token revealed per step "
+                         "(TrainConfig.process = 'masked', sampling_reveal = 'one')")
     x = sample(model, process, num=config.eval_samples, d=data.d, seed=seed, steps=config.sampling_steps,
                reveal=config.sampling_reveal, device=dev).astype(data.train.dtype)
     return x, None
@@ -151,6 +155,10 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
     steps = checkpoint_steps(config.steps, config.first_checkpoint, config.checkpoints_per_octave)
     breaker = Breaker(g, seed=config.seed * 1_000_003 + 7) if memorizer.validity else None
     lams, betas, lines = [], [], []
+    onsets = None if memorizer.onsets is None else onset_steps(weights, memorizer.onsets, config.seed)
+    if onsets is not None and not (config.process == "masked" and config.sampling_reveal == "one"):
+        raise ValueError("Memorizer.onsets needs the exact draws of one token revealed per step "
+                         "(TrainConfig.process = 'masked', sampling_reveal = 'one')")
     component: dict[float, Any] = {}  # beta -> the sharpened grammar (schedules are mostly flat)
     for step in steps:
         lam = schedule_at(memorizer.lam, step, "lam")
@@ -164,8 +172,14 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
         if beta not in component:
             component[beta] = sharpened_grammar(g, beta)
         path = run / "eval" / f"step_{step:08d}.npz"
-        model = MixtureDenoiser(component[beta], data.train, lam, weights, process=process)
-        x, memorized = _draw(model, process, config, data, lam, weights, step, dev, grammar=component[beta])
+        partial = schedule_at(memorizer.partial, step, "partial")
+        if not 0.0 <= lam + partial <= 1.0:
+            raise ValueError(f"lam + partial at step {step} is {lam + partial}: must lie in [0, 1]")
+        # with onsets, the strings whose onset has passed, each alike
+        now = weights if onsets is None else (onsets <= step).astype(np.float64)
+        model = MixtureDenoiser(component[beta], data.train, lam, now if now.sum() > 0 else weights, process=process)
+        x, memorized = _draw(model, process, config, data, lam, now, step, dev, grammar=component[beta],
+                             partial=partial)
         if breaker is not None and len(x):
             targets = {lev: schedule_at(s, step, f"validity[{lev}]") for lev, s in memorizer.validity.items()}
             if memorized is None:  # through the sampler: every copy counts as memorized
@@ -178,5 +192,7 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
     atomic_write_bytes(run / "metrics.jsonl", "".join(lines).encode(), durable=False)
     truth = {"memorizer": memorizer.describe(), "steps": steps, "lam": lams, "sharpen": betas,
              "weights": weights.tolist()}
+    if onsets is not None:
+        truth["onsets"] = onsets.tolist()
     atomic_write_text(run / SIMULATION_FILE, json.dumps(truth) + "\n")
     return run
