@@ -127,7 +127,9 @@ def run(name: str, fams: list[str], smoke: bool, null_seeds: int, effect_seeds: 
     preset = "micro" if smoke else "quick"
     if smoke:
         null_seeds, effect_seeds = 2, 1
-    settings = resolve_settings(name, preset, module.DEFAULTS, None)
+    # the bootstrap gives the interval only, never the decision: a few draws suffice here
+    # (rates.NOT_DECISIVE: the stored rates still belong to the preset's settings)
+    settings = resolve_settings(name, preset, module.DEFAULTS, {"num_boot": 20})
     train = settings["train"]
     stats = statistics(name, settings)
     out(f"{name}, {preset} preset (P = {train['num_train']}, d = {int(train['s']) ** int(train['L'])}, "

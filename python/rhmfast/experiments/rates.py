@@ -39,14 +39,21 @@ FAMILIES = {
 }
 
 
-def fingerprint(settings: Mapping[str, Any]) -> str:
-    """A short digest of resolved settings (:func:`rhmfast.experiments.presets.resolve_settings`):
-    equal settings, equal fingerprint.
+# settings that cannot change a decision: the bootstrap draws give the interval only (a
+# verdict's p and decision come from the null values)
+NOT_DECISIVE = ("num_boot",)
 
-    >>> fingerprint({"a": 1}) == fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+def fingerprint(settings: Mapping[str, Any]) -> str:
+    """A short digest of resolved settings (:func:`rhmfast.experiments.presets.resolve_settings`)
+    without those that cannot change a decision (``NOT_DECISIVE``): equal settings, equal
+    fingerprint.
+
+    >>> fingerprint({"a": 1}) == fingerprint({"a": 1, "num_boot": 5}) != fingerprint({"a": 2})
     True
     """
-    return hashlib.sha256(dump_toml(dict(settings)).encode()).hexdigest()[:16]
+    kept = {k: v for k, v in settings.items() if k not in NOT_DECISIVE}
+    return hashlib.sha256(dump_toml(kept).encode()).hexdigest()[:16]
 
 
 def load_rates(path: Path | None = None) -> dict[str, Any]:
