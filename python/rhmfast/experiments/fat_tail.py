@@ -42,7 +42,7 @@ from rhmfast.analysis import Run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
 from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
 from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
-from rhmfast.experiments.rates import fingerprint, null_cell, quote
+from rhmfast.experiments.rates import fingerprint, null_cell, quoted
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.grammar import RHM
 from rhmfast.report import Report
@@ -191,9 +191,8 @@ def _verdicts(result: dict[str, Any], settings: dict[str, Any]) -> tuple[str, st
     parts = ", ".join(f"a={a:g}{' (uniform)' if a == -1 else ''}: {fmt_step(_median_clock(rows, 'all', a), last)}"
                       for a in exps)
     said = answer(t, below="yes", above="no, the opposite", why=UNMEASURABLE)
-    measured = quote("fat-tail", fingerprint(settings), t.name)
-    verdict_text = (f"{verdict('fat tails (smaller a) delay memorization', t, said)}; "
-                    f"{measured + '; ' if measured else ''}steps until the memorized mass "
+    verdict_text = (f"{verdict('fat tails (smaller a) delay memorization', t, said)}"
+                    f"{quoted('fat-tail', fingerprint(settings), t)}; steps until the memorized mass "
                     f"reaches {fmt_pct(float(settings['copy_threshold']))} (median over seeds): {parts}")
     levels = [int(lv) for lv in settings["tail_levels"]]
     if not levels:

@@ -56,7 +56,7 @@ from rhmfast.experiments.common import (
     training_curves_figure,
     write_csv,
 )
-from rhmfast.experiments.rates import fingerprint, null_cell, quote
+from rhmfast.experiments.rates import fingerprint, null_cell, quoted
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.report import Report
 from rhmfast.stats import (
@@ -181,9 +181,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
            "least chance + 3; raise [train] steps)")
     said = answer(primary, below="yes", above="no, the opposite (atypical samples first)", why=why)
     verdict_text = verdict("prototypical samples memorized first", primary, said)
-    measured = quote("prototypes", fingerprint(settings), primary.name)
-    if np.isfinite(primary.p) and measured:
-        verdict_text += f"; {measured}"
+    verdict_text += quoted("prototypes", fingerprint(settings), primary)
     report.verdict(verdict_text)
 
     at_points = {

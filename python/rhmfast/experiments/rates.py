@@ -18,6 +18,7 @@ count.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from rhmfast._io.jsonfile import write_json
 from rhmfast._io.toml import dump_toml
 from rhmfast._io.untrusted import read_json
 
-__all__ = ["RATES_FILE", "FAMILIES", "fingerprint", "load_rates", "quote", "null_cell", "record"]
+__all__ = ["RATES_FILE", "FAMILIES", "fingerprint", "load_rates", "quote", "quoted", "null_cell", "record"]
 
 RATES_FILE = Path(__file__).with_name("measured_rates.json")
 
@@ -82,6 +83,13 @@ def quote(name: str, key: str, statistic: str, rates: Mapping[str, Any] | None =
     if effects:
         out.append("power: " + ", ".join(effects))
     return "; ".join(out)
+
+
+def quoted(name: str, key: str, test: Any) -> str:
+    """``"; "`` and :func:`quote` for a verdict's test (a :class:`rhmfast.stats.NullTest`),
+    or ``""`` when it is not measurable or nothing was measured at these settings."""
+    text = quote(name, key, test.name) if math.isfinite(test.p) else ""
+    return f"; {text}" if text else ""
 
 
 def null_cell(name: str, key: str, statistic: str, rates: Mapping[str, Any] | None = None) -> str:

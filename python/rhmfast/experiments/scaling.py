@@ -33,7 +33,7 @@ from rhmfast.analysis import Run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
 from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
 from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
-from rhmfast.experiments.rates import fingerprint, null_cell, quote
+from rhmfast.experiments.rates import fingerprint, null_cell, quoted
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.report import Report
 from rhmfast.stats import NullTest, answer, verdict
@@ -136,8 +136,7 @@ def _verdict(test: NullTest, exponent: float, expo_ci: tuple[float, float], key:
         expo = f"time ~ P^{exponent:.2f} [{lo:.2f}, {hi:.2f}] ({consistent}; expected ~1)"
     else:
         expo = "exponent not measurable (fewer than two sizes with an uncensored time)"
-    measured = quote("scaling", key, test.name)
-    return f"{verdict(head, test, said)}; {measured + '; ' if measured else ''}{expo}"
+    return f"{verdict(head, test, said)}{quoted('scaling', key, test)}; {expo}"
 
 
 def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: SweepClocks, test: NullTest,

@@ -1,28 +1,34 @@
-"""``slop``: in the window of partial memorization, where few whole samples are copies,
-does the model over-produce common blocks?
+"""``slop``: are common substrings learned first, and then over-produced, before whole
+samples are copied?
 
-The primary statistic is the common-block ratio pooled over a window fixed in advance:
-the generated frequency of each level's common blocks (the top ``common_fraction`` of
-the distinct training blocks by exact grammar probability,
-:func:`rhmfast.analysis.blocks.common_blocks`) among the generated blocks the grammar
-knows, over the grammar's mass on them, averaged over levels ``1..L`` (every block
-shorter than the string), counted over the samples of the window's checkpoints that are
-not copies of a training string (copies are memorization, not slop; a model's chance
-copies are its most probable strings, which would couple the statistic to the copy
-count the null runs are fitted to), and averaged over seeds. The window of a run: from its first checkpoint with at least
-``valid_min`` valid samples until, excluded, its first with excess copies (beyond
-chance) of ``copy_max`` or more; the same rule is applied to every run, observed or
-null. The statistic is read against null runs fitted to each observed run
-(:func:`rhmfast.knownanswers.nulls.null_runs`: they copy as often and are as invalid, level by
-level, but their other samples are the exact grammar's through the same sampler), so
-the null absorbs copies, validity and the sampler's own bias (an ancestral sampler
-under-produces common blocks by itself), and the test isolates over-production beyond
-memorization. Interval: a two-stage bootstrap over seeds, then samples (whole strings:
-the blocks of one string are not independent). Each level's ratio is reported beside
-it with the same nulls, and so are the rare-block ratio (the bottom ``common_fraction``
-of the training blocks) and the common over rare ratio: a model that copies pieces of
-its training strings over-produces every training block, common or rare, and only a
-ratio above 1 says that common blocks are favoured.
+Two questions, two statistics, each read against null runs fitted to each observed run
+(:func:`rhmfast.knownanswers.nulls.null_runs`: they copy as often and are as invalid,
+level by level, but their other samples are the exact grammar's through the same
+sampler), so the nulls absorb copies, validity and the sampler's own bias.
+
+- **Over-produced** (the verdict's statistic): in the window of partial memorization,
+  the common over rare ratio. The common-block ratio of a level is the generated
+  frequency of its common blocks (the top ``common_fraction`` of the distinct training
+  blocks by exact grammar probability, :func:`rhmfast.analysis.blocks.common_blocks`)
+  among the generated blocks the grammar knows, over the grammar's mass on them; the
+  rare-block ratio the same for the bottom ``common_fraction``; both averaged over
+  levels ``1..L`` and counted over the window's samples that copy no training string
+  (copies are memorization). Their quotient is above 1 when common blocks are favoured
+  over the other training blocks. A model that copies pieces of its training strings
+  over-produces every training block, rare ones far more than common ones relative to
+  their grammar mass, so it reads "no" here, while the common-block ratio alone (beside
+  it, with each level's and the rare-block ratio) would call it slop. The window of a
+  run: from its first checkpoint with at least ``valid_min`` valid samples until,
+  excluded, its first with excess copies (beyond chance) of ``copy_max`` or more; the
+  same rule for every run, observed or null. Interval: a two-stage bootstrap over
+  seeds, then samples (whole strings: the blocks of one string are not independent).
+- **Learned first**: per run, the step (interpolated in log step) at which the common
+  blocks' ratio first reaches 1 (their grammar frequency), and the same for the rare
+  blocks, over every checkpoint's samples that copy nothing; the statistic is
+  ``log(rare step / common step)`` (> 0: common first; a set that never reaches it
+  counts at twice the last step), averaged over seeds; interval: seeds resampled.
+
+All statistics are fixed before any run is read.
 
 >>> [spec.name for spec in plan({"seeds": [0, 1], "train": {"L": 4}})]
 ['seed0', 'seed1']
@@ -35,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from rhmfast.analysis import Run, memorization_curves, overproduction
+from rhmfast.analysis import Run, memorization_curves, memorization_time, overproduction
 from rhmfast.analysis.blocks import GrammarProbs, common_block_counts, common_blocks
 from rhmfast.analysis.plots import (
     figure_band,
@@ -53,10 +59,10 @@ from rhmfast.experiments.common import (
     regime_text,
     training_curves_figure,
 )
-from rhmfast.experiments.rates import fingerprint, null_cell, quote
+from rhmfast.experiments.rates import fingerprint, null_cell, quoted
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.report import Report
-from rhmfast.stats import NullTest, answer, verdict
+from rhmfast.stats import NullTest, answer, two_stage_interval, verdict
 
 TITLE = "Partial memorization: are common blocks over-produced before whole samples are copied?"
 
@@ -70,9 +76,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "quick": {**_COMMON, "seeds": [0, 1, 2], "num_boot": 1000, "null_runs": 99},
     "paper": {**_COMMON, "seeds": [0, 1, 2], "num_boot": 1000, "null_runs": 99},
 }
-PRIMARY = "common-block ratio, levels pooled"
+COMMON = "common-block ratio, levels pooled"
 RARE = "rare-block ratio, levels pooled"  # the bottom common_fraction of the training blocks
-TILT = "common over rare blocks, levels pooled"
+TILT = "common over rare blocks, levels pooled"  # the verdict's over-production statistic
+TIMING = "log(rare / common) steps to the grammar frequency"  # learned first: > 0
 
 
 def plan(settings: dict[str, Any]) -> list[RunSpec]:
@@ -116,16 +123,46 @@ class _Counts:
         self.rare = np.zeros((0, len(self.levels)), np.int64)
         self.known = np.zeros((0, len(self.levels)), np.int64)
         self.sizes = np.zeros(0, np.int64)  # samples counted per checkpoint of the window
+        self.clocks = (np.inf, np.inf)  # steps at which common / rare blocks reach their grammar mass
+        if not len(run.steps):
+            return
+        # every checkpoint's samples that copy nothing (copies are memorization), counted once
+        kept = [rec.samples[rec.copy_of < 0] for rec in run.evals()]
+        at = np.repeat(np.arange(len(kept)), [len(k) for k in kept])
+        x = np.concatenate(kept)
+        pairs = [common_block_counts(x, s, lv, c, probs) for lv, (c, _) in zip(self.levels, sets, strict=True)]
+        common = np.stack([c for c, _ in pairs], axis=1)
+        known = np.stack([k for _, k in pairs], axis=1)
+        rare_counts = np.stack([common_block_counts(x, s, lv, c, probs)[0]
+                                for lv, (c, _) in zip(self.levels, rare, strict=True)], axis=1)
+        steps = run.steps.astype(np.float64)
+        curves = [np.array([self._pooled(c[at == t], known[at == t], m) for t in range(len(kept))])
+                  for c, m in ((common, self.mass), (rare_counts, self.rare_mass))]
+        self.clocks = tuple(memorization_time(steps, np.nan_to_num(r, nan=0.0), 1.0) for r in curves)
+        self.last = float(steps[-1])
         if self.window is not None:
-            recs = [run.eval(int(run.steps[i])) for i in range(self.window[0], self.window[1] + 1)]
-            kept = [rec.samples[rec.copy_of < 0] for rec in recs]  # copies are memorization
-            self.sizes = np.array([len(k) for k in kept], np.int64)
-            x = np.concatenate(kept)
-            pairs = [common_block_counts(x, s, lv, c, probs) for lv, (c, _) in zip(self.levels, sets, strict=True)]
-            self.common = np.stack([c for c, _ in pairs], axis=1)
-            self.known = np.stack([k for _, k in pairs], axis=1)
-            self.rare = np.stack([common_block_counts(x, s, lv, c, probs)[0]
-                                  for lv, (c, _) in zip(self.levels, rare, strict=True)], axis=1)
+            sel = (at >= self.window[0]) & (at <= self.window[1])
+            self.sizes = np.array([len(kept[t]) for t in range(self.window[0], self.window[1] + 1)], np.int64)
+            self.common, self.known, self.rare = common[sel], known[sel], rare_counts[sel]
+
+    @staticmethod
+    def _pooled(counts: np.ndarray, known: np.ndarray, mass: np.ndarray) -> float:
+        """Levels-pooled ratio of generated to grammar frequency of a block set."""
+        kk = known.sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where((kk > 0) & (mass > 0), counts.sum(0) / kk / mass, np.nan)
+        return float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")
+
+    def timing(self) -> float:
+        """``log(rare clock / common clock)``: > 0 when the common training blocks reach
+        their grammar frequency (generated frequency over grammar mass, levels pooled,
+        samples that copy nothing) at an earlier checkpoint than the rare ones; a set that
+        never does is counted at twice the last step; NaN when neither does."""
+        c, r = self.clocks
+        if not (np.isfinite(c) or np.isfinite(r)):
+            return float("nan")
+        cap = 2 * getattr(self, "last", 1.0)
+        return float(np.log(min(r, cap)) - np.log(min(c, cap)))
 
     def ratios(self, idx: np.ndarray | None = None, *, rare: bool = False) -> np.ndarray:
         """``(levels,)`` common-block ratio (``rare``: rare-block ratio) of each level over
@@ -138,14 +175,15 @@ class _Counts:
             return np.where((kk > 0) & (mass > 0), c.sum(0) / kk / mass, np.nan)
 
     def stats(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """The statistics (:func:`statistic_names`) over the samples ``idx``: the common-block
-        ratio with levels pooled (mean), then each level's, then the rare-block ratio
-        pooled, then the common over the rare (> 1: common blocks favoured over the
-        other training blocks, not only training blocks over-produced)."""
+        """The window's statistics (:data:`WINDOW_STATISTICS`) over the samples ``idx``:
+        the common over the rare ratio (> 1: common blocks favoured over the other
+        training blocks, not only training blocks over-produced; the verdict's), the
+        common-block ratio with levels pooled (mean), then each level's, then the
+        rare-block ratio pooled."""
         r, rr = self.ratios(idx), self.ratios(idx, rare=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             tilt = np.mean(r) / np.mean(rr) if np.mean(rr) > 0 else np.nan
-        return np.concatenate([[np.mean(r)], r, [np.mean(rr), tilt]])
+        return np.concatenate([[tilt, np.mean(r)], r, [np.mean(rr)]])
 
 
 def _bootstrap(counts: list[_Counts], num_boot: int, seed: int = 0) -> np.ndarray:
@@ -163,9 +201,9 @@ def _bootstrap(counts: list[_Counts], num_boot: int, seed: int = 0) -> np.ndarra
 
 
 def statistic_names(levels: list[int]) -> list[str]:
-    """Names of the statistics ``null_tests`` returns, in order (the verdict's first)."""
-    return ([PRIMARY] + [f"common-block ratio, level {lv}" for lv in levels]
-            + [RARE, TILT])
+    """Names of the statistics ``null_tests`` returns, in order: the window's (the
+    verdict's over-production first), then the timing (learned first)."""
+    return [TILT, COMMON] + [f"common-block ratio, level {lv}" for lv in levels] + [RARE, TIMING]
 
 
 def _tests(counts: list[_Counts], null_counts: list[list[_Counts]], settings: dict[str, Any]) -> list[NullTest]:
@@ -173,10 +211,18 @@ def _tests(counts: list[_Counts], null_counts: list[list[_Counts]], settings: di
     boot = _bootstrap(counts, int(settings["num_boot"]))
     null = np.array([np.mean([c.stats() for c in ns], axis=0) for ns in null_counts])
     tests = []
-    for k, name in enumerate(statistic_names(counts[0].levels)):
+    names = statistic_names(counts[0].levels)
+    for k, name in enumerate(names[:-1]):
         b = boot[:, k][np.isfinite(boot[:, k])]
         interval = (float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))) if len(b) else (np.nan, np.nan)
         tests.append(NullTest.of(name, float(value[k]), interval, null[:, k], alpha=float(settings["alpha"])))
+    # the timing: one clock pair per run, so the interval resamples seeds only
+    timing = [c.timing() for c in counts]
+    interval = two_stage_interval(timing, lambda t: (), lambda t: t, num_boot=int(settings["num_boot"]))
+    null_timing = [np.nanmean([c.timing() for c in ns]) if np.isfinite([c.timing() for c in ns]).any() else np.nan
+                   for ns in null_counts]
+    tests.append(NullTest.of(names[-1], float(np.nanmean(timing)) if np.isfinite(timing).any() else float("nan"),
+                             interval, null_timing, alpha=float(settings["alpha"])))
     return tests
 
 
@@ -218,24 +264,23 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     if why:
         return not_measurable(report, "common blocks over-produced in the partial memorization window", why, seeds)
     counts, tests = _counted_tests(runs, nulls, settings)
-    primary = tests[0]
-    said = answer(primary, above="yes", below="no, the opposite (common blocks under-produced)",
-                  why="no run has a window")
+    primary, timing = tests[0], tests[-1]
+    said = answer(primary, above="yes", below=OPPOSITE, why="no run has a window")
     effect = primary.value / primary.centre if primary.centre > 0 else float("nan")
-    tilt = next(t for t in tests if t.name == TILT)
-    verdict_text = (f"{verdict('common blocks over-produced in the partial memorization window', primary, said)}; "
-                    f"x{effect:.3f} the null median; beside it, {TILT} = {tilt.value:.2f} "
-               f"[{tilt.interval[0]:.2f}, {tilt.interval[1]:.2f}] (null {tilt.centre:.2f}, p = {tilt.p:.2g}: "
-               f"{_TILT_READING[tilt.decision]})")
-    measured = quote("slop", fingerprint(settings), primary.name)
-    if np.isfinite(primary.p) and measured:
-        verdict_text += f"; {measured}"
+    first = answer(timing, above="yes", below="no, the opposite (rare training blocks first)",
+                   why="in no seed did common or rare blocks reach their grammar frequency")
+    key = fingerprint(settings)
+    verdict_text = f"{verdict(QUESTION, primary, said)}; x{effect:.3f} the null median" + quoted("slop", key, primary)
+    timing_text = verdict(QUESTION_FIRST, timing, first) + quoted("slop", key, timing)
+    report.verdict(timing_text)
     report.verdict(verdict_text)
     _report_body(report, settings, runs, seeds, counts, tests)
     top_level, top_step, top_rows = _figures(report, settings, runs, nulls, seeds, counts, tests)
     return {
         "verdict": verdict_text,
         "answer": said,
+        "verdict_learned_first": timing_text,
+        "answer_learned_first": first,
         "primary": primary.as_dict(),
         "tests": {t.name: t.as_dict() for t in tests},
         "effect_over_null": effect,
@@ -248,12 +293,10 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
     }
 
 
-_TILT_READING = {
-    1: "common blocks favoured over the other training blocks",
-    -1: "rare training blocks over-produced more than common ones: pieces of training strings copied, "
-        "not common blocks favoured",
-    0: "no preference between common and rare training blocks detected",
-}
+QUESTION = "common substrings over-produced (favoured over the other training blocks) in the partial memorization window"
+QUESTION_FIRST = "common substrings learned first (reach their grammar frequency before rare ones)"
+OPPOSITE = ("no: rare training blocks over-produced more than common ones (pieces of training strings copied, "
+            "not common substrings favoured)")
 
 
 def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seeds: list[int],
