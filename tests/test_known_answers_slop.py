@@ -78,8 +78,31 @@ def test_slop_verdict_is_calibrated(slop_decisions):
 
 def test_slop_verdict_has_power(slop_decisions):
     _, d1 = slop_decisions
-    # the verdict's statistic (levels pooled): "over-produced" on >= 80%, never the opposite
+    # the verdict's statistic (common over rare): "over-produced" on >= 80%, never the opposite
     assert (d1[:, 0] == 1).mean() >= 0.8 and not (d1[:, 0] == -1).any(), d1[:, 0]
+
+
+FAMILY_NULL = 20
+
+
+@pytest.fixture(scope="module")
+def look_alike_decisions(tmp_path_factory):
+    """The look-alikes: a partial copier (pieces of training strings, no preference for
+    common blocks, from before whole copies appear) and per-string onsets of memorization."""
+    root = tmp_path_factory.mktemp("slop_families")
+    partial = Memorizer(lam=LAM, validity=VALIDITY, partial=[(0, 0.0), (8, 0.2), (64, 0.3)])
+    onsets = Memorizer(lam=LAM, validity=VALIDITY, onsets=(32, 64))
+    return {"partial": _decisions(partial, range(500, 500 + FAMILY_NULL), root / "partial"),
+            "onsets": _decisions(onsets, range(600, 600 + FAMILY_NULL), root / "onsets")}
+
+
+@pytest.mark.parametrize("family", ["partial", "onsets"])
+def test_slop_verdict_never_calls_a_look_alike_slop(look_alike_decisions, family):
+    """The verdict's "yes" (common substrings favoured) on look-alikes is at most what a 5%
+    test allows; the partial copier over-produces rare training blocks more than common
+    ones, so its answer, when there is one, is "no"."""
+    d = look_alike_decisions[family][:, 0]
+    assert (d == 1).sum() <= stats.binom.ppf(0.999, FAMILY_NULL, 0.05), d
 
 
 def test_window_rule():
@@ -113,10 +136,12 @@ def test_slop_report_on_a_known_over_producer(tmp_path, capsys):
     exp = simulate("slop", Memorizer(lam=LAM, sharpen=2.0), preset="micro", out=tmp_path / "e", progress=False,
                    config={k: v for k, v in SETTINGS.items() if k != "train"} | {"seeds": [0, 1], "train": TRAIN})
     res = json.loads((exp / "results.json").read_text())
-    verdict = res["verdicts"][0]
-    assert verdict.startswith("common blocks over-produced in the partial memorization window: yes: "
-                              "common-block ratio, levels pooled = ")
-    assert "false-positive rate on null runs" in verdict and "the null median" in verdict
+    # one line per question: learned first, then over-produced (the verdict's)
+    first, verdict = res["verdicts"]
+    assert first == res["verdict_learned_first"] and first.startswith(slop.QUESTION_FIRST + ": ")
+    assert verdict.startswith(slop.QUESTION + ": yes: common over rare blocks, levels pooled = ")
+    assert "the null median" in verdict
+    assert "false-positive rate" not in verdict  # never calibrated at these settings: nothing quoted
     # the statistic recomputed by hand from the windows' samples
     values, tilts = [], []
     for sd in (0, 1):
@@ -138,11 +163,12 @@ def test_slop_report_on_a_known_over_producer(tmp_path, capsys):
             rare_lv.append(common_block_counts(x, 2, level, rare, probs)[0].sum() / k.sum() / rare_mass)
         values.append(np.mean(lv))
         tilts.append(np.mean(lv) / np.mean(rare_lv))
-    assert res["primary"]["value"] == pytest.approx(np.mean(values)) and np.mean(values) > 1.2
-    # sharpened rules favour common blocks over the rare training blocks
-    assert res["tests"][slop.TILT]["value"] == pytest.approx(np.mean(tilts)) and np.mean(tilts) > 1.2
+    assert res["tests"][slop.COMMON]["value"] == pytest.approx(np.mean(values)) and np.mean(values) > 1.2
+    # sharpened rules favour common blocks over the rare training blocks: the verdict's statistic
+    assert res["primary"]["name"] == slop.TILT
+    assert res["primary"]["value"] == pytest.approx(np.mean(tilts)) and np.mean(tilts) > 1.2
     assert res["primary"]["p"] <= 0.05 and len(res["primary"]["null"]) == 19
-    assert f"= {np.mean(values):+.2f} [" in verdict
+    assert f"= {np.mean(tilts):+.2f} [" in verdict
     md = (exp / "report.md").read_text()
     assert verdict in md and verdict in capsys.readouterr().out
     assert (exp / "report.html").read_text().count("<svg") >= 4

@@ -189,7 +189,7 @@ class _Counts:
 def _bootstrap(counts: list[_Counts], num_boot: int, seed: int = 0) -> np.ndarray:
     """``(num_boot, K)`` statistics on resamples of seeds, then of samples within each."""
     rng = np.random.default_rng(seed)
-    out = np.full((num_boot, len(statistic_names(counts[0].levels))), np.nan)
+    out = np.full((num_boot, len(statistic_names(counts[0].levels)) - 1), np.nan)  # the window's: not the timing
     for b in range(num_boot):
         vals = []
         for i in rng.integers(len(counts), size=len(counts)):
