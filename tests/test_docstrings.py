@@ -1,5 +1,7 @@
-"""Every docstring example of the package runs and gives what it shows (the same check
-as ``python -m pytest --doctest-modules python/rhmfast``, on the installed package)."""
+"""Every docstring example of the package runs and gives what it shows (the check
+``python -m pytest --doctest-modules python/rhmfast`` makes on a development install,
+with the same flags as pyproject.toml's ``doctest_optionflags``, on the installed
+package)."""
 
 from __future__ import annotations
 

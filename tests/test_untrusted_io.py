@@ -564,13 +564,3 @@ def test_data_set_manifest_names_only_its_own_files(dataset, tmp_path):
     (copy / "dataset.json").write_text("[" * 100_000)
     with pytest.raises(ValueError, match="dataset.json is unreadable \\(nested deeper than 4 levels"):
         D.load(copy)
-
-
-def test_untrusted_docstring_examples_run():
-    import doctest
-
-    from rhmfast import grammar_io
-    from rhmfast._io import atomic
-
-    for module in (untrusted, jsonfile, iotoml, atomic, grammar_io):
-        assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module.__name__

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from rhmfast.grammar import RHM, zipf
+from rhmfast.grammar import study_grammar, zipf
 
 
 def _fmt(x: np.ndarray) -> str:
@@ -23,7 +23,7 @@ def run_demo(seed: int = 0, num: int = 1_000_000) -> None:
     """Print a summary of the study grammar: size, samples with their exact
     probability and rank, a derivation, per-level validity of corrupted strings,
     exact against sampled block frequencies, and timings of ``num`` strings."""
-    g = RHM(6, 6, 4, 2, 4, seed=seed, rule_probs=zipf(4, 1.0))
+    g = study_grammar(grammar_seed=seed, zipf_a=1.0)
     print(f"{g!r}: d = {g.d} tokens, {g.num_strings:,} distinct strings")
     print(f"rule probabilities per symbol (Zipf a=1): {np.round(zipf(4, 1.0), 3).tolist()}")
     print(f"level-0 rules of root 0: {[tuple(t) for t in g.rules[0][0].tolist()]}")

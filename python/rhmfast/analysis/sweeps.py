@@ -60,7 +60,7 @@ class CopyCounts:
             p = np.exp(run.train_logp) if np.isfinite(run.train_logp).all() else np.zeros(run.num_train)
         mass = float(np.sum(p))
         return cls(run.steps.astype(np.float64), run.num_samples.astype(np.float64),
-                   run.copy_counts.sum(1).astype(np.float64), run.valid_other, min(mass, 0.5))
+                   run.copy_counts.sum(1).astype(np.float64), run.valid_other, mass)
 
     def memorized_mass(self) -> np.ndarray:
         """``(T,)`` estimate of the memorized mass ``lam(t)`` (the weight of the training

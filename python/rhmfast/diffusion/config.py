@@ -20,6 +20,7 @@ from typing import Any
 
 from rhmfast._args import integer
 from rhmfast._io.toml import dump_toml, load_toml, tomllib
+from rhmfast.grammar import STUDY_GRAMMAR
 
 PROCESSES = ("masked", "d3pm")
 MODELS = ("transformer", "unet")
@@ -60,12 +61,12 @@ class TrainConfig:
 
     run_dir: str = "runs/x"
     # data
-    v: int = 6
-    n: int = 6
-    m: int = 4
-    s: int = 2
-    L: int = 4
-    grammar_seed: int = 0
+    v: int = STUDY_GRAMMAR["v"]  # the study's grammar by default (rhmfast.study_grammar)
+    n: int = STUDY_GRAMMAR["n"]
+    m: int = STUDY_GRAMMAR["m"]
+    s: int = STUDY_GRAMMAR["s"]
+    L: int = STUDY_GRAMMAR["L"]
+    grammar_seed: int = STUDY_GRAMMAR["grammar_seed"]
     zipf_a: float = -1.0  # rule probabilities k**-(1+a), as rhmfast.zipf(m, a); -1: uniform
     zipf_levels: tuple[int, ...] = ()
     num_train: int = 256

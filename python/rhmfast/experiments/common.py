@@ -21,6 +21,7 @@ from rhmfast.experiments.runner import RunSpec, run_dir
 from rhmfast.grammar import RHM
 from rhmfast.knownanswers.nulls import null_run_sets
 from rhmfast.report import Report
+from rhmfast.stats.chance import training_mass
 
 __all__ = [
     "load_runs", "null_sets_or_why", "not_measurable", "sampler_probability", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
@@ -44,8 +45,9 @@ def null_sets_or_why(exp_dir: Path, runs: Sequence[Run], num: int, why: str = ""
 
 
 def not_measurable(report: Report, question: str, why: str, seeds: Sequence[int]) -> dict[str, object]:
-    """Write and return the verdict "QUESTION: not measurable: WHY"."""
-    verdict = f"{question}: not measurable: {why}"
+    """Write and return the verdict "QUESTION: not measurable (WHY)" (the wording of
+    :func:`rhmfast.stats.answer`)."""
+    verdict = f"{question}: not measurable ({why})"
     report.verdict(verdict)
     return {"verdict": verdict, "seeds": list(seeds)}
 
@@ -87,7 +89,7 @@ def regime_text(runs: Sequence[Run]) -> str:
     """The report's regime sentence: the grammar's mass on the training set (the fraction
     of a non-memorizing model's samples that copy by chance) and ``P max p(x)``, means
     over the seeds' runs."""
-    mass = np.mean([np.exp(r.train_logp).sum() for r in runs])
+    mass = np.mean([training_mass(r.train_logp) for r in runs])
     top = np.mean([r.num_train * np.exp(r.train_logp).max() for r in runs])
     return (f"Regime: the grammar's mass on the training set, sum p(x), is {fmt_num(float(mass))} (the fraction "
             f"of a non-memorizing model's samples that copy by chance); P max p(x) = {fmt_num(float(top))}.")

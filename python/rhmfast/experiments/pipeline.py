@@ -19,7 +19,7 @@ from typing import Any
 
 from rhmfast._io.atomic import atomic_write_text
 from rhmfast._io.jsonfile import write_json
-from rhmfast._io.toml import load_toml, tomllib
+from rhmfast._io.toml import dump_toml, load_toml, tomllib
 from rhmfast.diffusion.config import TrainConfig
 from rhmfast.experiments import fat_tail, prototypes, scaling, slop
 from rhmfast.experiments.presets import PRESETS, check_train, resolve_settings
@@ -27,7 +27,6 @@ from rhmfast.experiments.runner import (
     RunSpec,
     check_parallel,
     config_path,
-    dump_toml,
     format_commands,
     is_done,
     mark_done,

@@ -89,8 +89,8 @@ TRAIN: dict[str, dict[str, Any]] = {
         batch_size=16, lr=3e-3, warmup=8, ema=0.9, checkpoints_per_octave=2, first_checkpoint=8,
         eval_samples=64, elbo_draws=2, sampling_reveal="one", device="cpu", bf16=False, progress=False,
     ),
-    # The CPU base of the quick presets (docs/SCIENCE.md, "The setups"; each experiment
-    # overrides it into a decidable regime): the study's grammar (d = 16) with Zipf a = 1,
+    # The CPU base of the quick presets (docs/SCIENCE.md, "The setups"; prototypes and
+    # slop use it as it is, the sweeps adjust it): the study's grammar (d = 16) with Zipf a = 1,
     # P = 128 unique strings, batch 128, 2600 steps. The tree U-Net (width 128, depth 2,
     # lr 2e-3) replaced a small transformer: at the same cost per step it learns the
     # grammar's lower levels within a few hundred steps

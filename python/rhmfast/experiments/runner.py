@@ -41,7 +41,7 @@ from rhmfast._io.toml import dump_toml
 from rhmfast.diffusion.config import TrainConfig
 from rhmfast.diffusion.trainer import train
 
-__all__ = ["RunSpec", "check_parallel", "dump_toml", "write_configs", "train_command", "run_trainings", "is_done"]
+__all__ = ["RunSpec", "check_parallel", "write_configs", "train_command", "run_trainings", "is_done"]
 
 TrainFn = Callable[[Path], object]
 

@@ -262,7 +262,7 @@ def analyse(exp_dir: Path, specs: list[RunSpec], settings: dict[str, Any], repor
                "raise [train] steps)")
     nulls, why = null_sets_or_why(exp_dir, runs, int(settings["null_runs"]), why)
     if why:
-        return not_measurable(report, "common blocks over-produced in the partial memorization window", why, seeds)
+        return not_measurable(report, QUESTION, why, seeds)
     counts, tests = _counted_tests(runs, nulls, settings)
     primary, timing = tests[0], tests[-1]
     said = answer(primary, above="yes", below=OPPOSITE, why="no run has a window")

@@ -36,7 +36,7 @@ from rhmfast.diffusion.reference import MixtureDenoiser
 from rhmfast.diffusion.sampling import sample
 from rhmfast.knownanswers.memorizer import Memorizer, string_weights
 from rhmfast.knownanswers.simulate import SIMULATION_FILE, simulate_run
-from rhmfast.stats.chance import memorized_fraction
+from rhmfast.stats.chance import memorized_fraction, training_mass
 from rhmfast.trainset import build_data
 
 __all__ = ["null_runs", "null_run_sets", "lam_for_copy_fraction"]
@@ -61,7 +61,7 @@ def lam_for_copy_fraction(config: Any, data: Any, weights: np.ndarray, targets: 
     above what ``lam = 1`` reaches get ``lam = 1``."""
     targets = np.clip(np.asarray(targets, np.float64), 0.0, 1.0)
     if config.sampling_reveal == "one" and config.process == "masked":
-        q = float(np.exp(data.train_logp).sum())
+        q = training_mass(data.train_logp)
         if q >= 1.0:  # every grammar sample is a training string: no memorization needed
             return np.zeros_like(targets)
         f = 1.0 if valid is None else np.nan_to_num(np.asarray(valid, np.float64), nan=1.0)

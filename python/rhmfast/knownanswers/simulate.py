@@ -58,6 +58,7 @@ import torch
 
 from rhmfast._io.atomic import atomic_write_bytes, atomic_write_text
 from rhmfast._io.jsonfile import jsonable
+from rhmfast._io.untrusted import read_json
 from rhmfast.diffusion.config import TrainConfig
 from rhmfast.diffusion.evaluation import (
     check_run_dir,
@@ -105,7 +106,8 @@ def simulate_run(config: TrainConfig, memorizer: Memorizer, *, device: str = "cp
     run = pathlib.Path(config.run_dir)
     check_run_dir(config, run)
     truth_path = run / SIMULATION_FILE
-    if truth_path.exists() and json.loads(truth_path.read_text())["memorizer"] == jsonable(memorizer.describe()):
+    stored = read_json(truth_path, max_bytes=1 << 28, max_depth=8) if truth_path.exists() else {}
+    if stored.get("memorizer") == jsonable(memorizer.describe()):
         return run  # written last: the run is complete, and a pure function of its settings
     truth_path.unlink(missing_ok=True)  # another memorizer's: its evaluations are replaced
     data = build_data(config)

@@ -1,6 +1,8 @@
 """The two-stage bootstrap: groups (seeds) resampled, then the items within each drawn
 group, so an interval holds the spread between seeds as well as the noise within them.
-Every interval of rhmfast's verdicts comes from :func:`two_stage_interval`.
+Every interval over seeds and strings (or samples) comes from :func:`two_stage_interval`;
+the sweeps' clocks, one number per run, are bootstrapped by redrawing each checkpoint's
+sample counts instead (:class:`rhmfast.analysis.sweeps.SweepClocks`).
 
 >>> rng = np.random.default_rng(0)
 >>> x = rng.normal(size=200)

@@ -92,22 +92,6 @@ class NullTest:
         dev = np.sort(np.abs(self.null - self.centre))[::-1]
         return float(dev[allowed]) if allowed < k else 0.0
 
-    @property
-    def false_positive_rate(self) -> float:
-        """Rate at which this test, with its ``K`` null values, rejects on the null runs
-        themselves: each null value in the observed one's place, its p-value
-        ``(1 + #{others at or beyond}) / (K + 1)`` against the other ``K - 1`` (the
-        verdict's denominator: a reference set one short of ``K`` would never reject at
-        ``K = 19``). About ``alpha`` for distinct values (1/19 at ``K = 19``); lower where
-        the statistic ties (a discrete clock), which this measures on the run's own nulls."""
-        k = len(self.null)
-        if k < 3:
-            return float("nan")
-        dev = np.abs(self.null - float(np.median(self.null)))
-        # others at or beyond each value: all at or beyond it, less itself
-        beyond = k - np.searchsorted(np.sort(dev), dev - 1e-12, side="left") - 1
-        return float(((1 + beyond) / (k + 1) <= self.alpha).mean())
-
     def summary(self, digits: int = 2) -> str:
         """``value [low, high]; null c [lo, hi] (K runs), p = ...``."""
         f = f"{{:+.{digits}f}}"
@@ -119,7 +103,7 @@ class NullTest:
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "value": self.value, "interval": list(self.interval), "null": self.null.tolist(),
                 "null_band": list(self.null_band), "p": self.p, "alpha": self.alpha, "decision": self.decision,
-                "detectable": self.detectable, "false_positive_rate": self.false_positive_rate}
+                "detectable": self.detectable}
 
 
 def answer(test: NullTest, *, above: str, below: str, why: str = "") -> str:
