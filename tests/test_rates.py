@@ -51,3 +51,20 @@ def test_a_verdict_quotes_the_rates_measured_at_its_settings(tmp_path, monkeypat
     table = (exp / "report.md").read_text().split("| statistic |", 1)[1]
     assert "2% of 40 (fixed-weight mixture)" in table  # the primary's row
     assert "not measured" in table  # the statistics never calibrated at these settings
+
+
+def test_the_stored_rates_belong_to_the_current_presets():
+    """Every stored entry was measured at a preset's current settings: a preset changed
+    without a new calibration would leave its verdict quoting nothing, silently."""
+    current = {rates.fingerprint(resolve_settings(name, preset, pipeline.EXPERIMENTS[name].DEFAULTS, None))
+               for name in pipeline.EXPERIMENTS for preset in ("quick", "paper")}
+    stored = {key for per_name in rates.load_rates().values() for key in per_name}
+    assert stored <= current, stored - current
+    for per_name in rates.load_rates().values():
+        for per_stat in per_name.values():
+            for per_family in per_stat.values():
+                for v in per_family.values():
+                    assert set(v) <= {"null", "effect", "strength"}
+                    for k in ("null", "effect"):
+                        if k in v:
+                            assert 0 <= v[k][0] <= v[k][1] and v[k][1] > 0

@@ -124,7 +124,7 @@ def _latest_step(run: Path) -> int:
     for line in reversed(tail):
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # a torn or damaged line: progress only
             continue
         if isinstance(row, dict) and isinstance(row.get("step"), int):
             return int(row["step"])
