@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rhmfast import TrainingIndex, block_counts, kgram_counts, kgram_counts_all
+from rhmfast.counting import row_ids
 
 
 @st.composite
@@ -129,3 +130,15 @@ def test_bad_input(call, exc, match):
     x = np.arange(16).reshape(2, 8) % 3
     with pytest.raises(exc, match=match):
         call(x)
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.integers(0, 40), st.integers(1, 6), st.sampled_from([2, 6, 70_000, 2**40]), st.integers(0, 2**31))
+def test_row_ids_match_numpy_unique_rows(n, k, hi, seed):
+    """The packed-key fast path and the row path give numpy's distinct rows and ids."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, hi, (n, k)), rng.integers(0, hi, (n // 2 + 1, k))
+    uniq, (ia, ib) = row_ids(a, b)
+    ref, inv = np.unique(np.concatenate([a, b]).astype(np.int64), axis=0, return_inverse=True)
+    np.testing.assert_array_equal(uniq, ref)
+    np.testing.assert_array_equal(np.concatenate([ia, ib]), inv.reshape(-1))

@@ -123,9 +123,23 @@ def blocks_at(x: np.ndarray, s: int, level: int) -> np.ndarray:
 
 
 def row_ids(*arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Distinct rows over all ``arrays`` (each ``(n_i, k)``) and each row's id."""
+    """Distinct rows over all ``arrays`` (each ``(n_i, k)``), in lexicographic order, and
+    each row's id. Rows of small non-negative tokens are packed into one int64 each
+    (first column most significant: the same order), which sorts ~10x faster than rows.
+
+    >>> uniq, (ids,) = row_ids(np.array([[1, 0], [0, 2], [1, 0]]))
+    >>> uniq.tolist(), ids.tolist()
+    ([[0, 2], [1, 0]], [1, 0, 1])
+    """
     stacked = np.concatenate([np.asarray(a, np.int64) for a in arrays], axis=0)
-    uniq, inv = np.unique(stacked, axis=0, return_inverse=True)
+    n, k = stacked.shape
+    base = int(stacked.max(initial=0)) + 1
+    if n and k and int(stacked.min()) >= 0 and base ** k < 2**62:
+        weights = base ** np.arange(k - 1, -1, -1, dtype=np.int64)
+        keys, inv = np.unique(stacked @ weights, return_inverse=True)
+        uniq = (keys[:, None] // weights[None, :]) % base
+    else:
+        uniq, inv = np.unique(stacked, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
     out, start = [], 0
     for a in arrays:
