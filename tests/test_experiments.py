@@ -14,6 +14,7 @@ from rundirs import fake_train
 
 from rhmfast import experiments
 from rhmfast.cli import main as cli_main
+from rhmfast.experiments import slop
 
 
 def _run(name, tmp_path, **kw):
@@ -41,7 +42,7 @@ def test_prototypes_without_null_runs_says_not_measurable(tmp_path, capsys):
     exp_dir = _run("prototypes", tmp_path)
     res = json.loads((exp_dir / "results.json").read_text())
     verdict = res["verdicts"][0]
-    assert verdict.startswith("prototypical samples memorized first: not measurable: no null runs could be fitted")
+    assert verdict.startswith("prototypical samples memorized first: not measurable (no null runs could be fitted")
     assert verdict in (exp_dir / "report.md").read_text() and verdict in capsys.readouterr().out
     assert "primary" not in res
 
@@ -89,8 +90,8 @@ def test_slop_without_a_grammar_says_not_measurable(tmp_path):
     # tests/test_known_answers_slop.py)
     sl_dir = _run("slop", tmp_path)
     sl = json.loads((sl_dir / "results.json").read_text())
-    assert sl["verdict"] == ("common blocks over-produced in the partial memorization window: not measurable: "
-                             "the runs have no grammar.json, so no exact block probabilities")
+    assert sl["verdict"] == (f"{slop.QUESTION}: not measurable "
+                             "(the runs have no grammar.json, so no exact block probabilities)")
     assert sl["verdict"] in (sl_dir / "report.md").read_text() and "primary" not in sl
 
 

@@ -102,7 +102,7 @@ def test_one_training_under_torchrun_with_two_processes(tmp_path):
 def test_slop_micro_uses_the_exact_grammar_yardstick(tmp_path):
     exp_dir = experiments.run("slop", preset="micro", out=tmp_path / "sl", jobs=1, progress=False)
     res = json.loads((exp_dir / "results.json").read_text())
-    assert "not measurable" not in res["verdict"] and res["primary"]["name"] == "common-block ratio, levels pooled"
+    assert "not measurable" not in res["verdict"] and res["primary"]["name"] == "common over rare blocks, levels pooled"
     g = rhmfast.RHM.load(exp_dir / "runs" / "seed0" / "grammar.json")
     rows = res["top_blocks"]
     assert rows

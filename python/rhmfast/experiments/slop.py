@@ -123,7 +123,7 @@ class _Counts:
         self.rare = np.zeros((0, len(self.levels)), np.int64)
         self.known = np.zeros((0, len(self.levels)), np.int64)
         self.sizes = np.zeros(0, np.int64)  # samples counted per checkpoint of the window
-        self.clocks = (np.inf, np.inf)  # steps at which common / rare blocks reach their grammar mass
+        self.clocks: tuple[float, ...] = (np.inf, np.inf)  # steps at which common / rare blocks reach their grammar mass
         if not len(run.steps):
             return
         # every checkpoint's samples that copy nothing (copies are memorization), counted once
@@ -219,8 +219,8 @@ def _tests(counts: list[_Counts], null_counts: list[list[_Counts]], settings: di
     # the timing: one clock pair per run, so the interval resamples seeds only
     timing = [c.timing() for c in counts]
     interval = two_stage_interval(timing, lambda t: (), lambda t: t, num_boot=int(settings["num_boot"]))
-    null_timing = [np.nanmean([c.timing() for c in ns]) if np.isfinite([c.timing() for c in ns]).any() else np.nan
-                   for ns in null_counts]
+    null_timing = [float(np.nanmean([c.timing() for c in ns])) if np.isfinite([c.timing() for c in ns]).any()
+                   else float("nan") for ns in null_counts]
     tests.append(NullTest.of(names[-1], float(np.nanmean(timing)) if np.isfinite(timing).any() else float("nan"),
                              interval, null_timing, alpha=float(settings["alpha"])))
     return tests
