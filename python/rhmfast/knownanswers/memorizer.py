@@ -29,6 +29,7 @@ import numpy as np
 from rhmfast._args import integer, number
 from rhmfast.grammar import RHM
 from rhmfast.stats.prototypicality import prototypicality_score
+from rhmfast.stats.ranks import rankdata
 
 __all__ = ["Memorizer", "Schedule", "TILTS", "schedule_at", "parse_schedule", "string_weights", "sharpened_grammar",
            "onset_steps", "draw_mixture", "Breaker", "impose_validity"]
@@ -178,12 +179,7 @@ def string_weights(train: np.ndarray, train_logp: np.ndarray, s: int, tilt: str,
             raise ValueError("tilt = 'logp' needs the grammar's log p(x) of every training string")
     else:
         score = prototypicality_score(train, s)
-    order = np.argsort(score, kind="stable")
-    ranks = np.empty(P)
-    ranks[order] = np.arange(P)
-    for value in np.unique(score):  # ties share their mean rank
-        hit = score == value
-        ranks[hit] = ranks[hit].mean()
+    ranks = rankdata(score) - 1  # 0..P-1, ties at their mean rank
     w = float(strength) ** (ranks / (P - 1) - 0.5)
     return w / w.mean()
 
