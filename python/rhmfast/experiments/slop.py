@@ -124,6 +124,7 @@ class _Counts:
         self.known = np.zeros((0, len(self.levels)), np.int64)
         self.sizes = np.zeros(0, np.int64)  # samples counted per checkpoint of the window
         self.clocks: tuple[float, ...] = (np.inf, np.inf)  # steps at which common / rare blocks reach their grammar mass
+        self.last = float(run.steps[-1]) if len(run.steps) else 1.0
         if not len(run.steps):
             return
         # every checkpoint's samples that copy nothing (copies are memorization), counted once
@@ -139,7 +140,6 @@ class _Counts:
         curves = [np.array([self._pooled(c[at == t], known[at == t], m) for t in range(len(kept))])
                   for c, m in ((common, self.mass), (rare_counts, self.rare_mass))]
         self.clocks = tuple(memorization_time(steps, np.nan_to_num(r, nan=0.0), 1.0) for r in curves)
-        self.last = float(steps[-1])
         if self.window is not None:
             sel = (at >= self.window[0]) & (at <= self.window[1])
             self.sizes = np.array([len(kept[t]) for t in range(self.window[0], self.window[1] + 1)], np.int64)
@@ -161,7 +161,7 @@ class _Counts:
         c, r = self.clocks
         if not (np.isfinite(c) or np.isfinite(r)):
             return float("nan")
-        cap = 2 * getattr(self, "last", 1.0)
+        cap = 2 * self.last
         return float(np.log(min(r, cap)) - np.log(min(c, cap)))
 
     def ratios(self, idx: np.ndarray | None = None, *, rare: bool = False) -> np.ndarray:
@@ -219,11 +219,15 @@ def _tests(counts: list[_Counts], null_counts: list[list[_Counts]], settings: di
     # the timing: one clock pair per run, so the interval resamples seeds only
     timing = [c.timing() for c in counts]
     interval = two_stage_interval(timing, lambda t: (), lambda t: t, num_boot=int(settings["num_boot"]))
-    null_timing = [float(np.nanmean([c.timing() for c in ns])) if np.isfinite([c.timing() for c in ns]).any()
-                   else float("nan") for ns in null_counts]
-    tests.append(NullTest.of(names[-1], float(np.nanmean(timing)) if np.isfinite(timing).any() else float("nan"),
-                             interval, null_timing, alpha=float(settings["alpha"])))
+    null_timing = [_finite_mean([c.timing() for c in ns]) for ns in null_counts]
+    tests.append(NullTest.of(names[-1], _finite_mean(timing), interval, null_timing, alpha=float(settings["alpha"])))
     return tests
+
+
+def _finite_mean(values: list[float]) -> float:
+    """Mean over the seeds whose value is defined; NaN when none is."""
+    arr = np.asarray(values, np.float64)
+    return float(arr[np.isfinite(arr)].mean()) if np.isfinite(arr).any() else float("nan")
 
 
 def _probs(run: Run) -> GrammarProbs:
