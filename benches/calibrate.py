@@ -15,8 +15,11 @@ against null runs fitted to it exactly as ``rhmfast experiment`` fits them
   rules and blocks) beside uniform memorization.
 
 ``python benches/calibrate.py [--experiment NAME] [--family F ...] [--null-seeds N]
-[--effect-seeds M] [--record]``: the table per family; ``--record`` stores the rates in
-``rhmfast/experiments/measured_rates.json``, which the verdicts at these settings quote.
+[--effect-seeds M] [--config TOML] [--record [--rates FILE]]``: the table per family
+(``--config``: other settings than the preset's, e.g. an earlier preset, for a power
+before and after); ``--record`` stores
+the rates in ``rhmfast/experiments/measured_rates.json`` (or ``FILE``, for jobs side by
+side), which the verdicts at these settings quote.
 ``--smoke``: 2 + 1 seeds at the micro preset (CI).
 
 The simulated model follows a trained quick run's shape: no copies for the first
@@ -25,7 +28,7 @@ the last step; per-level validity rising from 10-40% to 80-95%. Effects: prototy
 the most prototypical string (block frequency) memorized at twice the rate of the least
 (mixture) or its onset ordered by an 8x weight (onsets); slop, the sharpened generalizer
 over each memorizing family; the sweeps, the memorized mass's time axis stretched
-(fat-tail: the heaviest tail 2x later; scaling: proportional to P).
+(fat-tail: the heaviest tail 1.25x later; scaling: proportional to P).
 """
 
 from __future__ import annotations
@@ -35,17 +38,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
-from rhmfast.experiments import EXPERIMENTS, prototypes, slop
+from rhmfast.experiments import EXPERIMENTS, prototypes, scaling, slop
 from rhmfast.experiments.presets import resolve_settings
 from rhmfast.experiments.rates import FAMILIES, fingerprint, record
 from rhmfast.knownanswers.calibration import decisions
 from rhmfast.knownanswers.memorizer import Memorizer
 
 SHARPEN = 1.5  # the generalizer's over-production (and slop's effect)
+# fat-tail's effect: the heaviest tail's memorization this much later than the lightest's
+# (moderate: the quick preset's pilot measured 1.19x between uniform rules and a = 1)
+FAT_TAIL_DELAY = 0.25
 
 
 def trained_shape(last: int, L: int, factor: float = 1.0) -> dict[str, Any]:
@@ -76,6 +84,8 @@ def plan(name: str, settings: dict[str, Any], fam: str) -> tuple[Any, Any, str]:
     ``name`` in family ``fam``; a memorizer may be a function of a run's parameters."""
     train = settings["train"]
     last, L = int(train["steps"]), int(train["L"])
+    if name == "scaling":  # each run trains its own steps: the shape of the smallest, so every run reaches it
+        last = scaling.run_steps(settings, min(settings["sizes"]))
     shape = trained_shape(last, L)
     null = family(fam, shape)
     if name == "prototypes":
@@ -92,9 +102,9 @@ def plan(name: str, settings: dict[str, Any], fam: str) -> tuple[Any, Any, str]:
     if name == "fat-tail":
         lo, hi = min(settings["exponents"]), max(settings["exponents"])
 
-        def stretch(params: Any) -> float:
-            return 1 + (hi - params["a"]) / (hi - lo)
-        strength = "heaviest tail 2x later"
+        def stretch(params: Any) -> float:  # the pilot's size: uniform rules 1.19x later than a = 1
+            return 1 + FAT_TAIL_DELAY * (hi - params["a"]) / (hi - lo)
+        strength = f"heaviest tail {1 + FAT_TAIL_DELAY:g}x later"
     else:
         smallest = min(settings["sizes"])
 
@@ -122,18 +132,23 @@ def statistics(name: str, settings: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def run(name: str, fams: list[str], smoke: bool, null_seeds: int, effect_seeds: int, keep: bool,
-        out: Callable[[str], None] = print) -> None:
+        out: Callable[[str], None] = print, rates: Path | None = None,
+        override: dict[str, Any] | None = None) -> None:
     module = EXPERIMENTS[name]
     preset = "micro" if smoke else "quick"
     if smoke:
         null_seeds, effect_seeds = 2, 1
     # the bootstrap gives the interval only, never the decision: a few draws suffice here
     # (rates.NOT_DECISIVE: the stored rates still belong to the preset's settings)
-    settings = resolve_settings(name, preset, module.DEFAULTS, {"num_boot": 20})
+    settings = resolve_settings(name, preset, module.DEFAULTS, {**(override or {}), "num_boot": 20})
+    if keep and override:
+        raise ValueError("--record stores rates with a preset's own settings: not with --config")
     train = settings["train"]
     stats = statistics(name, settings)
-    out(f"{name}, {preset} preset (P = {train['num_train']}, d = {int(train['s']) ** int(train['L'])}, "
-        f"{train['steps']} steps, {len(settings['seeds'])} seeds per set, {settings.get('null_runs', 0)} null run "
+    sizes = (f"P = {', '.join(map(str, settings['sizes']))}, steps {', '.join(str(scaling.run_steps(settings, p)) for p in settings['sizes'])}"
+             if name == "scaling" else f"P = {train['num_train']}, {train['steps']} steps")
+    out(f"{name}, {preset} preset ({sizes}, d = {int(train['s']) ** int(train['L'])}, "
+        f"{len(settings['seeds'])} seeds per set, {settings.get('null_runs', 0)} null run "
         f"sets, alpha {settings['alpha']}; settings {fingerprint(settings)})")
     for fam in fams:
         null, effect, strength = plan(name, settings, fam)
@@ -156,7 +171,7 @@ def run(name: str, fams: list[str], smoke: bool, null_seeds: int, effect_seeds: 
             out(f"| {stat}{tag} | {fp / len(d0):.0%} ({fp}) | {eff} | {wr} |")
             if keep and not smoke:
                 record(name, fingerprint(settings), stat, fam, null=(fp, len(d0)),
-                       effect=(found, len(d1)) if len(d1) else None, strength=strength)
+                       effect=(found, len(d1)) if len(d1) else None, strength=strength, path=rates)
         out(f"wall {time.perf_counter() - t0:.0f} s")
 
 
@@ -168,8 +183,14 @@ def main() -> None:
     parser.add_argument("--null-seeds", type=int, default=20)
     parser.add_argument("--effect-seeds", type=int, default=10)
     parser.add_argument("--record", action="store_true", help="store the rates with the preset")
+    parser.add_argument("--rates", type=Path, default=None,
+                        help="store them in this file instead (one per job when jobs run side by side)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML overriding the preset (as `rhmfast experiment --config`), e.g. an earlier preset")
     a = parser.parse_args()
-    run(a.experiment, a.family, a.smoke, a.null_seeds, a.effect_seeds, a.record, out=lambda s: print(s, flush=True))
+    override = tomllib.loads(a.config.read_text()) if a.config else None
+    run(a.experiment, a.family, a.smoke, a.null_seeds, a.effect_seeds, a.record, out=lambda s: print(s, flush=True),
+        rates=a.rates, override=override)
 
 
 if __name__ == "__main__":

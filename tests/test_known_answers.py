@@ -112,9 +112,10 @@ def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
     verdict = res["verdicts"][0]
     assert verdict.startswith("prototypical samples memorized first: yes: equal-power clock rho (block frequency) = ")
     runs = [an.load_run(exp / "runs" / f"seed{sd}") for sd in (0, 1)]
-    from rhmfast.experiments.common import sampler_probability
+    from rhmfast.experiments.common import chance_probability
 
-    value = np.mean([cal.clock_rho(cal.equal_power_clock(r, an.chance_counts(r, sampler_probability(r))),
+    # the chance count at each run's fitted over-production of common rules
+    value = np.mean([cal.clock_rho(cal.equal_power_clock(r, an.chance_counts(r, chance_probability(r))),
                                    prototypicality_score(r.train, 2)) for r in runs])
     assert res["primary"]["value"] == pytest.approx(value) and value < 0
     assert res["primary"]["p"] <= 0.05 and len(res["primary"]["null"]) == 19
@@ -124,6 +125,7 @@ def test_prototypes_report_on_a_known_effect(tmp_path, capsys):
     assert f"= {value:+.2f} [" in verdict and "false-positive rate" not in verdict  # not calibrated here
     md = (exp / "report.md").read_text()
     assert verdict in md and verdict in capsys.readouterr().out and "Simulated runs" in md
+    assert "Primary: equal-power clock rho (block frequency)" in md and "figures/contrast.png" in md
     assert (exp / "report.html").read_text().count("<svg") >= 4
     rows = np.genfromtxt(exp / "per_sample.csv", delimiter=",", names=True)
     assert len(rows) == 2 * TRAIN["num_train"]

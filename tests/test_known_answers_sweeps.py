@@ -66,6 +66,21 @@ def test_sweep_verdict_is_calibrated_and_has_power(name, tmp_path):
     assert (d1[:, 0] == right).mean() >= 0.8 and not (d1[:, 0] == -right).any(), d1[:, 0]
 
 
+FAMILY_NULL = 20
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sweep_verdict_holds_its_level_for_an_over_producing_generalizer(name, tmp_path):
+    """Every run memorizes on the same schedule beside a generalizer that over-produces
+    common rules (rules sharpened to p**1.5): its chance copies grow with the tail and
+    with P, which the grammar's chance count would read as earlier memorization; the
+    chance count at each run's fitted over-production holds the level (binomial 99.9%
+    bound of 20 draws at 5%)."""
+    over = Memorizer(lam=stretched(1.0).lam, sharpen=1.5)
+    d0 = decisions(EXPERIMENTS[name], over, SETTINGS[name], seeds=range(700, 700 + FAMILY_NULL), root=tmp_path)
+    assert (d0[:, 0] != 0).sum() <= stats.binom.ppf(0.999, FAMILY_NULL, 0.05), d0[:, 0]
+
+
 def test_a_run_dependent_memorizer_must_be_a_memorizer_or_a_function(tmp_path):
     with pytest.raises(TypeError, match="memorizer must be a Memorizer or a function"):
         decisions(EXPERIMENTS["scaling"], 0.3, SETTINGS["scaling"], seeds=[0], root=tmp_path)

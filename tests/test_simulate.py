@@ -18,6 +18,7 @@ from rhmfast.knownanswers import memorizer  # noqa: E402
 from rhmfast.knownanswers.memorizer import Memorizer, parse_schedule, string_weights  # noqa: E402
 from rhmfast.knownanswers.nulls import lam_for_copy_fraction, null_runs  # noqa: E402
 from rhmfast.knownanswers.simulate import simulate_run  # noqa: E402
+from rhmfast.stats.sharpening import sharpened_grammar  # noqa: E402
 from rhmfast.trainset import build_data  # noqa: E402
 
 # 6 * 4**7 = 98,304 strings of 8 tokens: chance copies are rare but not impossible
@@ -213,7 +214,7 @@ def test_bad_memorizers_and_configs_name_the_parameter(tmp_path):
         (dict(lam=1.5), "lam"), (dict(lam=float("nan")), "lam"), (dict(lam=[(0, 0.1), (0, 0.2)]), "increasing"),
         (dict(tilt="popular"), "tilt"), (dict(strength=0.0), "strength"), (dict(strength=float("inf")), "strength"),
         (dict(validity={-1: 0.5}), "level"), (dict(validity={0: 2.0}), r"validity\[0\]"),
-        (dict(sharpen=0.5), "sharpen"), (dict(sharpen=float("inf")), "sharpen"), (dict(sharpen=[(0, 1.0), (8, 0.9)]), "sharpen"),
+        (dict(sharpen=0.01), "sharpen"), (dict(sharpen=float("inf")), "sharpen"), (dict(sharpen=[(0, 1.0), (8, 20.0)]), "sharpen"),
     ]:
         with pytest.raises(ValueError, match=match):
             Memorizer(**kw)
@@ -224,7 +225,7 @@ def test_bad_memorizers_and_configs_name_the_parameter(tmp_path):
     with pytest.raises(ValueError, match="must lie in"):
         simulate_run(_cfg(tmp_path), Memorizer(lam=lambda step: 2.0))
     with pytest.raises(ValueError, match="sharpen at step"):
-        simulate_run(_cfg(tmp_path), Memorizer(sharpen=lambda step: 0.5))
+        simulate_run(_cfg(tmp_path), Memorizer(sharpen=lambda step: 0.01))
     with pytest.raises(TypeError, match="sharpen"):
         Memorizer(sharpen="2")
     with pytest.raises(TypeError, match="memorizer"):
@@ -285,7 +286,7 @@ def test_sharpened_grammar_samples_its_exact_rule_probabilities():
 
     g = build_data(_cfg_plain()).grammar
     beta = 3.0
-    h = memorizer.sharpened_grammar(g, beta)
+    h = sharpened_grammar(g, beta)
     assert [np.array_equal(a, b) for a, b in zip(h.rules, g.rules, strict=True)] == [True] * g.L
     x = h.sample(20_000, seed=11)
     parsed = g.parse(x)  # the same rules: every sample parses under the grammar
@@ -314,7 +315,7 @@ def test_sharpened_memorizer_samples_and_likelihoods_come_from_the_sharpened_mix
     cfg = _cfg(tmp_path, sampling_reveal="one", eval_samples=2048, steps=16, elbo_draws=8)
     run = simulate_run(cfg, Memorizer(lam=0.0, sharpen=beta))
     r = load_run(run)
-    h = memorizer.sharpened_grammar(build_data(cfg).grammar, beta)
+    h = sharpened_grammar(build_data(cfg).grammar, beta)
     rec = r.eval(int(r.steps[-1]))
     logq = h.log_prob(rec.samples)
     assert np.isfinite(logq).all()

@@ -15,13 +15,17 @@ import numpy as np
 
 from rhmfast._args import integer
 from rhmfast.analysis.rundir import Run
+from rhmfast.grammar import RHM
 from rhmfast.stats.chance import chance_copies, training_mass
 from rhmfast.stats.chance import grammar_draws as _draws
+from rhmfast.stats.sharpening import fit_sharpening, sharpened_grammar
 
 __all__ = [
     "heldout_bins",
     "grammar_draws",
     "chance_counts",
+    "fitted_sharpening",
+    "sharpened_probability",
     "baseline_reproduced",
     "memorization_curves",
     "memorization_time",
@@ -73,6 +77,33 @@ def chance_counts(run: Run, p: np.ndarray | None = None) -> np.ndarray:
             return np.zeros((len(run.steps), run.num_train))
         p = np.exp(run.train_logp)
     return chance_copies(run.valid_other, p)
+
+
+def fitted_sharpening(run: Run) -> float:
+    """The exponent of the sharpened grammar that best describes the run's valid samples
+    that copy nothing (its grammar draws that missed the training set), over every checkpoint
+    (:func:`rhmfast.stats.sharpening.fit_sharpening`): how much the model over-produces
+    common rules (> 1) where it does not copy. One exponent per run: per checkpoint, its
+    sampling noise moved the chance counts more than the drift it would follow (trained
+    quick runs drift within 0.86-1.06). 1 where the run has no ``grammar.json`` or no such
+    sample (nothing to fit)."""
+    path = run.path / "grammar.json"
+    if not path.exists():
+        return 1.0
+    kept = [rec.samples[rec.valid & (rec.copy_of < 0)] for rec in run.evals()]
+    x = np.concatenate(kept) if kept else np.zeros((0, run.d), np.int64)
+    return fit_sharpening(RHM.load(path), x, exclude=run.train) if len(x) else 1.0
+
+
+def sharpened_probability(run: Run, beta: float) -> np.ndarray:
+    """``(P,)`` each training string's probability under the grammar sharpened to
+    ``beta`` (exact; one derivation per string), for the chance count of a model that
+    over-produces as the run does (:func:`fitted_sharpening`) and memorized nothing.
+    Zeros where the run has no ``grammar.json``."""
+    path = run.path / "grammar.json"
+    if not path.exists():
+        return np.zeros(run.num_train)
+    return np.exp(sharpened_grammar(RHM.load(path), beta).log_prob(run.train))
 
 
 def baseline_reproduced(train_logp: np.ndarray, num_samples: np.ndarray) -> np.ndarray:

@@ -335,14 +335,19 @@ def figure_band(
     ylabel: str,
     title: str,
     band_label: str = "null runs (central 95%)",
+    xlabel: str | None = None,
 ) -> Any:
-    """A statistic over checkpoints (solid) inside the band null runs give it (shaded)."""
+    """A statistic over checkpoints (solid) inside the band null runs give it (shaded);
+    with ``xlabel``, over that quantity (``steps`` is then any increasing x, on a linear axis)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.fill_between(steps, band[0], band[1], color="0.8", label=band_label)
     ax.plot(steps, observed, marker="o", ms=3, color="C0", label="observed")
     ax.axhline(0, color="gray", lw=0.5, ls=":")
-    _log_step_axis(ax, np.asarray(steps, np.float64))
+    if xlabel is None:
+        _log_step_axis(ax, np.asarray(steps, np.float64))
+    else:
+        ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=7)

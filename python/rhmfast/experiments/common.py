@@ -15,6 +15,7 @@ import numpy as np
 
 from rhmfast._io.atomic import atomic_write_text
 from rhmfast.analysis import Run, load_run, memorization_curves
+from rhmfast.analysis.memorization import fitted_sharpening, sharpened_probability
 from rhmfast.analysis.plots import figure_lines, save_figure
 from rhmfast.diffusion.reference import GrammarDenoiser, sampling_probability
 from rhmfast.experiments.runner import RunSpec, run_dir
@@ -24,7 +25,7 @@ from rhmfast.report import Report
 from rhmfast.stats.chance import training_mass
 
 __all__ = [
-    "load_runs", "null_sets_or_why", "not_measurable", "sampler_probability", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
+    "load_runs", "null_sets_or_why", "not_measurable", "sampler_probability", "chance_probability", "grammar_block_probs", "fmt_step", "fmt_pct", "fmt_num", "training_curves_figure", "write_csv",
 ]
 
 
@@ -32,14 +33,15 @@ def load_runs(exp_dir: Path, specs: Sequence[RunSpec]) -> list[Run]:
     return [load_run(run_dir(exp_dir, s)) for s in specs]
 
 
-def null_sets_or_why(exp_dir: Path, runs: Sequence[Run], num: int, why: str = "") -> tuple[list[list[Run]], str]:
+def null_sets_or_why(exp_dir: Path, runs: Sequence[Run], num: int, why: str = "", *,
+                     over_production: bool = False) -> tuple[list[list[Run]], str]:
     """:func:`rhmfast.knownanswers.nulls.null_run_sets`, or no null sets and the reason the
     verdict is not measurable: ``why`` when already given, else why no null run could be
     fitted (runs whose data are not their config's grammar draw)."""
     if why:
         return [], why
     try:
-        return null_run_sets(exp_dir, runs, num), ""
+        return null_run_sets(exp_dir, runs, num, over_production=over_production), ""
     except ValueError as err:
         return [], f"no null runs could be fitted ({err})"
 
@@ -52,12 +54,18 @@ def not_measurable(report: Report, question: str, why: str, seeds: Sequence[int]
     return {"verdict": verdict, "seeds": list(seeds)}
 
 
-def sampler_probability(run: Run, *, draws: int = 64) -> np.ndarray:
+def sampler_probability(run: Run, *, draws: int = 64, sharpening: float = 1.0) -> np.ndarray:
     """``(P,)`` probability that one draw of the run's sampler driven by the exact grammar
     denoiser outputs each training string: ``p(x)`` when one token is revealed per step,
     else a Monte Carlo estimate for the ancestral schedule. The chance count of
     :mod:`rhmfast.stats.chance` is the run's grammar draws times this
-    (:func:`rhmfast.analysis.chance_counts`). Zeros without grammar probabilities."""
+    (:func:`rhmfast.analysis.chance_counts`). Zeros without grammar probabilities.
+
+    ``sharpening``: the same under the grammar sharpened to that exponent (the run's own,
+    :func:`rhmfast.analysis.memorization.fitted_sharpening`: a model that draws common
+    rules as often as the run does where it does not copy, and memorized nothing). Exact
+    when one token is revealed per step; for the ancestral schedule the estimate above
+    times the sharpening's ratio ``q(x) / p(x)``."""
     logp = run.train_logp
     if not np.isfinite(logp).all():
         return np.zeros(run.num_train)
@@ -66,8 +74,19 @@ def sampler_probability(run: Run, *, draws: int = 64) -> np.ndarray:
         g = RHM.load(str(run.path / "grammar.json"))
         p, _ = sampling_probability(GrammarDenoiser(g), run.train.astype(np.int64),
                                     steps=int(cfg.get("sampling_steps", 0)), draws=draws, seed=0)
-        return np.asarray(p, np.float64)
-    return np.exp(logp)
+        p = np.asarray(p, np.float64)
+    else:
+        p = np.exp(logp)
+    return p if sharpening == 1.0 else p * sharpened_probability(run, sharpening) / np.exp(logp)
+
+
+def chance_probability(run: Run) -> np.ndarray:
+    """``(P,)`` the per-string probability behind a verdict's chance count: the run's
+    sampler driven by the grammar sharpened as the run over-produces common rules
+    (:func:`sampler_probability` at :func:`rhmfast.analysis.memorization.fitted_sharpening`),
+    so a generalizer that over-produces likely strings, and memorizes nothing, is not
+    read as memorizing them."""
+    return sampler_probability(run, sharpening=fitted_sharpening(run))
 
 
 def grammar_block_probs(run: Run) -> Callable[[np.ndarray, int], np.ndarray] | None:

@@ -19,10 +19,10 @@ Carlo sample of 20,000 strings from the run's grammar). Known-answer calibration
 docs/RESULTS.md).
 
 Presets: ``micro`` (tests: 4 exponents, 2 seeds); ``quick`` (2 CPU cores, 15 minutes:
-5 exponents in [-1, 1], 2 seeds, 10 runs of 400 steps, P = 32, 256 samples at 3
-checkpoints per octave; a > 1 left out: at a = 2 chance alone makes several percent of
-the samples copies; no tail levels: 2 levels x 2 seeds allow 4 permutations, which can
-never reach p <= 0.05); ``paper`` (7 exponents in [-1, 2], every level, 3 seeds, for a
+5 exponents in [-1, 1], 2 seeds, 10 runs of 640 steps, P = 64, 512 samples at 4
+checkpoints per octave from step 192; a > 1 left out: at a = 2 chance alone makes
+several percent of the samples copies; no tail levels: 2 levels x 2 seeds allow 4
+permutations, which can never reach p <= 0.05); ``paper`` (7 exponents in [-1, 2], every level, 3 seeds, for a
 GPU). The quick preset's real runs and their timing are in docs/RESULTS.md.
 
 >>> settings = {"seeds": [0], "exponents": [0.5, 1.0], "tail_levels": [0], "tail_exponent": 1.0, "train": {"L": 4}}
@@ -41,7 +41,7 @@ import numpy as np
 from rhmfast.analysis import Run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
 from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
-from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
+from rhmfast.experiments.common import chance_probability, fmt_num, fmt_pct, fmt_step, load_runs
 from rhmfast.experiments.rates import fingerprint, null_cell, quoted
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.grammar import RHM
@@ -56,14 +56,17 @@ GRAMMAR_SAMPLE = 20_000  # strings drawn per grammar for its entropy and spread 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "micro": {"exponents": [-1.0, 0.0, 1.0, 2.0], "tail_levels": [0, 2], "tail_exponent": 1.0, "seeds": [0, 1],
               "copy_threshold": 0.1, "num_boot": 200, "alpha": 0.05},
-    # 10 runs of 400 steps (~0.22 core-seconds per step with evaluations: ~7.5 min on 2
-    # cores; at P = 64 the clocks were 350-500 steps, and they scale with P); the
-    # tail-level runs only in the paper preset (2 levels x 2 seeds allow 4 permutations:
-    # that comparison could never decide here)
+    # P = 64, where the sweep decided (at P = 32 it did not: docs/RESULTS.md). Pilot (the
+    # quick U-Net, P = 64, seed 0): the memorized mass reached 5% at step 455 with
+    # uniform rules and 383 at a = 1, and nothing was memorized before step 250; so 640
+    # steps, checkpoints only from step 192 (4 per octave, 512 samples each, where the
+    # clock is read) and no likelihood bound (the sweep reads copies only). 10 runs of
+    # 640 steps: ~7 min on 2 cores. The tail-level runs only in the paper preset (2
+    # levels x 2 seeds allow 4 permutations: that comparison could never decide here).
     "quick": {"exponents": [-1.0, -0.5, 0.0, 0.5, 1.0], "tail_levels": [], "tail_exponent": 1.0,
               "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000, "alpha": 0.05,
-              "train": {"num_train": 32, "steps": 400, "first_checkpoint": 32, "checkpoints_per_octave": 3,
-                        "eval_samples": 256}},
+              "train": {"num_train": 64, "num_heldout": 64, "steps": 640, "first_checkpoint": 192,
+                        "checkpoints_per_octave": 4, "eval_samples": 512, "elbo_draws": 0}},
     "paper": {"exponents": [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], "tail_levels": [0, 1, 2, 3], "tail_exponent": 1.0,
               "seeds": [0, 1, 2], "copy_threshold": 0.05, "num_boot": 1000, "alpha": 0.05},
 }
@@ -107,7 +110,7 @@ def _sweeps(runs: list[Run], settings: dict[str, Any]) -> tuple[list[int], Sweep
         raise ValueError(f"fat-tail needs at least two runs with the power law at every level, got {len(by_a)}")
 
     def sweep(idx: list[int], label: int) -> SweepClocks:
-        return SweepClocks.of([CopyCounts.of(runs[i], sampler_probability(runs[i])) for i in idx],
+        return SweepClocks.of([CopyCounts.of(runs[i], chance_probability(runs[i])) for i in idx],
                               [float(params[i][label]) for i in idx], [params[i][2] for i in idx], ct,
                               num_boot=nb, seed=0)
 
@@ -161,7 +164,7 @@ def _compute(runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
     if sl is not None:
         clocks[by_l] = sl.clocks
     elif by_l:
-        clocks[by_l] = [CopyCounts.of(runs[i], sampler_probability(runs[i])).clock(float(settings["copy_threshold"]))
+        clocks[by_l] = [CopyCounts.of(runs[i], chance_probability(runs[i])).clock(float(settings["copy_threshold"]))
                         for i in by_l]
     spread: dict[tuple[float, Any], tuple[float, float]] = {}  # the grammar depends on (a, level) only
     rows = []
@@ -169,7 +172,7 @@ def _compute(runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
         a, level, seed = _params(r)
         if (a, level) not in spread:
             spread[(a, level)] = grammar_spread(r)
-        cc = CopyCounts.of(r, sampler_probability(r))
+        cc = CopyCounts.of(r, chance_probability(r))
         rows.append(_Row(r, a, level, seed, float(c), cc.chance_mass,
                          float(cc.memorized_mass()[-1]) if len(cc.steps) else float("nan"), *spread[(a, level)]))
     last = float(max(r.steps.max() if len(r.steps) else 1 for r in runs))

@@ -31,6 +31,12 @@ def _int(lo: int, hi: int | None = None) -> Callable[[Any], int]:
     return lambda x: integer("", x, lo=lo, hi=hi)
 
 
+def _bool(x: Any) -> bool:
+    if not isinstance(x, bool):
+        raise TypeError
+    return x
+
+
 def _real(lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Callable[[Any], float]:
     return lambda x: number("", x, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
 
@@ -40,6 +46,7 @@ def _real(lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open:
 _RULES: dict[str, tuple[bool, Callable[[Any], Any], str]] = {
     "seeds": (True, _int(0, SEED_LIMIT - 1), "a non-empty list of integers in [0, 2**63)"),
     "sizes": (True, _int(1), "a non-empty list of integers >= 1"),
+    "steps_per_string": (False, _int(0), "an integer >= 0"),
     "exponents": (True, _real(-1), "a list of finite numbers >= -1 (-1: uniform rules)"),
     "tail_levels": (True, _int(0), "a list of integers >= 0 (levels, 0 = root)"),
     "num_boot": (False, _int(1), "an integer >= 1"),
@@ -52,6 +59,7 @@ _RULES: dict[str, tuple[bool, Callable[[Any], Any], str]] = {
     "tail_exponent": (False, _real(0, lo_open=True), "a finite number > 0"),
     "null_runs": (False, _int(19, 10_000), "an integer in [19, 10000] (fewer cannot reach p <= 0.05)"),
     "valid_min": (False, _real(0, 1), "a number in [0, 1]"),
+    "nulls_over_produce": (False, _bool, "true or false"),
 }
 _NON_EMPTY = frozenset({"seeds", "sizes"})
 

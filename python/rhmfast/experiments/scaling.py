@@ -15,8 +15,8 @@ bootstrap interval, and whether it is consistent with 1. Known-answer calibratio
 docs/RESULTS.md).
 
 Presets: ``micro`` (the pipeline tests: 2 sizes, 1 seed, too few permutations to decide); ``quick``
-(2 CPU cores, 15 minutes: 4 sizes P = 8-64 x 2 seeds = 8 runs of 500 steps, 256 samples
-at 3 checkpoints per octave; Zipf a = 0.5, where chance copies are negligible);
+(2 CPU cores, 15 minutes: 4 sizes P = 16-128 x 2 seeds = 8 runs of 100 + 8 P steps,
+512 samples at 4 checkpoints per octave; the study's Zipf a = 1);
 ``paper`` (the study's sizes, for a GPU). The quick preset's real runs and their
 timing are in docs/RESULTS.md. "Yes" only at p <= ``alpha`` (the Monte Carlo test's exact
 level).
@@ -32,7 +32,7 @@ import numpy as np
 from rhmfast.analysis import Run, memorization_curves
 from rhmfast.analysis.plots import figure_lines, figure_null_tests, figure_time_vs, save_figure
 from rhmfast.analysis.sweeps import UNMEASURABLE, CopyCounts, SweepClocks
-from rhmfast.experiments.common import fmt_num, fmt_pct, fmt_step, load_runs, sampler_probability
+from rhmfast.experiments.common import chance_probability, fmt_num, fmt_pct, fmt_step, load_runs
 from rhmfast.experiments.rates import fingerprint, null_cell, quoted
 from rhmfast.experiments.runner import RunSpec
 from rhmfast.report import Report
@@ -46,22 +46,38 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # two runs: the pipeline tests' preset (a decidable micro sweep, 4 sizes x 2 seeds, is
     # what tests/test_known_answers_sweeps.py and the stand-in verdict test configure)
     "micro": {"sizes": [8, 16], "seeds": [0], "copy_threshold": 0.1, "num_boot": 200, "alpha": 0.05},
-    "quick": {"sizes": [8, 16, 32, 64], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
-              "alpha": 0.05,
-              # 8 runs of 500 steps: ~7.5 min on 2 cores (the clock is ~7 steps per string:
-              # P = 64 reaches it by step ~450)
-              "train": {"zipf_a": 0.5, "steps": 500, "first_checkpoint": 32, "checkpoints_per_octave": 3,
-                        "eval_samples": 256}},
+    # The study's tail (Zipf a = 1, the quick base) and P up to 128, as the other quick
+    # presets. Pilot (the quick U-Net at a = 1): the memorized mass reached 5% at steps
+    # 383-399 for P = 64 (fat-tail) and 753-829 for P = 128 (prototypes), ~6 steps per
+    # string; so each run trains 100 + 8 P steps (228 for P = 16 ... 1124 for P = 128),
+    # 4650 steps in all (~5 min on 2 cores), from checkpoint 32, 4 per octave, 512
+    # samples, no likelihood bound (the sweep reads copies only).
+    "quick": {"sizes": [16, 32, 64, 128], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
+              "alpha": 0.05, "steps_per_string": 8,
+              "train": {"steps": 100, "first_checkpoint": 32, "checkpoints_per_octave": 4, "eval_samples": 512,
+                        "elbo_draws": 0}},
     "paper": {"sizes": [2500, 5000, 10000, 20000], "seeds": [0, 1], "copy_threshold": 0.05, "num_boot": 1000,
               "alpha": 0.05},
 }
+
+
+def run_steps(settings: dict[str, Any], size: int) -> int:
+    """Training steps of the run of ``size`` strings: ``train.steps``, plus
+    ``steps_per_string * size`` when set (memorization time grows with P, so a fixed
+    budget would either waste the small runs' steps or cut the large runs' clocks).
+
+    >>> run_steps({"train": {"steps": 100}, "steps_per_string": 8}, 64)
+    612
+    """
+    return int(settings["train"]["steps"]) + int(settings.get("steps_per_string", 0)) * int(size)
 
 
 def plan(settings: dict[str, Any]) -> list[RunSpec]:
     specs = []
     for seed in settings["seeds"]:
         for p in settings["sizes"]:  # integers >= 1 (checked with the settings)
-            train = dict(settings["train"], num_train=int(p), seed=int(seed), data_seed=int(seed), unique=True)
+            train = dict(settings["train"], num_train=int(p), seed=int(seed), data_seed=int(seed), unique=True,
+                         steps=run_steps(settings, int(p)))
             specs.append(RunSpec(f"P{int(p)}-seed{seed}", {"P": int(p), "seed": int(seed)}, train))
     return specs
 
@@ -82,7 +98,7 @@ def fit_exponent(sizes: np.ndarray, times: np.ndarray) -> float:
 
 def sweep(runs: list[Run], settings: dict[str, Any]) -> SweepClocks:
     """The runs' clocks (labels: P; groups: seeds) and their bootstrap replicates."""
-    counts = [CopyCounts.of(r, sampler_probability(r)) for r in runs]
+    counts = [CopyCounts.of(r, chance_probability(r)) for r in runs]
     sizes = [int(r.num_train) for r in runs]
     # the group is the data seed (a seed's runs share it; their sampling seeds may differ)
     seeds = [int(r.config.get("data_seed", 0)) for r in runs]
@@ -147,7 +163,8 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: 
     report.heading("Setup")
     report.text(
         f"RHM v={cfg['v']} n={cfg['n']} m={cfg['m']} s={cfg['s']} L={cfg['L']}, zipf_a={cfg['zipf_a']}; "
-        f"training-set sizes {sorted(by_size)}, unique strings; {cfg['steps']} steps, {cfg.get('eval_samples')} "
+        f"training-set sizes {sorted(by_size)}, unique strings; "
+        + ", ".join(f"{run_steps(settings, p)}" for p in sorted(by_size)) + f" steps; {cfg.get('eval_samples')} "
         f"samples per checkpoint; seeds {settings['seeds']}. Clock: first step (interpolated in log step) at which "
         f"the memorized mass, copy fraction - q with q the chance copy fraction of a model that "
         f"memorized nothing at the run's validity, reaches {fmt_pct(ct)}. Statistic: Spearman rho(P, clock) "
@@ -165,7 +182,7 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], sw: 
                    "1 (proportional)", "", ""]])
     rows = []
     for r, c in zip(runs, sw.clocks, strict=True):
-        cc = CopyCounts.of(r, sampler_probability(r))
+        cc = CopyCounts.of(r, chance_probability(r))
         rows.append([str(r.num_train), str(r.config.get("data_seed", 0)), fmt_num(cc.chance_mass),
                      f"{'<= ' if c <= first else ''}{fmt_step(float(c), last)}",
                      fmt_pct(float(cc.memorized_mass()[-1])) if len(cc.steps) else "n/a"])

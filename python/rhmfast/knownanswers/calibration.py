@@ -43,7 +43,8 @@ def decisions(experiment: Any, memorizer: Any | Callable[[Mapping[str, Any]], An
     or a function of the run's ``RunSpec.params`` returning one: a sweep's effect) with its sampling
     and data seeds offset by ``1000 * (seed + 1)`` (fresh data per simulation seed), then read against
     ``settings["null_runs"]`` null run sets fitted to it (under ``root/sSEED/nulls``;
-    none for an experiment whose module sets ``NEEDS_NULL_RUNS = False``)."""
+    none for an experiment whose module sets ``NEEDS_NULL_RUNS = False``; drawing from
+    the grammar sharpened as each run over-produces where ``settings["nulls_over_produce"]``)."""
     if not (callable(getattr(experiment, "plan", None)) and callable(getattr(experiment, "null_tests", None))):
         raise TypeError("experiment must have plan(settings) and null_tests(runs, nulls, settings) "
                         "(an experiment module, e.g. rhmfast.experiments.prototypes)")
@@ -73,6 +74,7 @@ def decisions(experiment: Any, memorizer: Any | Callable[[Mapping[str, Any]], An
             mem = memorizer if isinstance(memorizer, Memorizer) else memorizer(spec.params)
             runs.append(load_run(simulate_run(TrainConfig.from_dict(
                 {**train, "run_dir": str(exp_dir / "runs" / spec.name), "progress": False}), mem)))
-        nulls = null_run_sets(exp_dir, runs, int(settings["null_runs"])) if needs_nulls else []
+        nulls = (null_run_sets(exp_dir, runs, int(settings["null_runs"]),
+                               over_production=bool(settings.get("nulls_over_produce", False))) if needs_nulls else [])
         out.append([t.decision for t in module.null_tests(runs, nulls, settings)])
     return np.asarray(out, np.int64)

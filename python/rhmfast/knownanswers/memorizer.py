@@ -11,7 +11,7 @@ of the string (the null of every "which strings are memorized first" question); 
 weights favour prototypical (``strength > 1``) or atypical (``strength < 1``) strings by
 a known factor. ``validity`` breaks grammar samples (:class:`Breaker`) to follow a
 trained model's per-level validity; ``sharpen`` over-produces common rules
-(:func:`sharpened_grammar`).
+(:func:`rhmfast.stats.sharpening.sharpened_grammar`).
 
 >>> Memorizer(lam=[(0, 0.0), (100, 0.5)], tilt="logp", strength=4.0).describe()["lam"]
 [(0, 0.0), (100, 0.5)]
@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from rhmfast._args import integer, number
-from rhmfast.grammar import RHM
 from rhmfast.stats.prototypicality import prototypicality_score
 from rhmfast.stats.ranks import rankdata
+from rhmfast.stats.sharpening import SHARPEN_RANGE
 
-__all__ = ["Memorizer", "Schedule", "TILTS", "schedule_at", "parse_schedule", "string_weights", "sharpened_grammar",
+__all__ = ["Memorizer", "Schedule", "TILTS", "schedule_at", "parse_schedule", "string_weights",
            "onset_steps", "draw_mixture", "Breaker", "impose_validity"]
 
 # a constant, knots ((step, value), ...) interpolated linearly in step, or a function of step
@@ -105,8 +105,10 @@ class Memorizer:
         validity: level -> fraction of samples whose level parses, per step (levels as
             in ``RHM.check``: 0 = the whole string, ``L - 1`` = the pairs of tokens);
             levels left out are not broken beyond what the sampler does.
-        sharpen: exponent ``beta >= 1`` of the grammar component's rule probabilities
-            at each step (:func:`sharpened_grammar`); 1 (default) is the grammar.
+        sharpen: exponent ``beta`` of the grammar component's rule probabilities at
+            each step (:func:`rhmfast.stats.sharpening.sharpened_grammar`; within
+            ``SHARPEN_RANGE``): above 1 over-produces common rules, 1 (default) is the
+            grammar.
         onsets: ``(first, last)`` steps: each training string starts being memorized at
             its own onset, spread evenly over ``[first, last]`` in an order drawn by the
             tilt's weights (:func:`onset_steps`: random for uniform weights, prototypical
@@ -138,7 +140,7 @@ class Memorizer:
         for level, sched in self.validity.items():
             integer("validity level", level)
             _check_schedule(f"validity[{level}]", sched, 0.0, 1.0)
-        _check_schedule("sharpen", self.sharpen, 1.0, math.inf)
+        _check_schedule("sharpen", self.sharpen, *SHARPEN_RANGE)
         _check_schedule("partial", self.partial, 0.0, 1.0)
         if self.onsets is not None:
             if not isinstance(self.onsets, (tuple, list)) or len(self.onsets) != 2:
@@ -184,28 +186,6 @@ def string_weights(train: np.ndarray, train_logp: np.ndarray, s: int, tilt: str,
     return w / w.mean()
 
 
-def sharpened_grammar(g: Any, beta: float) -> Any:
-    """The grammar ``g`` with the same rules (and root prior) and rule probabilities
-    proportional to ``p_rule ** beta``, renormalized per parent: ``beta > 1`` makes common
-    rules commoner by a known amount; ``beta = 1`` returns ``g`` itself.
-
-    >>> from rhmfast.grammar import RHM, zipf
-    >>> g = RHM(4, 2, 2, 2, 2, seed=0, rule_probs=zipf(2, 1.0))
-    >>> h = sharpened_grammar(g, 2.0)
-    >>> p, q = g.rule_probs[0][0], h.rule_probs[0][0]
-    >>> bool(np.allclose(q, p**2 / (p**2).sum())), sharpened_grammar(g, 1.0) is g
-    (True, True)
-    """
-    beta = number("sharpen", beta, lo=1)
-    if beta == 1.0:
-        return g
-    probs = []
-    for p in g.rule_probs:
-        q = np.asarray(p, np.float64) ** beta
-        probs.append(q / q.sum(axis=1, keepdims=True))
-    return RHM.from_rules(g.rules, v=g.v, rule_probs=probs, root_prior=g.root_prior)
-
-
 def onset_steps(weights: np.ndarray, onsets: tuple[float, float], seed: int) -> np.ndarray:
     """``(P,)`` the step at which each training string starts being memorized: the
     strings in a Plackett-Luce order by ``weights`` (a uniform random order for equal
@@ -235,6 +215,7 @@ def draw_mixture(grammar: Any, train: np.ndarray, weights: np.ndarray, lam: floa
     memorized (kept intact by :func:`impose_validity`). Zero weights everywhere: no
     string is memorized yet, and the grammar component draws in their place.
 
+    >>> from rhmfast.grammar import RHM
     >>> g = RHM(4, 2, 2, 2, 2, seed=0)
     >>> train = g.sample(3, seed=1)
     >>> x, memorized = draw_mixture(g, train, np.ones(3), 1.0, 4, seed=0)

@@ -30,7 +30,7 @@ per step) the two components mix within a string, so there every copy is kept in
 A trained model may also over-produce what is common ("slop"). ``sharpen`` reproduces
 that with a known amount: the grammar component at step ``t`` is the grammar with the
 same rules and rule probabilities proportional to ``p_rule ** beta(t)``, renormalized
-per parent (:func:`sharpened_grammar`; ``beta = 1`` is the grammar itself), so common
+per parent (:func:`rhmfast.stats.sharpening.sharpened_grammar`; ``beta = 1`` is the grammar itself), so common
 rules, and the blocks built from them, are over-produced while every sample stays
 valid. Its samples and its likelihoods (the ELBO) both come from that sharpened mixture.
 
@@ -77,9 +77,9 @@ from rhmfast.knownanswers.memorizer import (
     impose_validity,
     onset_steps,
     schedule_at,
-    sharpened_grammar,
     string_weights,
 )
+from rhmfast.stats.sharpening import SHARPEN_RANGE, sharpened_grammar
 from rhmfast.trainset import RunData, build_data, save_data
 
 __all__ = ["SIMULATION_FILE", "simulate_run"]
@@ -168,8 +168,8 @@ def _simulate(config: TrainConfig, memorizer: Memorizer, run: pathlib.Path, data
             raise ValueError(f"lam at step {step} is {lam}: must lie in [0, 1]")
         lams.append(lam)
         beta = schedule_at(memorizer.sharpen, step, "sharpen")
-        if beta < 1.0:
-            raise ValueError(f"sharpen at step {step} is {beta}: must be >= 1")
+        if not SHARPEN_RANGE[0] <= beta <= SHARPEN_RANGE[1]:
+            raise ValueError(f"sharpen at step {step} is {beta}: must lie in [{SHARPEN_RANGE[0]}, {SHARPEN_RANGE[1]}]")
         betas.append(beta)
         if beta not in component:
             component[beta] = sharpened_grammar(g, beta)
