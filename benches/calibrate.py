@@ -15,11 +15,12 @@ against null runs fitted to it exactly as ``rhmfast experiment`` fits them
   rules and blocks) beside uniform memorization.
 
 ``python benches/calibrate.py [--experiment NAME] [--family F ...] [--null-seeds N]
-[--effect-seeds M] [--config TOML] [--record [--rates FILE]]``: the table per family
-(``--config``: other settings than the preset's, e.g. an earlier preset, for a power
-before and after); ``--record`` stores
-the rates in ``rhmfast/experiments/measured_rates.json`` (or ``FILE``, for jobs side by
-side), which the verdicts at these settings quote.
+[--effect-seeds M] [--first-seed K] [--config TOML] [--record [--rates FILE]]``: the
+table per family. ``--first-seed``: simulation seeds from ``K`` (more sets beside an
+earlier run, whose counts add). ``--config``: other settings than the preset's (e.g. an
+earlier preset, for the power before and after). ``--record`` stores the rates in
+``rhmfast/experiments/measured_rates.json`` (or ``FILE``, for jobs side by side), which
+the verdicts at these settings quote.
 ``--smoke``: 2 + 1 seeds at the micro preset (CI).
 
 The simulated model follows a trained quick run's shape: no copies for the first
@@ -42,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from rhmfast.experiments import EXPERIMENTS, prototypes, scaling, slop
 from rhmfast.experiments.presets import resolve_settings
@@ -133,15 +133,15 @@ def statistics(name: str, settings: dict[str, Any]) -> list[tuple[str, int]]:
 
 def run(name: str, fams: list[str], smoke: bool, null_seeds: int, effect_seeds: int, keep: bool,
         out: Callable[[str], None] = print, rates: Path | None = None,
-        override: dict[str, Any] | None = None) -> None:
+        config: Path | None = None, first_seed: int = 0) -> None:
     module = EXPERIMENTS[name]
     preset = "micro" if smoke else "quick"
     if smoke:
         null_seeds, effect_seeds = 2, 1
     # the bootstrap gives the interval only, never the decision: a few draws suffice here
     # (rates.NOT_DECISIVE: the stored rates still belong to the preset's settings)
-    settings = resolve_settings(name, preset, module.DEFAULTS, {**(override or {}), "num_boot": 20})
-    if keep and override:
+    settings = {**resolve_settings(name, preset, module.DEFAULTS, config), "num_boot": 20}
+    if keep and config:
         raise ValueError("--record stores rates with a preset's own settings: not with --config")
     train = settings["train"]
     stats = statistics(name, settings)
@@ -154,8 +154,9 @@ def run(name: str, fams: list[str], smoke: bool, null_seeds: int, effect_seeds: 
         null, effect, strength = plan(name, settings, fam)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as root:
-            d0 = decisions(module, null, settings, seeds=range(null_seeds), root=f"{root}/null")
-            d1 = (decisions(module, effect, settings, seeds=range(100, 100 + effect_seeds), root=f"{root}/effect")
+            d0 = decisions(module, null, settings, seeds=range(first_seed, first_seed + null_seeds), root=f"{root}/null")
+            d1 = (decisions(module, effect, settings, seeds=range(100 + first_seed, 100 + first_seed + effect_seeds),
+                            root=f"{root}/effect")
                   if effect is not None and effect_seeds else np.zeros((0, len(stats)), np.int64))
         out(f"\nfamily: {FAMILIES[fam]}" + (f"; effect: {strength}" if effect is not None else "; no effect set"))
         out(f"| statistic | false positives (null, {len(d0)} sets) | found (effect, {len(d1)} sets) | "
@@ -187,10 +188,11 @@ def main() -> None:
                         help="store them in this file instead (one per job when jobs run side by side)")
     parser.add_argument("--config", type=Path, default=None,
                         help="TOML overriding the preset (as `rhmfast experiment --config`), e.g. an earlier preset")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="simulation seeds from here (more sets beside an earlier run; add the counts)")
     a = parser.parse_args()
-    override = tomllib.loads(a.config.read_text()) if a.config else None
     run(a.experiment, a.family, a.smoke, a.null_seeds, a.effect_seeds, a.record, out=lambda s: print(s, flush=True),
-        rates=a.rates, override=override)
+        rates=a.rates, config=a.config, first_seed=a.first_seed)
 
 
 if __name__ == "__main__":

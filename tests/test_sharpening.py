@@ -68,6 +68,28 @@ def test_fit_recovers_the_exponent_and_ignores_strings_that_do_not_parse():
     assert np.isnan(fit_sharpening(g, np.full((3, g.d), -1 % g.v)[:0]))
 
 
+def test_fit_edge_cases_impossible_strings_duplicates_and_a_set_holding_nearly_all_mass():
+    g = RHM(4, 3, 3, 2, 2, seed=0, rule_probs=zipf(3, 3.0))
+    every = np.asarray(g.unrank(np.arange(g.num_strings)))
+    likeliest = every[np.argsort(-g.log_prob(every))]
+    x = g.sample(300, seed=1)
+    x = x[~(x[:, None, :] == likeliest[None, :4]).all(-1).any(1)]
+    # the 4 likeliest strings hold nearly all the mass at large beta: no crash, a finite fit
+    beta = fit_sharpening(g, x, exclude=likeliest[:4])
+    assert SHARPEN_RANGE[0] <= beta <= SHARPEN_RANGE[1]
+    # a string's mass counts once however often the excluded set repeats it
+    assert fit_sharpening(g, x, exclude=np.concatenate([likeliest[:4]] * 3)) == beta
+    # a rule of probability 0: strings that use it are impossible under every exponent
+    probs = [np.array(p, np.float64) for p in g.rule_probs]
+    probs[1][:, -1] = 0.0
+    probs[1] /= probs[1].sum(1, keepdims=True)
+    h = RHM.from_rules(g.rules, v=g.v, rule_probs=probs, root_prior=g.root_prior)
+    possible = np.isfinite(h.log_prob(every))
+    assert (~possible).any()
+    y = h.sample(500, seed=2)
+    assert fit_sharpening(h, np.concatenate([y, every[~possible]])) == fit_sharpening(h, y)
+
+
 def test_sharpened_grammar_refuses_exponents_outside_the_range():
     g = RHM(4, 2, 2, 2, 2, seed=0, rule_probs=zipf(2, 1.0))
     for bad in (0.0, -1.0, 100.0, float("nan")):
@@ -101,6 +123,16 @@ def test_over_producing_null_runs_over_produce_as_the_observed_run_does(tmp_path
     assert abs(fitted_sharpening(plain) - 1.0) < 0.05
     truth = json.loads((over.path / "simulation.json").read_text())
     np.testing.assert_allclose(truth["sharpen"], beta)
-    # lam solved at the sharpened grammar's mass on the training set: copies as often
+    # lam solved at the sharpened grammar's mass on the training set (larger than the
+    # grammar's: more chance copies, less memorized mass for the same copies)
+    from rhmfast.knownanswers.nulls import lam_for_copy_fraction
+    from rhmfast.trainset import build_data
+
+    data, copied = build_data(cfg), obs.copy_counts.sum(1) / obs.num_samples
+    ones = np.ones(obs.num_train)
+    sharp = lam_for_copy_fraction(cfg, data, ones, copied, obs.valid_fraction, sharpening=beta)
+    plain = lam_for_copy_fraction(cfg, data, ones, copied, obs.valid_fraction)
+    np.testing.assert_allclose(truth["lam"], sharp)
+    assert (sharp <= plain + 1e-12).all() and (sharp < plain - 1e-3).any(), (sharp, plain)
     frac = [r.copy_counts.sum(1) / r.num_samples for r in (obs, over)]
     assert np.abs(frac[0] - frac[1]).max() < 0.06, frac

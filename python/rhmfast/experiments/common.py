@@ -54,18 +54,12 @@ def not_measurable(report: Report, question: str, why: str, seeds: Sequence[int]
     return {"verdict": verdict, "seeds": list(seeds)}
 
 
-def sampler_probability(run: Run, *, draws: int = 64, sharpening: float = 1.0) -> np.ndarray:
+def sampler_probability(run: Run, *, draws: int = 64) -> np.ndarray:
     """``(P,)`` probability that one draw of the run's sampler driven by the exact grammar
     denoiser outputs each training string: ``p(x)`` when one token is revealed per step,
     else a Monte Carlo estimate for the ancestral schedule. The chance count of
     :mod:`rhmfast.stats.chance` is the run's grammar draws times this
-    (:func:`rhmfast.analysis.chance_counts`). Zeros without grammar probabilities.
-
-    ``sharpening``: the same under the grammar sharpened to that exponent (the run's own,
-    :func:`rhmfast.analysis.memorization.fitted_sharpening`: a model that draws common
-    rules as often as the run does where it does not copy, and memorized nothing). Exact
-    when one token is revealed per step; for the ancestral schedule the estimate above
-    times the sharpening's ratio ``q(x) / p(x)``."""
+    (:func:`rhmfast.analysis.chance_counts`). Zeros without grammar probabilities."""
     logp = run.train_logp
     if not np.isfinite(logp).all():
         return np.zeros(run.num_train)
@@ -74,19 +68,22 @@ def sampler_probability(run: Run, *, draws: int = 64, sharpening: float = 1.0) -
         g = RHM.load(str(run.path / "grammar.json"))
         p, _ = sampling_probability(GrammarDenoiser(g), run.train.astype(np.int64),
                                     steps=int(cfg.get("sampling_steps", 0)), draws=draws, seed=0)
-        p = np.asarray(p, np.float64)
-    else:
-        p = np.exp(logp)
-    return p if sharpening == 1.0 else p * sharpened_probability(run, sharpening) / np.exp(logp)
+        return np.asarray(p, np.float64)
+    return np.exp(logp)
 
 
-def chance_probability(run: Run) -> np.ndarray:
-    """``(P,)`` the per-string probability behind a verdict's chance count: the run's
-    sampler driven by the grammar sharpened as the run over-produces common rules
-    (:func:`sampler_probability` at :func:`rhmfast.analysis.memorization.fitted_sharpening`),
-    so a generalizer that over-produces likely strings, and memorizes nothing, is not
-    read as memorizing them."""
-    return sampler_probability(run, sharpening=fitted_sharpening(run))
+def chance_probability(run: Run, beta: float | None = None) -> np.ndarray:
+    """``(P,)`` the per-string probability behind a verdict's chance count: the grammar
+    sharpened to the run's over-production of common rules (``beta``, default
+    :func:`rhmfast.analysis.memorization.fitted_sharpening` of the run), so a
+    generalizer that over-produces likely strings, and memorizes nothing, is not read as
+    memorizing them. The fit describes the run's own samples, so with the ancestral
+    sampler it takes in the sampler's flattening too (:func:`sampler_probability` would
+    count it twice); with one token revealed per step and ``beta = 1`` it is ``p(x)``.
+    Zeros without grammar probabilities."""
+    if not np.isfinite(run.train_logp).all():
+        return np.zeros(run.num_train)
+    return sharpened_probability(run, fitted_sharpening(run) if beta is None else beta)
 
 
 def grammar_block_probs(run: Run) -> Callable[[np.ndarray, int], np.ndarray] | None:

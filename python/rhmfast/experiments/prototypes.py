@@ -47,13 +47,13 @@ from rhmfast.analysis.plots import (
     save_figure,
 )
 from rhmfast.experiments.common import (
+    chance_probability,
     fmt_num,
     fmt_pct,
     load_runs,
     not_measurable,
     null_sets_or_why,
     regime_text,
-    sampler_probability,
     training_curves_figure,
     write_csv,
 )
@@ -122,7 +122,7 @@ class _Scores:
         # sharpens its rules reproduces likely training strings more often than the
         # grammar would, which the grammar's chance count reads as memorizing them first
         self.beta = {id(r): fitted_sharpening(r) for r in runs}
-        self.chance = {id(r): chance_counts(r, sampler_probability(r, sharpening=self.beta[id(r)])) for r in runs}
+        self.chance = {id(r): chance_counts(r, chance_probability(r, self.beta[id(r)])) for r in runs}
         self.clock = {id(r): equal_power_clock(r, self.chance[id(r)]) for r in runs}
 
     def add(self, runs: list[Run], s: int) -> None:
@@ -261,21 +261,22 @@ def _report_body(report: Report, settings: dict[str, Any], runs: list[Run], seed
         "the first checkpoint at which a string's copies so far reach its chance count so far + 3, against "
         "prototypicality (Spearman; never = last; negative: prototypical first). Null runs: known-answer memorizers "
         "fitted to each seed's copy-fraction and per-level validity curves that memorize every training string at the "
-        "same rate (`rhmfast.knownanswers.nulls.null_runs`). Interval: 95% two-stage bootstrap (seeds, then strings). p: "
+        "same rate (`rhmfast.knownanswers.nulls.null_runs`)"
+        + (", drawing from the generalizer fitted to the seed (below)" if settings.get("nulls_over_produce") else "")
+        + ". Interval: 95% two-stage bootstrap (seeds, then strings). p: "
         "two-sided Monte Carlo p against the null run sets; false positives: the rate measured on simulated run sets "
         "of known answer at these settings (benches/calibrate.py), per memorizer family; not measured at other settings."
     )
     report.text(
         f"Primary: {tests[0].name}, fixed before any run at this preset and chosen on known answers "
         "(docs/RESULTS.md): it reads every checkpoint, so it had the most power (95% at a 2x tilt, against 60% for "
-        "the excess copies counted up to 5% copies, 20 effect sets at the earlier quick preset), and of the four it "
-        "alone held its level when each string "
-        "starts being memorized at its own time (the excess contrasts then see the few strings memorized first). "
-        "Its chance count is that of a generalizer that over-produces common rules as much as the run does where "
-        "it does not copy (the grammar's rules sharpened to the exponent fitted to each run's valid non-copies: "
-        + ", ".join(f"{scores.beta[id(r)]:.2f}" for r in runs) + " here; 1 = the grammar), "
-        "and the null runs draw from that generalizer, so over-production alone does not read as memorizing "
-        "likely strings first. The others are shown beside it, never in its place."
+        "the excess copies counted up to 5% copies, 20 effect sets at the earlier quick preset), and it held its "
+        "level when each string starts being memorized at its own time, where the excess contrasts did not (they "
+        "then see the few strings memorized first). Its chance count is that of a generalizer that over-produces "
+        "common rules as much as the run does where it does not copy (the grammar's rules sharpened to the exponent "
+        "fitted to each run's valid non-copies: " + ", ".join(f"{scores.beta[id(r)]:.2f}" for r in runs)
+        + " here; 1 = the grammar), so over-production alone does not read as memorizing likely strings first. "
+        "The others are shown beside it, never in its place."
     )
     key = fingerprint(settings)
     rows = []

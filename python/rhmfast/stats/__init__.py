@@ -5,7 +5,9 @@ figure and the audit share.
 - :mod:`~rhmfast.stats.nulltest`: a statistic against its null runs, and the verdict wording;
 - :mod:`~rhmfast.stats.bootstrap`: the two-stage (seeds, then items) bootstrap;
 - :mod:`~rhmfast.stats.prototypicality`: the prototypicality score of a training string;
-- :mod:`~rhmfast.stats.ranks`: ranks, Spearman's rho, equal-count quantile bins.
+- :mod:`~rhmfast.stats.ranks`: ranks, Spearman's rho, equal-count quantile bins;
+- :mod:`~rhmfast.stats.sharpening`: over-production of common rules (the sharpened
+  grammar and its fit to a model's grammar draws).
 
 >>> from rhmfast.stats import spearman
 >>> spearman(np.array([1, 2, 3]), np.array([3, 2, 1]))

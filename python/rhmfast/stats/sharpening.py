@@ -39,6 +39,7 @@ __all__ = ["SHARPEN_RANGE", "sharpened_grammar", "fit_sharpening"]
 SHARPEN_RANGE = (1.0 / 16.0, 16.0)
 _GRID = 97  # points in log beta over the range (0.058 apart)
 _BISECTIONS = 30  # halvings between a grid point's neighbours: far below any sampling error
+_REST_MIN = 1e-9  # below this mass left outside the excluded strings, 1 - Q has no digits left
 
 
 def sharpened_grammar(g: RHM, beta: float) -> RHM:
@@ -65,36 +66,40 @@ def sharpened_grammar(g: RHM, beta: float) -> RHM:
 
 
 def _node_stats(g: RHM, x: Any, per_string: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per string of ``x``: whether it parses, its log root probability and its summed
-    log rule probabilities ``A``; and the node counts per (level, parent symbol) row of
-    the strings that parse, per string ``(N, R)`` or summed ``(R,)``."""
+    """Per string of ``x``: whether it is possible (it parses, and by rules of nonzero
+    probability: every sharpened grammar gives the others probability 0), its log root
+    probability and its summed log rule probabilities ``A``; and the node counts per
+    (level, parent symbol) row of the possible strings, per string ``(N, R)`` or summed
+    ``(R,)``."""
     tree = g.parse(x)
-    ok = tree.valid
     offsets = np.cumsum([0] + [np.shape(p)[0] for p in g.rule_probs])
-    total = np.zeros(len(ok))
+    with np.errstate(divide="ignore"):
+        logs = [np.log(np.asarray(p, np.float64)) for p in g.rule_probs]
+        root = np.log(np.asarray(g.root_prior, np.float64))[np.maximum(tree.root, 0)]
+    total = np.zeros(len(tree.valid))
+    for level, lp in enumerate(logs):
+        total[tree.valid] += lp[tree.symbols[level][tree.valid], tree.rules[level][tree.valid]].sum(1)
+    ok = tree.valid & np.isfinite(total) & np.isfinite(root)
     rows = np.zeros((len(ok), offsets[-1])) if per_string else np.zeros(offsets[-1])
-    for level, p in enumerate(g.rule_probs):
-        with np.errstate(divide="ignore"):
-            lp = np.log(np.asarray(p, np.float64))
-        sym, rule = tree.symbols[level][ok], tree.rules[level][ok]
-        total[ok] += lp[sym, rule].sum(1)
+    for level, lp in enumerate(logs):
+        sym = tree.symbols[level][ok]
         if per_string:
             np.add.at(rows, (np.repeat(np.flatnonzero(ok), sym.shape[1]), (offsets[level] + sym).ravel()), 1.0)
         else:
             rows[offsets[level]:offsets[level + 1]] += np.bincount(sym.ravel(), minlength=len(lp))
-    with np.errstate(divide="ignore"):
-        root = np.where(ok, np.log(np.asarray(g.root_prior, np.float64))[np.maximum(tree.root, 0)], -np.inf)
-    return ok, root, total, rows
+    return ok, np.where(ok, root, -np.inf), np.where(ok, total, -np.inf), rows
 
 
 def fit_sharpening(g: RHM, x: Any, *, exclude: Any = None) -> float:
     """The maximum-likelihood exponent ``beta`` (within :data:`SHARPEN_RANGE`) of the
     sharpened grammars of ``g`` for the strings ``x`` (``(N, d)``); strings that do not
-    parse are left out. ``exclude``: distinct strings that ``x`` cannot contain (a
-    model's draws that copy no training string are its grammar draws conditioned on
-    missing the training set: the likelihood divides by ``1 - Q(exclude)``, which
-    matters where the set holds much of the mass). NaN when nothing parses; 1 when every
-    parent's rules are equally likely (every ``beta`` gives the same grammar).
+    parse, or use a rule of probability 0, are left out. ``exclude``: strings that ``x``
+    cannot contain (a model's draws that copy no training string are its grammar draws
+    conditioned on missing the training set: the likelihood divides by ``1 - Q``, ``Q``
+    the mass of the distinct excluded strings, which matters where the set holds much of
+    the mass; exponents at which ``Q`` is within 1e-9 of 1 are impossible). NaN when no
+    string is left; 1 when every parent's rules involved are equally likely (every
+    ``beta`` gives the same probabilities).
 
     >>> from rhmfast.grammar import RHM
     >>> g = RHM(4, 2, 2, 2, 2, seed=0)   # uniform rules: beta is not identifiable
@@ -109,15 +114,16 @@ def fit_sharpening(g: RHM, x: Any, *, exclude: Any = None) -> float:
         logp = np.concatenate([np.log(np.asarray(p, np.float64)) for p in g.rule_probs])
     finite = np.isfinite(logp)
     safe = np.where(finite, logp, 0.0)
-    used = count > 0
-    if np.all(np.where(finite, logp, -np.inf).max(1)[used] == np.where(finite, logp, np.inf).min(1)[used]):
-        return 1.0
     num = float(ok.sum())
     if exclude is not None:
+        exclude = np.unique(np.asarray(exclude), axis=0)  # a string's mass counts once
         e_ok, e_root, e_a, e_rows = _node_stats(g, exclude, per_string=True)
         e_root, e_a, e_rows = e_root[e_ok], e_a[e_ok], e_rows[e_ok]
     else:
         e_root, e_a, e_rows = np.zeros(0), np.zeros(0), np.zeros((0, len(logp)))
+    used = (count > 0) | (e_rows.sum(0) > 0)
+    if np.all(np.where(finite, logp, -np.inf).max(1)[used] == np.where(finite, logp, np.inf).min(1)[used]):
+        return 1.0
 
     def loglik_slope(beta: float) -> tuple[float, float]:
         """The log-likelihood (up to a constant) and its derivative: ``beta A - sum c
@@ -130,9 +136,11 @@ def fit_sharpening(g: RHM, x: Any, *, exclude: Any = None) -> float:
         value, slope = beta * total - float(count @ log_z), total - float(count @ mean)
         if len(e_a):
             q = np.exp(e_root + beta * e_a - e_rows @ log_z)
-            mass = min(float(q.sum()), 1.0 - 1e-300)
-            value -= num * np.log1p(-mass)
-            slope += num * float(q @ (e_a - e_rows @ mean)) / (1.0 - mass)
+            rest = 1.0 - float(q.sum())
+            if rest < _REST_MIN:  # the excluded strings hold (nearly) all the mass: impossible
+                return -np.inf, -np.inf
+            value -= num * np.log(rest)
+            slope += num * float(q @ (e_a - e_rows @ mean)) / rest
         return value, slope
 
     # a grid in log beta finds the global maximum (the exclusion can make the likelihood
