@@ -51,6 +51,10 @@ from rhmfast.knownanswers.calibration import decisions
 from rhmfast.knownanswers.memorizer import Memorizer
 
 SHARPEN = 1.5  # the generalizer's over-production (and slop's effect)
+# look-alikes whose truth is the verdict's other answer: slop's partial copier
+# over-produces rare training blocks more than common ones, which its verdict reads as
+# "no: pieces of training strings"; only a "yes" is a false positive there
+OPPOSITE_READING = {("slop", "partial"): "pieces of training strings"}
 # fat-tail's effect: the heaviest tail's memorization this much later than the lightest's
 # (moderate: the quick preset's pilot measured 1.19x between uniform rules and a = 1)
 FAT_TAIL_DELAY = 0.25
@@ -158,11 +162,21 @@ def run(name: str, fams: list[str], smoke: bool, null_seeds: int, effect_seeds: 
             d1 = (decisions(module, effect, settings, seeds=range(100 + first_seed, 100 + first_seed + effect_seeds),
                             root=f"{root}/effect")
                   if effect is not None and effect_seeds else np.zeros((0, len(stats)), np.int64))
-        out(f"\nfamily: {FAMILIES[fam]}" + (f"; effect: {strength}" if effect is not None else "; no effect set"))
+        opposite = OPPOSITE_READING.get((name, fam))
+        out(f"\nfamily: {FAMILIES[fam]}" + (f"; effect: {strength}" if effect is not None else "; no effect set")
+            + (f"; its true reading: {opposite} (only 'yes' is false)" if opposite else ""))
         out(f"| statistic | false positives (null, {len(d0)} sets) | found (effect, {len(d1)} sets) | "
-            "wrong direction |")
-        out("|---|---|---|---|")
+            "wrong direction |" + (" read as the look-alike |" if opposite else ""))
+        out("|---|---|---|---|" + ("---|" if opposite else ""))
         for k, (stat, sign) in enumerate(stats):
+            if opposite:  # the verdict's other answer is this family's truth: only its "yes" is false
+                fp, seen = int((d0[:, k] == sign).sum()), int((d0[:, k] == -sign).sum())
+                out(f"| {stat}{' [primary]' if k == 0 else ''} | {fp / len(d0):.0%} ({fp}) | - | - | "
+                    f"{seen / len(d0):.0%} ({seen}) |")
+                if keep and not smoke and k == 0:  # the other statistics' directions mean other things
+                    record(name, fingerprint(settings), stat, fam, null=(fp, len(d0)), effect=(seen, len(d0)),
+                           strength=f"read as {opposite}", path=rates)
+                continue
             fp = int((d0[:, k] != 0).sum())
             found = int((d1[:, k] == sign).sum()) if len(d1) else 0
             wrong = int((d1[:, k] == -sign).sum()) if len(d1) else 0
