@@ -17,7 +17,7 @@ against null runs fitted to it exactly as ``rhmfast experiment`` fits them
 ``python benches/calibrate.py [--experiment NAME] [--family F ...] [--null-seeds N]
 [--effect-seeds M] [--first-seed K] [--config TOML] [--record [--rates FILE]]``: the
 table per family. ``--first-seed``: simulation seeds from ``K`` (more sets beside an
-earlier run, whose counts add). ``--config``: other settings than the preset's (e.g. an
+earlier run: record them to their own ``--rates FILE`` and add the counts). ``--config``: other settings than the preset's (e.g. an
 earlier preset, for the power before and after). ``--record`` stores the rates in
 ``rhmfast/experiments/measured_rates.json`` (or ``FILE``, for jobs side by side), which
 the verdicts at these settings quote.
